@@ -1,0 +1,199 @@
+/**
+ * The database: a postgres.js pool to `BOREALIS_DATABASE_URL`, or, with no URL, an
+ * embedded PGlite (PostgreSQL compiled to WASM) persisted under the data dir and served
+ * to the same postgres.js client through pglite-socket on a loopback port. Callers get a
+ * {@link Database} and cannot tell which one is behind it.
+ *
+ * @module
+ */
+import postgres from "postgres";
+import { join } from "node:path";
+import type { Logger } from "./log.ts";
+
+/** The SQL client every plugin uses (postgres.js). */
+export type Sql = postgres.Sql;
+
+/** An open database. */
+export interface Database {
+  readonly sql: Sql;
+  /** A description safe to log (no password). */
+  readonly label: string;
+  close(): Promise<void>;
+}
+
+/** Options for {@link openDatabase}. */
+export interface DatabaseOptions {
+  url?: string;
+  dataDir: string;
+  poolSize: number;
+  connectTimeoutSeconds: number;
+  idleInTxnTimeoutMs: number;
+  log: Logger;
+}
+
+/** Raised when the database cannot be reached within the connect timeout. */
+export class DatabaseUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "DatabaseUnavailableError";
+  }
+}
+
+/** Opens the configured database, retrying with backoff up to the connect timeout. */
+export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  if (options.url) return await openServer(options.url, options);
+  return await openEmbedded(options);
+}
+
+function clientOptions(options: DatabaseOptions): postgres.Options<Record<string, never>> {
+  const log = options.log;
+  return {
+    max: options.poolSize,
+    idle_timeout: 60,
+    connect_timeout: Math.min(options.connectTimeoutSeconds, 10),
+    onnotice: (n) => log.debug(`notice: ${n.message ?? ""}`),
+    connection: {
+      application_name: "borealis-engine",
+      idle_in_transaction_session_timeout: options.idleInTxnTimeoutMs,
+      TimeZone: "UTC",
+    } as Record<string, string | number>,
+  } as postgres.Options<Record<string, never>>;
+}
+
+/** A URL with the password masked, for logs and errors. */
+export function safeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "(invalid url)";
+  }
+}
+
+async function waitUntilReachable(sql: Sql, label: string, options: DatabaseOptions) {
+  const deadline = Date.now() + options.connectTimeoutSeconds * 1000;
+  let delay = 100;
+  let attempt = 0;
+  for (;;) {
+    attempt++;
+    try {
+      await sql`select 1`;
+      return;
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      if (isPermanent(err) || Date.now() + delay > deadline) {
+        await sql.end({ timeout: 1 }).catch(() => {});
+        throw new DatabaseUnavailableError(
+          `cannot reach PostgreSQL at ${label} after ${attempt} attempt(s) over ` +
+            `${options.connectTimeoutSeconds}s: ${reason}`,
+        );
+      }
+      options.log.warn(`database not reachable yet (${reason}); retrying in ${delay} ms`);
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 2000);
+    }
+  }
+}
+
+/** Authentication and missing-database errors will not heal by waiting. */
+function isPermanent(err: unknown): boolean {
+  const code = (err as { code?: string })?.code;
+  return code === "28P01" || code === "28000" || code === "3D000";
+}
+
+async function openServer(url: string, options: DatabaseOptions): Promise<Database> {
+  const label = safeUrl(url);
+  const sql = postgres(url, clientOptions(options));
+  await waitUntilReachable(sql, label, options);
+  return {
+    sql,
+    label,
+    close: () => sql.end({ timeout: 5 }),
+  };
+}
+
+async function openEmbedded(options: DatabaseOptions): Promise<Database> {
+  // Imported lazily so a server deployment never loads the WASM build.
+  const { PGlite } = await import("@electric-sql/pglite");
+  const { PGLiteSocketServer } = await import("@electric-sql/pglite-socket");
+  const dir = join(options.dataDir, "pglite");
+  await Deno.mkdir(dir, { recursive: true });
+  const release = await lockDataDir(dir);
+  let db: InstanceType<typeof PGlite> | undefined;
+  let server: InstanceType<typeof PGLiteSocketServer> | undefined;
+  try {
+    db = await PGlite.create(dir);
+    // Several pooled connections are multiplexed onto PGlite's single backend;
+    // pglite-socket keeps a transaction's statements together.
+    server = new PGLiteSocketServer({
+      db,
+      host: "127.0.0.1",
+      port: 0,
+      maxConnections: Math.max(options.poolSize + 8, 16),
+    });
+    await server.start();
+    const [host, port] = server.getServerConn().split(":");
+    const label = `embedded PGlite (${dir})`;
+    const sql = postgres({
+      ...clientOptions(options),
+      host,
+      port: Number(port),
+      user: "postgres",
+      database: "postgres",
+    });
+    await waitUntilReachable(sql, label, options);
+    const s = server;
+    const d = db;
+    return {
+      sql,
+      label,
+      async close() {
+        await sql.end({ timeout: 5 }).catch(() => {});
+        await s.stop().catch(() => {});
+        await d.close().catch(() => {});
+        release();
+      },
+    };
+  } catch (err) {
+    await server?.stop().catch(() => {});
+    await db?.close().catch(() => {});
+    release();
+    throw err;
+  }
+}
+
+/**
+ * PGlite is a single-process database: a second engine on the same folder would
+ * corrupt it, so the folder is locked with a pid file.
+ */
+async function lockDataDir(dir: string): Promise<() => void> {
+  const path = join(dir, "borealis-engine.pid");
+  try {
+    const pid = Number((await Deno.readTextFile(path)).trim());
+    if (pid && pid !== Deno.pid && processAlive(pid)) {
+      throw new DatabaseUnavailableError(
+        `the embedded database in ${dir} is in use by another engine (pid ${pid}); ` +
+          `stop it, or set BOREALIS_DATABASE_URL to share a PostgreSQL server between engines`,
+      );
+    }
+  } catch (err) {
+    if (err instanceof DatabaseUnavailableError) throw err;
+  }
+  const token = `${Deno.pid}\n`;
+  await Deno.writeTextFile(path, token);
+  return () => {
+    try {
+      if (Deno.readTextFileSync(path) === token) Deno.removeSync(path);
+    } catch { /* already gone */ }
+  };
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    Deno.kill(pid, "SIGCONT");
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,451 @@
+/**
+ * The engine: parses settings, orders the selected plugins by `requires`, opens the
+ * database, applies migrations, runs each plugin's `setup` with its own context,
+ * mounts their routers, starts tasks, serves HTTP, and shuts down in reverse order.
+ *
+ * @module
+ */
+import { fileURLToPath as fromFileUrl } from "node:url";
+import { createAuditor } from "./audit.ts";
+import { AuthRegistry } from "./auth.ts";
+import { type Clock, systemClock } from "./clock.ts";
+import {
+  type CoreSettings,
+  type EnvSource,
+  loadCoreSettings,
+  parseSettings,
+  processEnv,
+} from "./config.ts";
+import { type Database, openDatabase, type Sql } from "./db.ts";
+import { EventBus } from "./events.ts";
+import { createApp, createRouter, installFallback, type Router } from "./http.ts";
+import { createLogSink, type Logger, type LogSink } from "./log.ts";
+import {
+  applyMigrations,
+  MigrationError,
+  type MigrationSource,
+  migrationStatus,
+} from "./migrate.ts";
+import type { AnyPlugin, PluginContext, ServiceKey } from "./plugin.ts";
+import { TaskScheduler } from "./tasks.ts";
+
+/** The engine's version, reported by the API document and the CLI. */
+export const ENGINE_VERSION = "0.1.0";
+
+/** Raised for a bad plugin selection: a missing requirement or a cycle. */
+export class PluginGraphError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "PluginGraphError";
+  }
+}
+
+/**
+ * Orders plugins so every plugin comes after the plugins it requires. Ties keep the
+ * given order. Throws naming the missing plugin or the plugins of a cycle.
+ */
+export function orderPlugins(plugins: readonly AnyPlugin[]): AnyPlugin[] {
+  const byName = new Map<string, AnyPlugin>();
+  for (const p of plugins) {
+    if (byName.has(p.name)) throw new PluginGraphError(`plugin ${p.name} is listed twice`);
+    byName.set(p.name, p);
+  }
+  for (const p of plugins) {
+    for (const r of p.requires ?? []) {
+      if (!byName.has(r)) {
+        throw new PluginGraphError(
+          `plugin ${p.name} requires plugin ${r}, which is not loaded (add it to BOREALIS_PLUGINS)`,
+        );
+      }
+    }
+  }
+  const ordered: AnyPlugin[] = [];
+  const state = new Map<string, "visiting" | "done">();
+  const visit = (p: AnyPlugin, path: string[]) => {
+    const s = state.get(p.name);
+    if (s === "done") return;
+    if (s === "visiting") {
+      const cycle = [...path.slice(path.indexOf(p.name)), p.name];
+      throw new PluginGraphError(`plugin requirements form a cycle: ${cycle.join(" → ")}`);
+    }
+    state.set(p.name, "visiting");
+    for (const r of p.requires ?? []) visit(byName.get(r)!, [...path, p.name]);
+    state.set(p.name, "done");
+    ordered.push(p);
+  };
+  for (const p of plugins) visit(p, []);
+  return ordered;
+}
+
+/** Picks plugins by the `BOREALIS_PLUGINS` list ("all" = every built-in plugin). */
+export function selectPlugins(
+  names: readonly string[],
+  builtin: readonly AnyPlugin[],
+  optional: readonly AnyPlugin[] = [],
+): AnyPlugin[] {
+  const known = new Map([...builtin, ...optional].map((p) => [p.name, p]));
+  const chosen = new Map<string, AnyPlugin>();
+  for (const name of names) {
+    if (name === "all") {
+      for (const p of builtin) chosen.set(p.name, p);
+      continue;
+    }
+    const p = known.get(name);
+    if (!p) {
+      throw new PluginGraphError(
+        `BOREALIS_PLUGINS names unknown plugin ${name}; known: ${
+          [...known.keys()].join(", ") || "(none)"
+        }`,
+      );
+    }
+    chosen.set(name, p);
+  }
+  return [...chosen.values()];
+}
+
+/** Options for {@link Engine.create}. */
+export interface EngineOptions {
+  /** Environment to read settings from (default: the process environment). */
+  env?: EnvSource;
+  /** The plugins to load, already selected (default: chosen by BOREALIS_PLUGINS from `available`). */
+  plugins?: readonly AnyPlugin[];
+  /** Plugins `BOREALIS_PLUGINS=all` means, and optional ones it may name. */
+  available?: { builtin: readonly AnyPlugin[]; optional?: readonly AnyPlugin[] };
+  clock?: Clock;
+  /** Log destination (default: stderr and `<data dir>/Logs/engine.log`). */
+  logSink?: LogSink;
+  /** Skip migrations entirely (the CLI's `migrate --status` inspects without applying). */
+  migrate?: "auto" | "skip";
+  instanceId?: string;
+}
+
+/** Summary of a loaded plugin for the CLI and docs. */
+export interface LoadedPlugin {
+  name: string;
+  description?: string;
+  requires: readonly string[];
+  routes: Array<{ method: string; path: string }>;
+}
+
+const KERNEL_MIGRATIONS: MigrationSource = {
+  owner: "kernel",
+  dir: new URL("../migrations/", import.meta.url),
+};
+
+/** Migration sources for a set of ordered plugins, kernel first. */
+export function migrationSources(plugins: readonly AnyPlugin[]): MigrationSource[] {
+  return [
+    KERNEL_MIGRATIONS,
+    ...plugins.filter((p) => p.migrations).map((p) => ({ owner: p.name, dir: p.migrations! })),
+  ];
+}
+
+/** A running (or runnable) engine instance. */
+export class Engine {
+  readonly auth = new AuthRegistry();
+  readonly loaded: LoadedPlugin[] = [];
+  #stopHooks: Array<{ plugin: string; fn: () => void | Promise<void> }> = [];
+  #server?: Deno.HttpServer;
+  #draining = false;
+  #stopped?: Promise<void>;
+
+  private constructor(
+    readonly settings: CoreSettings,
+    readonly plugins: readonly AnyPlugin[],
+    readonly clock: Clock,
+    readonly logSink: LogSink,
+    readonly log: Logger,
+    readonly db: Database,
+    readonly events: EventBus,
+    readonly tasks: TaskScheduler,
+    readonly app: Router,
+    readonly instanceId: string,
+  ) {}
+
+  #services = new Map<string, unknown>();
+
+  /** A service provided by a loaded plugin (CLI commands and tests). */
+  service<T>(key: ServiceKey<T>): T {
+    if (!this.#services.has(key.id)) throw new PluginGraphError(`no service ${key.id} is loaded`);
+    return this.#services.get(key.id) as T;
+  }
+
+  /** The SQL client. */
+  get sql(): Sql {
+    return this.db.sql;
+  }
+
+  /** Handles one request (tests call this directly). */
+  fetch = (request: Request, info?: unknown): Response | Promise<Response> =>
+    this.app.fetch(request, info);
+
+  /**
+   * Builds an engine: settings → plugin order → database → migrations → setup.
+   * Throws ConfigError, PluginGraphError, MigrationError or DatabaseUnavailableError.
+   */
+  static async create(options: EngineOptions = {}): Promise<Engine> {
+    const env = options.env ?? processEnv();
+    const settings = loadCoreSettings(env);
+    const plugins = orderPlugins(
+      options.plugins ??
+        selectPlugins(
+          settings.plugins,
+          options.available?.builtin ?? [],
+          options.available?.optional ?? [],
+        ),
+    );
+    // Every plugin's settings are parsed before anything starts, so all bad variables
+    // are reported together.
+    const pluginSettings = new Map<string, unknown>();
+    const problems: string[] = [];
+    for (const p of plugins) {
+      try {
+        pluginSettings.set(p.name, p.settings ? parseSettings(p.settings, env) : {});
+      } catch (err) {
+        if (err && typeof err === "object" && "lines" in err) {
+          problems.push(...(err as { lines: string[] }).lines);
+        } else throw err;
+      }
+    }
+    if (problems.length) {
+      const { ConfigError } = await import("./config.ts");
+      throw new ConfigError(problems);
+    }
+
+    const clock = options.clock ?? systemClock;
+    const logSink = options.logSink ?? createLogSink({
+      dir: `${settings.dataDir}/Logs`,
+      level: settings.debug ? "DEBUG" : "INFO",
+      retentionDays: settings.logRetentionDays,
+      clock,
+    });
+    const log = logSink.logger("kernel");
+    const instanceId = options.instanceId ?? crypto.randomUUID();
+    const db = await openDatabase({
+      url: settings.databaseUrl,
+      dataDir: settings.dataDir,
+      poolSize: settings.dbPoolSize,
+      connectTimeoutSeconds: settings.dbConnectTimeout,
+      idleInTxnTimeoutMs: settings.dbIdleInTxnTimeoutMs,
+      log: logSink.logger("db"),
+    });
+    try {
+      const sources = migrationSources(plugins);
+      if (options.migrate !== "skip") {
+        if (settings.autoMigrate) {
+          await applyMigrations(db.sql, sources, logSink.logger("migrate"));
+        } else {
+          const pending = (await migrationStatus(db.sql, sources)).flatMap((o) =>
+            o.pending.map((p) => `${o.owner}/${String(p.version).padStart(3, "0")}_${p.name}`)
+          );
+          if (pending.length) {
+            throw new MigrationError(
+              `${pending.length} migration(s) pending (${pending.join(", ")}) and ` +
+                `BOREALIS_ENGINE_AUTO_MIGRATE=false; run "deno task start migrate" first`,
+            );
+          }
+        }
+      }
+      const events = new EventBus(instanceId, logSink.logger("events"));
+      await events.connect(db.sql);
+      const tasks = new TaskScheduler(clock, logSink.logger("tasks"), db.sql);
+      const bodyLimits: Array<{ prefix: string; bytes: number }> = [];
+      const engine: Engine = new Engine(
+        settings,
+        plugins,
+        clock,
+        logSink,
+        log,
+        db,
+        events,
+        tasks,
+        undefined as unknown as Router,
+        instanceId,
+      );
+      const app = createApp({
+        log: logSink.logger("http"),
+        auth: engine.auth,
+        maxBodyBytes: settings.maxBodyBytes,
+        bodyLimits,
+        corsOrigins: settings.corsOrigins,
+        ready: async () => void (await db.sql`select 1`),
+        isDraining: () => engine.#draining,
+      });
+      (engine as { app: Router }).app = app;
+      tasks.every("kernel.prune_event_payloads", 3_600_000, async () => {
+        await events.prune(3_600_000, clock.now());
+      }, { clusterSingleton: true });
+      await engine.#setupPlugins(pluginSettings, bodyLimits);
+      app.doc31("/api/openapi.json", {
+        openapi: "3.1.0",
+        info: {
+          title: "Borealis Engine API",
+          version: ENGINE_VERSION,
+          description: `Plugins: ${plugins.map((p) => p.name).join(", ") || "(none)"}`,
+        },
+      });
+      installFallback(app, settings.staticRoot);
+      tasks.start();
+      log.info(
+        `engine ${instanceId.slice(0, 8)} ready with ${db.label}; plugins: ${
+          plugins.map((p) => p.name).join(", ") || "(none)"
+        }`,
+      );
+      return engine;
+    } catch (err) {
+      await db.close().catch(() => {});
+      throw err;
+    }
+  }
+
+  async #setupPlugins(
+    pluginSettings: Map<string, unknown>,
+    bodyLimits: Array<{ prefix: string; bytes: number }>,
+  ): Promise<void> {
+    const services = this.#services;
+    const audit = createAuditor(this.sql, this.logSink.logger("audit"), this.clock);
+    const requiresOf = new Map(this.plugins.map((p) => [p.name, p.requires ?? []]));
+    const closure = (name: string): Set<string> => {
+      const seen = new Set<string>([name]);
+      const stack = [name];
+      while (stack.length) {
+        for (const r of requiresOf.get(stack.pop()!) ?? []) {
+          if (!seen.has(r)) seen.add(r), stack.push(r);
+        }
+      }
+      return seen;
+    };
+    for (const plugin of this.plugins) {
+      const name = plugin.name;
+      const router = createRouter();
+      const allowed = closure(name);
+      const prefix = (task: string) => `${name}.${task}`;
+      const ctx: PluginContext = {
+        name,
+        http: router,
+        sql: this.sql,
+        settings: pluginSettings.get(name) as never,
+        core: this.settings,
+        log: this.logSink.logger(name),
+        clock: this.clock,
+        tasks: {
+          every: (task, ms, fn, o) => this.tasks.every(prefix(task), ms, fn, o),
+          cron: (task, expr, fn, o) => this.tasks.cron(prefix(task), expr, fn, o),
+        },
+        events: this.events,
+        auth: this.auth,
+        audit,
+        instanceId: this.instanceId,
+        provide: <T>(key: ServiceKey<T>, service: T) => {
+          const owner = key.id.split(".")[0];
+          if (owner !== name) {
+            throw new PluginGraphError(
+              `plugin ${name} cannot provide ${key.id}: keys are owned by plugin ${owner}`,
+            );
+          }
+          if (services.has(key.id)) {
+            throw new PluginGraphError(`service ${key.id} is provided twice`);
+          }
+          services.set(key.id, service);
+        },
+        use: <T>(key: ServiceKey<T>): T => {
+          const owner = key.id.split(".")[0]!;
+          if (!allowed.has(owner)) {
+            throw new PluginGraphError(
+              `plugin ${name} uses service ${key.id} but does not require plugin ${owner}`,
+            );
+          }
+          if (!services.has(key.id)) {
+            throw new PluginGraphError(`plugin ${name} asked for unknown service ${key.id}`);
+          }
+          return services.get(key.id) as T;
+        },
+        tryUse: <T>(key: ServiceKey<T>): T | undefined => services.get(key.id) as T | undefined,
+        bodyLimit: (p, bytes) => {
+          bodyLimits.push({ prefix: p, bytes });
+          bodyLimits.sort((a, b) => b.prefix.length - a.prefix.length);
+        },
+        onStop: (fn) => this.#stopHooks.push({ plugin: name, fn }),
+      };
+      try {
+        await plugin.setup(ctx);
+      } catch (err) {
+        if (err instanceof PluginGraphError) throw err;
+        throw new Error(
+          `plugin ${name} failed to set up: ${err instanceof Error ? err.message : err}`,
+          {
+            cause: err,
+          },
+        );
+      }
+      this.app.route("/", router);
+      this.loaded.push({
+        name,
+        description: plugin.description,
+        requires: plugin.requires ?? [],
+        routes: router.routes
+          .filter((r) => r.method !== "ALL")
+          .map((r) => ({ method: r.method, path: r.path })),
+      });
+    }
+  }
+
+  /** Starts the HTTP listener; resolves with the bound address. */
+  listen(): Promise<{ hostname: string; port: number }> {
+    return new Promise((resolve, reject) => {
+      try {
+        this.#server = Deno.serve({
+          hostname: this.settings.host,
+          port: this.settings.port,
+          onListen: (addr) => {
+            this.log.info(`listening on http://${addr.hostname}:${addr.port}`);
+            resolve({ hostname: addr.hostname, port: addr.port });
+          },
+        }, (req, info) => this.app.fetch(req, info));
+      } catch (err) {
+        reject(err);
+      }
+    });
+  }
+
+  /**
+   * Graceful stop: refuse new requests, let in-flight ones finish (bounded by
+   * `BOREALIS_SHUTDOWN_GRACE_MS`), stop tasks, run `onStop` hooks in reverse plugin
+   * order, close the bus and the pool. Safe to call more than once.
+   */
+  stop(reason = "stop requested"): Promise<void> {
+    this.#stopped ??= this.#stop(reason);
+    return this.#stopped;
+  }
+
+  async #stop(reason: string): Promise<void> {
+    this.log.info(`shutting down: ${reason}`);
+    this.#draining = true;
+    if (this.#server) {
+      const grace = this.settings.shutdownGraceMs;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        this.#server.shutdown(),
+        new Promise<void>((r) => (timer = setTimeout(r, grace))),
+      ]);
+      clearTimeout(timer);
+    }
+    await this.tasks.stop();
+    for (const hook of [...this.#stopHooks].reverse()) {
+      try {
+        await hook.fn();
+      } catch (err) {
+        this.log.error(
+          `onStop of plugin ${hook.plugin} failed: ${err instanceof Error ? err.message : err}`,
+        );
+      }
+    }
+    await this.events.close();
+    await this.db.close();
+    this.log.info("stopped");
+    this.logSink.close();
+  }
+}
+
+/** Path of the kernel's migrations folder (for tools). */
+export const kernelMigrationsDir: string = fromFileUrl(KERNEL_MIGRATIONS.dir as URL);

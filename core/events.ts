@@ -1,0 +1,194 @@
+/**
+ * A typed event bus. Delivery inside the process is immediate; across engine
+ * instances it goes through PostgreSQL `LISTEN/NOTIFY` on one channel. Payloads larger
+ * than NOTIFY allows are stored in `event_payloads` and sent by reference. Where LISTEN
+ * does not work (the embedded PGlite served over a socket), the bus says so once and
+ * delivers in the process only — which is all a single embedded engine needs.
+ *
+ * @module
+ */
+import type { Sql } from "./db.ts";
+import type { Logger } from "./log.ts";
+
+/** A typed event name; create with {@link eventKey}. */
+export interface EventKey<T> {
+  readonly name: string;
+  /** Phantom field carrying the payload type. */
+  readonly _payload?: T;
+}
+
+/** Declares an event type. Convention: `<plugin>.<event>`. */
+export function eventKey<T>(name: string): EventKey<T> {
+  return { name };
+}
+
+/** Where an event came from. */
+export interface EventMeta {
+  /** Instance id of the publishing engine. */
+  origin: string;
+  /** True when published by this engine instance. */
+  local: boolean;
+}
+
+type Handler = (payload: unknown, meta: EventMeta) => void | Promise<void>;
+
+/** Options for {@link EventBus.publish}. */
+export interface PublishOptions {
+  /** Deliver in this process only. */
+  localOnly?: boolean;
+}
+
+const CHANNEL = "borealis_events";
+/** NOTIFY payloads must stay under 8000 bytes; keep a margin for the envelope. */
+const INLINE_LIMIT = 7000;
+
+interface Envelope {
+  o: string;
+  n: string;
+  p?: unknown;
+  r?: string;
+}
+
+/** The bus; one per engine instance. */
+export class EventBus {
+  #handlers = new Map<string, Set<Handler>>();
+  #sql?: Sql;
+  #unlisten?: () => Promise<void>;
+  #bridged = false;
+  #errors = 0;
+
+  constructor(readonly instanceId: string, private readonly log: Logger) {}
+
+  /** True when events cross engine instances. */
+  get bridged(): boolean {
+    return this.#bridged;
+  }
+
+  /** Handler failures so far. */
+  get handlerErrors(): number {
+    return this.#errors;
+  }
+
+  /** Subscribes; returns the unsubscribe function. */
+  subscribe<T>(
+    key: EventKey<T>,
+    handler: (payload: T, meta: EventMeta) => void | Promise<void>,
+  ): () => void {
+    let set = this.#handlers.get(key.name);
+    if (!set) this.#handlers.set(key.name, set = new Set());
+    set.add(handler as Handler);
+    return () => set!.delete(handler as Handler);
+  }
+
+  /** Publishes to local subscribers at once and to other instances when bridged. */
+  async publish<T>(key: EventKey<T>, payload: T, options: PublishOptions = {}): Promise<void> {
+    this.#deliver(key.name, payload, { origin: this.instanceId, local: true });
+    if (!this.#bridged || options.localOnly || !this.#sql) return;
+    const sql = this.#sql;
+    const envelope: Envelope = { o: this.instanceId, n: key.name, p: payload };
+    let text = JSON.stringify(envelope);
+    if (new TextEncoder().encode(text).length > INLINE_LIMIT) {
+      const [row] = await sql<{ id: string }[]>`
+        insert into event_payloads (name, body) values (${key.name}, ${sql.json(payload as never)})
+        returning id`;
+      text = JSON.stringify({ o: this.instanceId, n: key.name, r: row!.id } satisfies Envelope);
+    }
+    await sql`select pg_notify(${CHANNEL}, ${text})`;
+  }
+
+  #deliver(name: string, payload: unknown, meta: EventMeta): void {
+    const set = this.#handlers.get(name);
+    if (!set) return;
+    for (const handler of set) {
+      try {
+        const r = handler(payload, meta);
+        if (r instanceof Promise) r.catch((err) => this.#failed(name, err));
+      } catch (err) {
+        this.#failed(name, err);
+      }
+    }
+  }
+
+  #failed(name: string, err: unknown): void {
+    this.#errors++;
+    this.log.error(
+      `event handler for ${name} failed: ${err instanceof Error ? err.message : String(err)}`,
+    );
+  }
+
+  /**
+   * Starts the cross-instance bridge. Probes LISTEN with a round trip; when the probe
+   * does not come back, stays in-process and logs one notice.
+   */
+  async connect(sql: Sql, probeMs = 1500): Promise<boolean> {
+    this.#sql = sql;
+    const probe = `probe:${crypto.randomUUID()}`;
+    let seen: () => void = () => {};
+    const arrived = new Promise<void>((r) => (seen = r));
+    try {
+      const sub = await sql.listen(CHANNEL, (text) => {
+        if (text === probe) return seen();
+        void this.#receive(text);
+      });
+      this.#unlisten = () => sub.unlisten();
+      await sql`select pg_notify(${CHANNEL}, ${probe})`;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const ok = await Promise.race([
+        arrived.then(() => true),
+        new Promise<boolean>((r) => (timer = setTimeout(() => r(false), probeMs))),
+      ]);
+      clearTimeout(timer);
+      if (!ok) {
+        await this.#unlisten().catch(() => {});
+        this.#unlisten = undefined;
+        this.log.info(
+          "LISTEN/NOTIFY unavailable on this database; events stay within this engine instance",
+        );
+      }
+      this.#bridged = ok;
+    } catch (err) {
+      this.log.info(
+        `LISTEN/NOTIFY unavailable (${
+          err instanceof Error ? err.message : err
+        }); events stay within this engine instance`,
+      );
+      this.#bridged = false;
+    }
+    return this.#bridged;
+  }
+
+  async #receive(text: string): Promise<void> {
+    let env: Envelope;
+    try {
+      env = JSON.parse(text);
+    } catch {
+      return;
+    }
+    if (!env || env.o === this.instanceId || typeof env.n !== "string") return;
+    if (!this.#handlers.get(env.n)?.size) return;
+    let payload = env.p;
+    if (env.r && this.#sql) {
+      const [row] = await this.#sql<
+        { body: unknown }[]
+      >`select body from event_payloads where id = ${env.r}`;
+      if (!row) return this.log.warn(`event ${env.n} payload ${env.r} is gone`);
+      payload = row.body;
+    }
+    this.#deliver(env.n, payload, { origin: env.o, local: false });
+  }
+
+  /** Removes stored large payloads older than `maxAgeMs` (run by a kernel task). */
+  async prune(maxAgeMs: number, now: number): Promise<number> {
+    if (!this.#sql) return 0;
+    const cutoff = new Date(now - maxAgeMs);
+    const rows = await this.#sql`delete from event_payloads where created_at < ${cutoff}`;
+    return rows.count;
+  }
+
+  /** Stops listening. */
+  async close(): Promise<void> {
+    await this.#unlisten?.().catch(() => {});
+    this.#unlisten = undefined;
+    this.#bridged = false;
+  }
+}

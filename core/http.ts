@@ -1,0 +1,302 @@
+/**
+ * The HTTP application: an `OpenAPIHono` app whose routes are declared with zod
+ * schemas (so the schema that validates a request is the one documented in
+ * `/api/openapi.json`), plus the kernel's middleware — request ids, one JSON error
+ * model, body limits, CORS, security headers, health probes and static files with SPA
+ * fallback.
+ *
+ * @module
+ */
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { Context, MiddlewareHandler } from "hono";
+import { HTTPException } from "hono/http-exception";
+import { bodyLimit } from "hono/body-limit";
+import { cors } from "hono/cors";
+import { extname, join, normalize } from "node:path";
+import type { AuthRegistry, Principal } from "./auth.ts";
+import { HttpError } from "./errors.ts";
+import type { Logger } from "./log.ts";
+
+/** Per-request values the kernel keeps on the Hono context. */
+export type AppEnv = {
+  Variables: {
+    requestId: string;
+    /** Cached principal: undefined = not resolved yet, null = anonymous. */
+    principal: Principal | null | undefined;
+    auth: AuthRegistry;
+  };
+};
+
+/** The router type plugins receive as `ctx.http`. */
+export type Router = OpenAPIHono<AppEnv>;
+
+/** One JSON error body. */
+export interface ErrorBody {
+  error: string;
+  message: string;
+  details?: unknown;
+  request_id?: string;
+}
+
+/** Builds an error response in the one error model. */
+export function errorResponse(
+  c: Context,
+  status: number,
+  error: string,
+  message: string,
+  details?: unknown,
+  headers?: Record<string, string>,
+): Response {
+  const body: ErrorBody = { error, message };
+  if (details !== undefined) body.details = details;
+  const res = c.json(body, status as 400);
+  if (headers) { for (const [k, v] of Object.entries(headers)) res.headers.set(k, v); }
+  return res;
+}
+
+/** Validation failures from zod, listed per field. */
+function validationHook(
+  result: {
+    success: boolean;
+    error?: { issues: Array<{ path: PropertyKey[]; message: string; code: string }> };
+    target?: string;
+  },
+  c: Context,
+): Response | undefined {
+  if (result.success) return undefined;
+  const details = (result.error?.issues ?? []).map((i) => ({
+    field: i.path.map(String).join(".") || "(root)",
+    in: result.target,
+    message: i.message,
+    code: i.code,
+  }));
+  return errorResponse(
+    c,
+    400,
+    "validation_failed",
+    `invalid ${result.target ?? "request"}: ${
+      details.map((d) => `${d.field}: ${d.message}`).join("; ")
+    }`,
+    details,
+  );
+}
+
+/** Creates a router with the kernel's validation hook (one per plugin). */
+export function createRouter(): Router {
+  return new OpenAPIHono<AppEnv>({
+    defaultHook: validationHook as never,
+  });
+}
+
+/** Options for {@link createApp}. */
+export interface AppOptions {
+  log: Logger;
+  auth: AuthRegistry;
+  maxBodyBytes: number;
+  /** Path prefixes with their own body limits (longest prefix wins). */
+  bodyLimits?: Array<{ prefix: string; bytes: number }>;
+  corsOrigins: string[];
+  /** Answers `/health/ready`: resolves when the database answers. */
+  ready: () => Promise<void>;
+  /** Set while the engine drains: new requests get 503. */
+  isDraining?: () => boolean;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/** Creates the application with the kernel's middleware and probes. */
+export function createApp(options: AppOptions): Router {
+  const app = createRouter();
+  const log = options.log;
+  const limits = [...(options.bodyLimits ?? [])].sort((a, b) => b.prefix.length - a.prefix.length);
+  const limiters = new Map<number, MiddlewareHandler>();
+  const limiterFor = (bytes: number) => {
+    let m = limiters.get(bytes);
+    if (!m) {
+      m = bodyLimit({
+        maxSize: bytes,
+        onError: (c) =>
+          errorResponse(c, 413, "payload_too_large", `request body exceeds ${bytes} bytes`, {
+            limit: bytes,
+          }),
+      });
+      limiters.set(bytes, m);
+    }
+    return m;
+  };
+
+  app.use("*", async function kernel(c, next) {
+    const incoming = c.req.header("x-request-id");
+    const id = incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
+    c.set("requestId", id);
+    c.set("auth", options.auth);
+    c.set("principal", undefined);
+    if (options.isDraining?.()) {
+      c.header("Connection", "close");
+      return errorResponse(
+        c,
+        503,
+        "shutting_down",
+        "the engine is shutting down; retry shortly",
+        undefined,
+        {
+          "Retry-After": "5",
+        },
+      );
+    }
+    const method = c.req.method;
+    if (method === "GET" || method === "HEAD" || method === "OPTIONS") {
+      await next();
+    } else {
+      const path = c.req.path;
+      const bytes = limits.find((l) => path.startsWith(l.prefix))?.bytes ?? options.maxBodyBytes;
+      await limiterFor(bytes)(c, next);
+    }
+    c.res.headers.set("X-Request-Id", id);
+    c.res.headers.set("X-Content-Type-Options", "nosniff");
+  });
+
+  if (options.corsOrigins.length) {
+    const any = options.corsOrigins.includes("*");
+    app.use(
+      "/api/*",
+      cors({
+        origin: any ? "*" : options.corsOrigins,
+        credentials: !any,
+        allowHeaders: ["Content-Type", "Authorization", "DPoP", "X-Request-Id", "X-CSRF-Token"],
+        exposeHeaders: ["X-Request-Id", "Retry-After", "WWW-Authenticate", "DPoP-Nonce"],
+        maxAge: 600,
+      }),
+    );
+  }
+
+  app.onError((err, c) => {
+    if (err instanceof HttpError) {
+      return errorResponse(c, err.status, err.code, err.message, err.details, err.headers);
+    }
+    if (err instanceof HTTPException) {
+      const status = err.status;
+      if (status === 413) {
+        return errorResponse(c, 413, "payload_too_large", "request body too large");
+      }
+      return errorResponse(
+        c,
+        status,
+        status === 401 ? "unauthorized" : "bad_request",
+        err.message || "bad request",
+      );
+    }
+    if (err instanceof SyntaxError && /JSON/i.test(err.message)) {
+      return errorResponse(c, 400, "invalid_json", "request body is not valid JSON");
+    }
+    const requestId = c.get("requestId") ?? "unknown";
+    log.error(
+      `unhandled error in ${c.req.method} ${c.req.path} (request ${requestId}): ${describe(err)}`,
+    );
+    return c.json(
+      {
+        error: "internal_error",
+        message: "unexpected server error",
+        request_id: requestId,
+      } satisfies ErrorBody,
+      500,
+    );
+  });
+
+  app.get("/health", (c) => c.json({ status: "ok" }));
+  app.get("/health/ready", async (c) => {
+    try {
+      await withTimeout(options.ready(), 2000);
+      return c.json({ status: "ok", database: "ok" });
+    } catch {
+      return c.json({ status: "unavailable", database: "unreachable" }, 503);
+    }
+  });
+
+  return app;
+}
+
+/** Final handlers: JSON 404 for the API, static files with SPA fallback for the rest. */
+export function installFallback(app: Router, staticRoot: string | undefined): void {
+  app.notFound(async (c) => {
+    const path = c.req.path;
+    const method = c.req.method;
+    if (
+      staticRoot && !path.startsWith("/api/") && path !== "/api" &&
+      (method === "GET" || method === "HEAD")
+    ) {
+      const res = await serveStatic(staticRoot, path);
+      if (res) return res;
+    }
+    return errorResponse(c, 404, "not_found", `no route for ${method} ${path}`);
+  });
+}
+
+const TYPES: Record<string, string> = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".mjs": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".json": "application/json",
+  ".svg": "image/svg+xml",
+  ".png": "image/png",
+  ".jpg": "image/jpeg",
+  ".ico": "image/x-icon",
+  ".woff2": "font/woff2",
+  ".txt": "text/plain; charset=utf-8",
+  ".map": "application/json",
+  ".webmanifest": "application/manifest+json",
+};
+
+async function serveStatic(root: string, urlPath: string): Promise<Response | null> {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(urlPath);
+  } catch {
+    return null;
+  }
+  if (decoded.includes("\0")) return null;
+  // normalize() collapses "..", and the prefix check keeps the result inside root.
+  const candidate = join(root, normalize("/" + decoded));
+  if (!candidate.startsWith(join(root, "/")) && candidate !== root) return null;
+  for (const file of [candidate, join(root, "index.html")]) {
+    try {
+      const info = await Deno.stat(file);
+      if (!info.isFile) continue;
+      const handle = await Deno.open(file, { read: true });
+      const type = TYPES[extname(file).toLowerCase()] ?? "application/octet-stream";
+      const cache = file.endsWith("index.html") ? "no-cache" : "public, max-age=3600";
+      return new Response(handle.readable, {
+        headers: {
+          "Content-Type": type,
+          "Content-Length": String(info.size),
+          "Cache-Control": cache,
+        },
+      });
+    } catch {
+      // try the SPA fallback
+    }
+  }
+  return null;
+}
+
+function describe(err: unknown): string {
+  if (err instanceof Error) {
+    return `${err.name}: ${err.message}${err.stack ? `\n${err.stack}` : ""}`;
+  }
+  return String(err);
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("timeout")), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * The plugin contract. A plugin is a value: a name, the plugins it requires, its
+ * migrations folder, its settings section, and a `setup` that receives exactly what
+ * the plugin may touch — nothing global.
+ *
+ * @module
+ */
+import type { Auditor } from "./audit.ts";
+import type { AuthRegistry } from "./auth.ts";
+import type { Clock } from "./clock.ts";
+import type { CoreSettings, SettingsOf, SettingSpecs } from "./config.ts";
+import type { Sql } from "./db.ts";
+import type { EventBus } from "./events.ts";
+import type { Router } from "./http.ts";
+import type { Logger } from "./log.ts";
+import type { TaskRegistrar } from "./tasks.ts";
+
+/** A typed key under which one plugin provides a service to others. */
+export interface ServiceKey<T> {
+  /** `<plugin>.<service>`; the part before the dot names the providing plugin. */
+  readonly id: string;
+  /** Phantom field carrying the service type. */
+  readonly _type?: T;
+}
+
+/** Declares a service key. Export it from the providing plugin's `mod.ts`. */
+export function serviceKey<T>(id: string): ServiceKey<T> {
+  if (!/^[a-z][a-z0-9_]*\.[A-Za-z0-9_.]+$/.test(id)) {
+    throw new Error(`service key "${id}" must look like "<plugin>.<service>"`);
+  }
+  return { id };
+}
+
+/** What `setup` receives. */
+export interface PluginContext<S extends SettingSpecs = SettingSpecs> {
+  /** This plugin's name. */
+  readonly name: string;
+  /** A router mounted at the root; keep upstream paths (`/api/...`). */
+  readonly http: Router;
+  readonly sql: Sql;
+  /** This plugin's own validated settings section. */
+  readonly settings: SettingsOf<S>;
+  /** The kernel's settings (read-only): data dir, public URL, debug. */
+  readonly core: Readonly<CoreSettings>;
+  readonly log: Logger;
+  readonly clock: Clock;
+  /** Background tasks; names are prefixed with the plugin name. */
+  readonly tasks: TaskRegistrar;
+  readonly events: EventBus;
+  /** Install authenticators; route guards live in core/auth.ts. */
+  readonly auth: AuthRegistry;
+  readonly audit: Auditor;
+  /** Unique id of this engine instance (for registries and leases). */
+  readonly instanceId: string;
+  /** Provides a service under a key this plugin owns. */
+  provide<T>(key: ServiceKey<T>, service: T): void;
+  /** Uses a service from this plugin or one it requires (directly or transitively). */
+  use<T>(key: ServiceKey<T>): T;
+  /** Uses a service if its plugin is loaded (for optional integrations). */
+  tryUse<T>(key: ServiceKey<T>): T | undefined;
+  /** Gives requests under `prefix` a body limit other than the default. */
+  bodyLimit(prefix: string, bytes: number): void;
+  /** Runs at shutdown, in reverse plugin order, after HTTP stops accepting work. */
+  onStop(fn: () => void | Promise<void>): void;
+}
+
+/** What a plugin CLI command receives. */
+export interface CommandContext {
+  /** Arguments after the command words. */
+  readonly args: string[];
+  /** Builds an engine from the environment (migrated, not listening); stop it when done. */
+  openEngine(): Promise<CommandEngine>;
+  /** Reads a secret line (password) from stdin without echo where possible. */
+  readSecret(prompt: string): Promise<string>;
+  print(text: string): void;
+}
+
+/** The engine as a CLI command sees it. */
+export interface CommandEngine {
+  service<T>(key: ServiceKey<T>): T;
+  readonly sql: Sql;
+  stop(): Promise<void>;
+}
+
+/** A command a plugin adds to `main.ts`, e.g. `users create-admin`. */
+export interface PluginCommand {
+  /** One or two words: "users create-admin". */
+  readonly name: string;
+  readonly summary: string;
+  /** Usage text shown by --help. */
+  readonly usage: string;
+  /** Returns the process exit code. */
+  run(ctx: CommandContext): Promise<number>;
+}
+
+/** A plugin definition. */
+export interface Plugin<S extends SettingSpecs = SettingSpecs> {
+  readonly name: string;
+  readonly description?: string;
+  /** Plugins loaded, migrated and set up before this one. */
+  readonly requires?: readonly string[];
+  /** Folder of `NNN_description.sql` files owned by this plugin. */
+  readonly migrations?: URL;
+  /** This plugin's settings (environment variables). */
+  readonly settings?: S;
+  /** CLI commands this plugin adds. */
+  readonly commands?: readonly PluginCommand[];
+  setup(ctx: PluginContext<S>): void | Promise<void>;
+}
+
+/** Identity function that gives a plugin literal its types. */
+export function definePlugin<S extends SettingSpecs = Record<never, never>>(
+  plugin: Plugin<S>,
+): Plugin<S> {
+  if (!/^[a-z][a-z0-9_]*$/.test(plugin.name)) {
+    throw new Error(`plugin name "${plugin.name}" must be lower case letters, digits and _`);
+  }
+  return plugin;
+}
+
+/** Any plugin, whatever its settings. */
+// deno-lint-ignore no-explicit-any
+export type AnyPlugin = Plugin<any>;
