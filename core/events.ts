@@ -120,14 +120,21 @@ export class EventBus {
    * Starts the cross-instance bridge. Probes LISTEN with a round trip; when the probe
    * does not come back, stays in-process and logs one notice.
    */
-  async connect(sql: Sql, probeMs = 1500): Promise<boolean> {
+  async connect(sql: Sql, probeMs = 300): Promise<boolean> {
     this.#sql = sql;
-    const probe = `probe:${crypto.randomUUID()}`;
+    const probe = `probe:${this.instanceId}`;
     let seen: () => void = () => {};
     const arrived = new Promise<void>((r) => (seen = r));
     try {
       const sub = await sql.listen(CHANNEL, (text) => {
-        if (text === probe) return seen();
+        if (text === probe) {
+          // A slow server may answer after the wait below: bridge from then on.
+          if (!this.#bridged && this.#unlisten) {
+            this.log.info("LISTEN/NOTIFY answered late; events now cross instances");
+          }
+          this.#bridged = true;
+          return seen();
+        }
         void this.#receive(text);
       });
       this.#unlisten = () => sub.unlisten();
@@ -139,13 +146,10 @@ export class EventBus {
       ]);
       clearTimeout(timer);
       if (!ok) {
-        await this.#unlisten().catch(() => {});
-        this.#unlisten = undefined;
         this.log.info(
           "LISTEN/NOTIFY unavailable on this database; events stay within this engine instance",
         );
       }
-      this.#bridged = ok;
     } catch (err) {
       this.log.info(
         `LISTEN/NOTIFY unavailable (${
