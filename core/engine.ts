@@ -59,22 +59,35 @@ export function orderPlugins(plugins: readonly AnyPlugin[]): AnyPlugin[] {
       }
     }
   }
+  // Kahn's algorithm, always taking the first ready plugin in the listed order.
+  const remaining = [...plugins];
   const ordered: AnyPlugin[] = [];
-  const state = new Map<string, "visiting" | "done">();
-  const visit = (p: AnyPlugin, path: string[]) => {
-    const s = state.get(p.name);
-    if (s === "done") return;
-    if (s === "visiting") {
-      const cycle = [...path.slice(path.indexOf(p.name)), p.name];
-      throw new PluginGraphError(`plugin requirements form a cycle: ${cycle.join(" → ")}`);
+  const placed = new Set<string>();
+  while (remaining.length) {
+    const i = remaining.findIndex((p) => (p.requires ?? []).every((r) => placed.has(r)));
+    if (i < 0) {
+      throw new PluginGraphError(
+        `plugin requirements form a cycle: ${findCycle(remaining, byName)}`,
+      );
     }
-    state.set(p.name, "visiting");
-    for (const r of p.requires ?? []) visit(byName.get(r)!, [...path, p.name]);
-    state.set(p.name, "done");
-    ordered.push(p);
-  };
-  for (const p of plugins) visit(p, []);
+    const [next] = remaining.splice(i, 1);
+    ordered.push(next!);
+    placed.add(next!.name);
+  }
   return ordered;
+}
+
+function findCycle(stuck: readonly AnyPlugin[], byName: Map<string, AnyPlugin>): string {
+  const stuckNames = new Set(stuck.map((p) => p.name));
+  // Every stuck plugin requires another stuck one, so walking requirements must loop.
+  const path: string[] = [];
+  let current = stuck[0]!;
+  while (!path.includes(current.name)) {
+    path.push(current.name);
+    const r = (current.requires ?? []).find((n) => stuckNames.has(n))!;
+    current = byName.get(r)!;
+  }
+  return [...path.slice(path.indexOf(current.name)), current.name].join(" → ");
 }
 
 /** Picks plugins by the `BOREALIS_PLUGINS` list ("all" = every built-in plugin). */

@@ -150,7 +150,8 @@ export function createApp(options: AppOptions): Router {
     } else {
       const path = c.req.path;
       const bytes = limits.find((l) => path.startsWith(l.prefix))?.bytes ?? options.maxBodyBytes;
-      await limiterFor(bytes)(c, next);
+      const early = await limiterFor(bytes)(c, next);
+      if (early instanceof Response) c.res = early;
     }
     c.res.headers.set("X-Request-Id", id);
     c.res.headers.set("X-Content-Type-Options", "nosniff");
