@@ -307,8 +307,12 @@ export function renderProfile(profile: DbProfile, machine: MachineInfo): string 
     `Profile: ${profile.name} (the lower of the two ranks)`,
     "",
     "Engine settings (environment):",
-    ...Object.entries(profile.engine).map(([k, v]) => `  ${k}=${v}`),
-    `  # burst capacity: ${profile.burstConnections} connections per engine`,
+    ...Object.entries(profile.engine)
+      .filter(([k]) => k !== "BOREALIS_DB_MAX_OVERFLOW")
+      .map(([k, v]) => `  ${k}=${v}`),
+    // postgres.js has a fixed pool; upstream's overflow is budgeted as headroom instead.
+    `  # upstream adds ${profile.engine.BOREALIS_DB_MAX_OVERFLOW} overflow connections; this engine's pool is fixed,`,
+    `  # so budget max_connections for ${profile.burstConnections} per engine (pool + headroom for tools)`,
     "",
     "PostgreSQL settings (ALTER SYSTEM):",
   ];

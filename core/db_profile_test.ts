@@ -163,10 +163,11 @@ Deno.test("renderProfile lists the machine, the profile and every value", () => 
   assert.match(text, /16 vCPU, 48\.0 GiB RAM/);
   assert.match(text, /Profile: MSP \/ Production/);
   assert.match(text, /BOREALIS_DB_POOL_SIZE=20/);
-  assert.match(text, /BOREALIS_DB_MAX_OVERFLOW=20/);
+  assert.match(text, /upstream adds 20 overflow connections/);
+  assert.doesNotMatch(text, /BOREALIS_DB_MAX_OVERFLOW=/);
   assert.match(text, /BOREALIS_DB_CONNECT_TIMEOUT=15/);
   assert.match(text, /BOREALIS_DB_IDLE_IN_TXN_TIMEOUT_MS=60000/);
-  assert.match(text, /burst capacity: 40/);
+  assert.match(text, /budget max_connections for 40 per engine/);
   assert.match(text, /max_connections\s+= 150/);
   assert.match(text, /shared_buffers\s+= 12GB/);
   assert.match(text, /effective_cache_size\s+= 30GB/);
