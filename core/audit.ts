@@ -35,7 +35,7 @@ export function createAuditor(sql: Sql, log: Logger, clock: Clock): Auditor {
     const actor = entry.actor !== undefined ? entry.actor : c ? c.get("principal") ?? null : null;
     const outcome = entry.outcome ?? "success";
     const details = (redactFields(entry.details ?? {}) ?? {}) as Record<string, unknown>;
-    const requestId = c?.get("requestId") ?? null;
+    const requestId = c?.env?.requestId ?? null;
     const ip = c ? clientIp(c) : null;
     await sql`
       insert into audit_log (at, actor_kind, actor_id, actor_name, action, target, outcome, details, request_id, ip)
@@ -50,7 +50,6 @@ export function createAuditor(sql: Sql, log: Logger, clock: Clock): Auditor {
 }
 
 /** The caller's address as the listener saw it (proxies are not trusted by default). */
-export function clientIp(c: Context): string | null {
-  const info = (c.env as { remoteAddr?: { hostname?: string } } | undefined)?.remoteAddr;
-  return info?.hostname ?? null;
+export function clientIp(c: Context<AppEnv>): string | null {
+  return c.env?.remoteAddr?.hostname ?? null;
 }

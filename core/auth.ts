@@ -74,7 +74,7 @@ export class AuthRegistry {
 
 /** The request's principal, or `null` when anonymous. */
 export function getPrincipal(c: Context<AppEnv>): Promise<Principal | null> {
-  return c.get("auth").resolve(c);
+  return c.env.auth.resolve(c);
 }
 
 /** Guard: a principal (optionally of one kind) is required; 401 otherwise. */

@@ -137,6 +137,11 @@ async function openEmbedded(options: DatabaseOptions): Promise<Database> {
     const label = `embedded PGlite (${dir})`;
     const sql = postgres({
       ...clientOptions(options),
+      // One connection: pglite-socket queues protocol messages from all connections onto
+      // PGlite's single backend and only keeps a *transaction's* messages together, so
+      // two connections' unnamed statements/portals interleave ("portal does not exist").
+      // PGlite runs one query at a time anyway, so this costs no throughput.
+      max: 1,
       host,
       port: Number(port),
       user: "postgres",

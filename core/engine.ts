@@ -18,7 +18,14 @@ import {
 } from "./config.ts";
 import { type Database, openDatabase, type Sql } from "./db.ts";
 import { EventBus } from "./events.ts";
-import { createApp, createRouter, installFallback, type Router } from "./http.ts";
+import {
+  createApp,
+  createHandler,
+  createRouter,
+  installFallback,
+  type RequestEnv,
+  type Router,
+} from "./http.ts";
 import { createLogSink, type Logger, type LogSink } from "./log.ts";
 import {
   applyMigrations,
@@ -188,9 +195,14 @@ export class Engine {
     return this.db.sql;
   }
 
-  /** Handles one request (tests call this directly). */
-  fetch = (request: Request, info?: unknown): Response | Promise<Response> =>
-    this.app.fetch(request, info);
+  #handle?: (
+    request: Request,
+    info?: { remoteAddr?: RequestEnv["remoteAddr"] },
+  ) => Promise<Response>;
+
+  /** Handles one request like the listener does (tests call this directly). */
+  fetch = (request: Request, info?: { remoteAddr?: RequestEnv["remoteAddr"] }): Promise<Response> =>
+    this.#handle!(request, info);
 
   /**
    * Builds an engine: settings → plugin order → database → migrations → setup.
@@ -261,7 +273,7 @@ export class Engine {
       }
       const events = new EventBus(instanceId, logSink.logger("events"));
       await events.connect(db.sql);
-      const tasks = new TaskScheduler(clock, logSink.logger("tasks"), db.sql);
+      const tasks = new TaskScheduler(clock, logSink.logger("tasks"), db.sql, instanceId);
       const bodyLimits: Array<{ prefix: string; bytes: number }> = [];
       const engine: Engine = new Engine(
         settings,
@@ -285,6 +297,10 @@ export class Engine {
         isDraining: () => engine.#draining,
       });
       (engine as { app: Router }).app = app;
+      engine.#handle = createHandler(app, {
+        auth: engine.auth,
+        isDraining: () => engine.#draining,
+      });
       tasks.every("kernel.prune_event_payloads", 3_600_000, async () => {
         await events.prune(3_600_000, clock.now());
       }, { clusterSingleton: true });
@@ -414,7 +430,7 @@ export class Engine {
             this.log.info(`listening on http://${addr.hostname}:${addr.port}`);
             resolve({ hostname: addr.hostname, port: addr.port });
           },
-        }, (req, info) => this.app.fetch(req, info));
+        }, (req, info) => this.#handle!(req, info as { remoteAddr?: RequestEnv["remoteAddr"] }));
       } catch (err) {
         reject(err);
       }

@@ -2,8 +2,10 @@
  * Background tasks by interval or cron expression. A run never overlaps itself (a tick
  * that arrives while the previous run is still going is skipped and counted); a
  * throwing run is logged and counted and the task keeps its schedule. A task marked
- * `clusterSingleton` runs on one engine instance only: the instance holding a
- * PostgreSQL session advisory lock for it. Timers come from the injected clock.
+ * `clusterSingleton` runs on one engine instance only: the instance holding its lease
+ * in `task_leases`, renewed at every run. A lease rather than a session advisory lock,
+ * because a lock would pin a pooled connection for the engine's lifetime (and the
+ * embedded database has exactly one). Timers come from the injected clock.
  *
  * @module
  */
@@ -57,28 +59,22 @@ export interface TaskRegistrar {
   cron(name: string, expression: string, fn: TaskFn, options?: TaskOptions): void;
 }
 
-/** Derives a stable 63-bit advisory lock key from a task name. */
-async function lockKey(name: string): Promise<bigint> {
-  const d = new Uint8Array(
-    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`task:${name}`)),
-  );
-  let v = 0n;
-  for (let i = 0; i < 8; i++) v = (v << 8n) | BigInt(d[i]!);
-  return v & 0x7fff_ffff_ffff_ffffn;
-}
+/** Shortest lease of a singleton task; a dead leader is replaced within this. */
+const MIN_LEASE_MS = 30_000;
 
 /** Owns every task of one engine instance. */
 export class TaskScheduler implements TaskRegistrar {
   #tasks = new Map<string, Task>();
   #started = false;
   #stopping = false;
-  #leaderConn?: Awaited<ReturnType<Sql["reserve"]>>;
   #held = new Set<string>();
 
   constructor(
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly sql?: Sql,
+    /** Lease holder name of this engine instance. */
+    private readonly holder: string = crypto.randomUUID(),
   ) {}
 
   every(name: string, ms: number, fn: TaskFn, options: TaskOptions = {}): void {
@@ -156,7 +152,7 @@ export class TaskScheduler implements TaskRegistrar {
   async #run(task: Task): Promise<void> {
     task.stats.running = true;
     try {
-      if (task.options.clusterSingleton && !(await this.#lead(task.name))) {
+      if (task.options.clusterSingleton && !(await this.#lead(task))) {
         task.stats.skippedNotLeader++;
         return;
       }
@@ -170,32 +166,28 @@ export class TaskScheduler implements TaskRegistrar {
     }
   }
 
-  /** Takes (or confirms) this instance's session lock for a singleton task. */
-  async #lead(name: string): Promise<boolean> {
+  /** Takes or renews this instance's lease of a singleton task. */
+  async #lead(task: Task): Promise<boolean> {
+    const now = this.clock.now();
+    const ttl = Math.max(MIN_LEASE_MS, 2 * (task.nextDelay(now) ?? MIN_LEASE_MS));
     try {
-      if (!this.#leaderConn) this.#leaderConn = await this.sql!.reserve();
-      const conn = this.#leaderConn;
-      // A held session lock lives as long as its connection; one round trip proves both.
-      if (this.#held.has(name)) {
-        await conn`select 1`;
-        return true;
+      const rows = await this.sql!`
+        insert into task_leases (name, holder, expires_at)
+        values (${task.name}, ${this.holder}, ${new Date(now + ttl)})
+        on conflict (name) do update set holder = excluded.holder, expires_at = excluded.expires_at
+        where task_leases.holder = excluded.holder or task_leases.expires_at < ${new Date(now)}
+        returning holder`;
+      const ok = rows.length > 0;
+      if (ok && !this.#held.has(task.name)) {
+        this.log.info(`this instance now runs cluster task ${task.name}`);
       }
-      const key = await lockKey(name);
-      const [row] = await conn<{ ok: boolean }[]>`
-        select pg_try_advisory_lock(${key.toString()}::bigint) as ok`;
-      if (row?.ok) {
-        this.#held.add(name);
-        this.log.info(`this instance now runs cluster task ${name}`);
-      }
-      return !!row?.ok;
+      if (ok) this.#held.add(task.name);
+      else this.#held.delete(task.name);
+      return ok;
     } catch (err) {
-      // The leader connection died: every lock it held is gone with it.
       this.log.warn(
-        `lost the cluster task connection: ${err instanceof Error ? err.message : err}`,
+        `could not take the lease of ${task.name}: ${err instanceof Error ? err.message : err}`,
       );
-      this.#leaderConn?.release();
-      this.#leaderConn = undefined;
-      this.#held.clear();
       return false;
     }
   }
@@ -222,7 +214,7 @@ export class TaskScheduler implements TaskRegistrar {
     return [...this.#tasks.values()].map((t) => ({ ...t.stats }));
   }
 
-  /** Cancels timers, waits for running tasks, releases singleton locks. */
+  /** Cancels timers, waits for running tasks, releases singleton leases. */
   async stop(): Promise<void> {
     this.#stopping = true;
     for (const task of this.#tasks.values()) {
@@ -230,10 +222,9 @@ export class TaskScheduler implements TaskRegistrar {
       task.timer = undefined;
     }
     await this.idle();
-    if (this.#leaderConn) {
-      await this.#leaderConn`select pg_advisory_unlock_all()`.catch(() => {});
-      this.#leaderConn.release();
-      this.#leaderConn = undefined;
+    if (this.#held.size && this.sql) {
+      // Hand over at once instead of letting the leases run out.
+      await this.sql`delete from task_leases where holder = ${this.holder}`.catch(() => {});
       this.#held.clear();
     }
   }
