@@ -1,0 +1,77 @@
+/**
+ * Small HTTP pieces the operator routes share: the error schema, response helpers,
+ * the session cookie, and client-address checks.
+ *
+ * @module
+ */
+import { z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { clientIp } from "../../core/audit.ts";
+
+/** Name of the session cookie. */
+export const SESSION_COOKIE = "borealis_session";
+
+/** The one error body. */
+export const ErrorBody = z.object({
+  error: z.string(),
+  message: z.string(),
+  details: z.unknown().optional(),
+}).openapi("Error");
+
+/** A JSON response entry for createRoute. */
+export const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({
+  description,
+  content: { "application/json": { schema } },
+});
+
+/** An error response entry for createRoute. */
+export const err = (description: string) => json(ErrorBody, description);
+
+/** The common guard failures, added to every guarded route. */
+export const guarded = {
+  401: err("Not signed in"),
+  403: err("Not allowed"),
+};
+
+/** A required JSON body for createRoute. */
+export const body = <T extends z.ZodTypeAny>(schema: T) => ({
+  body: { required: true, content: { "application/json": { schema } } },
+});
+
+/** `Set-Cookie` value for a new session. */
+export function sessionCookie(token: string, maxAgeSeconds: number, secure: boolean): string {
+  return `${SESSION_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${
+    Math.max(0, Math.floor(maxAgeSeconds))
+  }${secure ? "; Secure" : ""}`;
+}
+
+/** `Set-Cookie` value that removes the session cookie. */
+export function clearedCookie(secure: boolean): string {
+  return `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0${secure ? "; Secure" : ""}`;
+}
+
+/** Reads one cookie from the request. */
+export function readCookie(c: Context, name: string): string | undefined {
+  const header = c.req.header("cookie");
+  if (!header) return undefined;
+  for (const part of header.split(";")) {
+    const i = part.indexOf("=");
+    if (i < 0) continue;
+    if (part.slice(0, i).trim() === name) return part.slice(i + 1).trim();
+  }
+  return undefined;
+}
+
+/** True when the request comes from this machine (not via a proxy header). */
+export function isLoopback(c: Context): boolean {
+  const ip = clientIp(c);
+  return ip === "127.0.0.1" || ip === "::1" || ip === "::ffff:127.0.0.1" ||
+    (ip?.startsWith("127.") ?? false);
+}
+
+export { clientIp };
+
+/** A string without control characters (PostgreSQL text cannot hold NUL, logs hate the rest). */
+export const plainText = (max: number) =>
+  // deno-lint-ignore no-control-regex -- matching control characters is the point here
+  z.string().max(max).regex(/^[^\u0000-\u001f\u007f]*$/, "control characters are not allowed");

@@ -1,0 +1,488 @@
+/**
+ * Sign-in and the signed-in user's own account: password login with throttling and no
+ * user enumeration, the TOTP second step (setup or verify), logout, `me`, own sessions,
+ * password change and MFA reset.
+ *
+ * @module
+ */
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { principalOf, requirePrincipal, requireRole } from "../../core/auth.ts";
+import { badRequest, forbidden, HttpError, notFound, tooManyRequests } from "../../core/errors.ts";
+import type { AppEnv } from "../../core/http.ts";
+import type { Deps } from "./deps.ts";
+import {
+  body,
+  clearedCookie,
+  clientIp,
+  err,
+  guarded,
+  json,
+  plainText,
+  sessionCookie,
+} from "./http_util.ts";
+import { MAX_PASSWORD_LENGTH } from "./passwords.ts";
+import { randomToken, tokenHash } from "./sessions.ts";
+import { matchStep, newTotpSecret, otpauthUrl } from "./totp.ts";
+import type { UserRow } from "./users.ts";
+
+const PENDING_MS = 5 * 60_000;
+const MAX_CODE_ATTEMPTS = 5;
+
+const LoginBody = z.object({
+  username: plainText(128).trim().min(1),
+  password: z.string().min(1).max(MAX_PASSWORD_LENGTH * 4),
+}).strict().openapi("LoginRequest");
+
+const LoginOk = z.object({
+  status: z.literal("ok"),
+  username: z.string(),
+  role: z.enum(["Admin", "User"]),
+  token: z.string(),
+  expires_at: z.string(),
+});
+const MfaRequired = z.object({
+  status: z.literal("mfa_required"),
+  stage: z.enum(["setup", "verify"]),
+  pending_token: z.string(),
+  username: z.string(),
+  role: z.enum(["Admin", "User"]),
+  expires_in: z.number(),
+  secret: z.string().optional(),
+  otpauth_url: z.string().optional(),
+});
+const LoginReply = z.union([LoginOk, MfaRequired]).openapi("LoginReply");
+
+const Me = z.object({
+  id: z.string(),
+  username: z.string(),
+  display_name: z.string(),
+  role: z.enum(["Admin", "User"]),
+  mfa_enabled: z.boolean(),
+  mfa_exempt: z.boolean(),
+  auth_source: z.string(),
+  passkey_count: z.number(),
+  site_ids: z.array(z.number()).nullable(),
+  dev_mode: z.boolean(),
+  method: z.string(),
+}).openapi("Me");
+
+const Session = z.object({
+  id: z.string(),
+  username: z.string(),
+  method: z.string(),
+  created_at: z.string(),
+  last_seen_at: z.string(),
+  expires_at: z.string(),
+  ip: z.string().nullable(),
+  user_agent: z.string().nullable(),
+  dev_mode_until: z.string().nullable(),
+  current: z.boolean(),
+}).openapi("OperatorSession");
+
+const loginRoute = createRoute({
+  method: "post",
+  path: "/api/auth/login",
+  summary: "Sign in with username and password",
+  request: body(LoginBody),
+  responses: {
+    200: json(LoginReply, "Signed in, or a second factor is needed"),
+    400: err("Bad body"),
+    401: err("Invalid username or password (the same for unknown users)"),
+    423: err("Vault locked, or the account needs an auth reset"),
+    429: err("Too many failed attempts; Retry-After says when to retry"),
+  },
+});
+
+const mfaVerifyRoute = createRoute({
+  method: "post",
+  path: "/api/auth/mfa/verify",
+  summary: "Second step: a TOTP code for the pending sign-in",
+  request: body(
+    z.object({
+      pending_token: z.string().min(1).max(200),
+      code: z.string().regex(/^\d{6}$/, "six digits"),
+    }).strict(),
+  ),
+  responses: {
+    200: json(LoginOk, "Signed in"),
+    400: err("Bad body"),
+    401: err("invalid_code, invalid_session or expired"),
+    423: err("Vault locked"),
+  },
+});
+
+const logoutRoute = createRoute({
+  method: "post",
+  path: "/api/auth/logout",
+  summary: "End the current session",
+  middleware: [requirePrincipal("operator")] as const,
+  responses: { 204: { description: "Signed out" }, ...guarded },
+});
+
+const meRoute = createRoute({
+  method: "get",
+  path: "/api/auth/me",
+  summary: "The signed-in operator",
+  middleware: [requirePrincipal("operator")] as const,
+  responses: { 200: json(Me, "Me"), ...guarded },
+});
+
+const sessionsRoute = createRoute({
+  method: "get",
+  path: "/api/auth/sessions",
+  summary: "Live sessions: your own, or (Admin) a user's or everyone's",
+  middleware: [requireRole("User")] as const,
+  request: {
+    query: z.object({
+      username: plainText(128).optional(),
+      all: z.enum(["true", "false"]).optional(),
+    }),
+  },
+  responses: { 200: json(z.object({ sessions: z.array(Session) }), "Sessions"), ...guarded },
+});
+
+const revokeSessionRoute = createRoute({
+  method: "delete",
+  path: "/api/auth/sessions/{id}",
+  summary: "Revoke a session (your own; an Admin may revoke anyone's)",
+  middleware: [requireRole("User")] as const,
+  request: { params: z.object({ id: z.uuid() }) },
+  responses: { 204: { description: "Revoked" }, 404: err("No such live session"), ...guarded },
+});
+
+const passwordRoute = createRoute({
+  method: "post",
+  path: "/api/auth/password/reset",
+  summary: "Change your own password; ends your other sessions",
+  middleware: [requireRole("User")] as const,
+  request: body(
+    z.object({
+      current_password: z.string().min(1).max(MAX_PASSWORD_LENGTH * 4),
+      new_password: z.string().min(1).max(MAX_PASSWORD_LENGTH * 4),
+    }).strict(),
+  ),
+  responses: {
+    200: json(z.object({ status: z.literal("ok"), revoked_sessions: z.number() }), "Changed"),
+    400: err("Weak password"),
+    ...guarded,
+  },
+});
+
+const mfaResetRoute = createRoute({
+  method: "post",
+  path: "/api/auth/mfa/reset",
+  summary: "Clear your own TOTP (set up again at next sign-in); ends your other sessions",
+  middleware: [requireRole("User")] as const,
+  request: body(z.object({ current_password: z.string().min(1).max(1024) }).strict()),
+  responses: {
+    200: json(z.object({ status: z.literal("ok"), revoked_sessions: z.number() }), "Cleared"),
+    ...guarded,
+  },
+});
+
+const invalidCredentials = () =>
+  new HttpError(401, "invalid_credentials", "invalid username or password");
+
+/** Creates a session for `user`, sets the cookie and returns the `ok` reply body. */
+export async function issueSession(
+  deps: Deps,
+  c: Context<AppEnv>,
+  user: UserRow,
+  method: string,
+): Promise<z.infer<typeof LoginOk>> {
+  const session = await deps.sessions.create(user.id, {
+    method,
+    ip: clientIp(c),
+    userAgent: c.req.header("user-agent") ?? null,
+  });
+  c.header(
+    "Set-Cookie",
+    sessionCookie(session.token, deps.settings.sessionAbsoluteSeconds, !deps.ctx.core.debug),
+    { append: true },
+  );
+  c.header("Cache-Control", "no-store");
+  await deps.ctx.audit(c, {
+    action: "auth.login",
+    target: `user:${user.username}`,
+    actor: { kind: "operator", id: user.id, name: user.username, sites: [] },
+    details: { method },
+  });
+  return {
+    status: "ok",
+    username: user.username,
+    role: user.role,
+    token: session.token,
+    expires_at: session.expiresAt.toISOString(),
+  };
+}
+
+/** Installs the sign-in and own-account routes. */
+export function installAuthRoutes(deps: Deps): void {
+  const { ctx, users, sessions, throttle, vault } = deps;
+  const { sql, clock } = ctx;
+
+  const auditFailure = (c: Context<AppEnv>, username: string, reason: string) =>
+    ctx.audit(c, {
+      action: "auth.login",
+      target: `user:${username.slice(0, 128)}`,
+      outcome: "failure",
+      details: { reason },
+    });
+
+  ctx.http.openapi(loginRoute, async (c) => {
+    const { username, password } = c.req.valid("json");
+    const ip = clientIp(c);
+    const wait = await throttle.waitMs(username, ip);
+    if (wait > 0) {
+      await auditFailure(c, username, "throttled");
+      throw tooManyRequests(wait / 1000, "too many failed sign-in attempts; try again later");
+    }
+    const user = await users.byUsername(username);
+    const ok = await users.checkPassword(
+      user?.auth_source === "local" && !user.disabled ? user : undefined,
+      password,
+    );
+    if (!ok || !user) {
+      await throttle.fail(username, ip);
+      await auditFailure(c, username, "invalid_credentials");
+      throw invalidCredentials();
+    }
+    await throttle.succeed(username);
+    if (user.auth_reset_required) {
+      await auditFailure(c, username, "auth_reset_required");
+      throw new HttpError(423, "auth_reset_required", "an admin must reset this account first");
+    }
+    if (user.mfa_exempt) return c.json(await issueSession(deps, c, user, "password"), 200);
+    return c.json(await startMfa(user), 200);
+  });
+
+  /** Password accepted, second factor pending: setup (no seed yet) or verify. */
+  async function startMfa(user: UserRow): Promise<z.infer<typeof MfaRequired>> {
+    const pending = randomToken("bmp_");
+    const hash = tokenHash(pending);
+    const expires = new Date(clock.now() + PENDING_MS);
+    const base = {
+      status: "mfa_required" as const,
+      pending_token: pending,
+      username: user.username,
+      role: user.role,
+      expires_in: PENDING_MS / 1000,
+    };
+    if (user.mfa_enabled && user.mfa_secret) {
+      await sql`insert into mfa_pending (token_hash, user_id, stage, expires_at)
+                values (${hash}, ${user.id}, 'verify', ${expires})`;
+      return { ...base, stage: "verify" };
+    }
+    const secret = newTotpSecret();
+    const sealed = await vault.seal(secret, { table: "mfa_pending", column: "secret", row: hash });
+    await sql`insert into mfa_pending (token_hash, user_id, stage, secret, expires_at)
+              values (${hash}, ${user.id}, 'setup', ${sealed}, ${expires})`;
+    return {
+      ...base,
+      stage: "setup",
+      secret,
+      otpauth_url: otpauthUrl(secret, deps.settings.mfaIssuer, user.username),
+    };
+  }
+
+  ctx.http.openapi(mfaVerifyRoute, async (c) => {
+    const { pending_token, code } = c.req.valid("json");
+    const hash = tokenHash(pending_token);
+    const [pending] = await sql<
+      {
+        user_id: string;
+        stage: "setup" | "verify";
+        secret: string | null;
+        attempts: number;
+        expires_at: Date;
+      }[]
+    >`select user_id, stage, secret, attempts, expires_at from mfa_pending where token_hash = ${hash}`;
+    if (!pending) {
+      await ctx.audit(c, {
+        action: "auth.mfa_verify",
+        outcome: "failure",
+        details: { reason: "invalid_session" },
+      });
+      throw new HttpError(401, "invalid_session", "no such pending sign-in; sign in again");
+    }
+    const user = await users.byId(pending.user_id);
+    if (pending.expires_at.getTime() <= clock.now() || !user || user.disabled) {
+      await sql`delete from mfa_pending where token_hash = ${hash}`;
+      await ctx.audit(c, {
+        action: "auth.mfa_verify",
+        target: user ? `user:${user.username}` : undefined,
+        outcome: "failure",
+        details: { reason: "expired" },
+      });
+      throw new HttpError(401, "expired", "the pending sign-in expired; sign in again");
+    }
+    let secret: string;
+    if (pending.stage === "setup") {
+      secret = await vault.open(pending.secret!, {
+        table: "mfa_pending",
+        column: "secret",
+        row: hash,
+      });
+    } else {
+      if (!user.mfa_secret) {
+        throw forbidden("mfa_not_configured", "MFA is not set up for this user");
+      }
+      secret = await vault.open(user.mfa_secret, {
+        table: "users",
+        column: "mfa_secret",
+        row: user.id,
+      });
+    }
+    const step = matchStep(secret, code, clock.now());
+    // Single use: the step must be later than the last accepted one (atomic compare).
+    const accepted = step !== null && (await sql`
+      update users set mfa_last_step = ${step} where id = ${user.id} and mfa_last_step < ${step}`)
+          .count === 1;
+    if (!accepted) {
+      const [{ attempts } = { attempts: MAX_CODE_ATTEMPTS }] = await sql<{ attempts: number }[]>`
+        update mfa_pending set attempts = attempts + 1 where token_hash = ${hash} returning attempts`;
+      if (attempts >= MAX_CODE_ATTEMPTS) {
+        await sql`delete from mfa_pending where token_hash = ${hash}`;
+      }
+      await ctx.audit(c, {
+        action: "auth.mfa_verify",
+        target: `user:${user.username}`,
+        outcome: "failure",
+        details: { reason: step === null ? "invalid_code" : "code_reused" },
+      });
+      throw new HttpError(401, "invalid_code", "the code is wrong, expired or already used");
+    }
+    await sql`delete from mfa_pending where token_hash = ${hash}`;
+    if (pending.stage === "setup") {
+      const sealed = await vault.seal(secret, {
+        table: "users",
+        column: "mfa_secret",
+        row: user.id,
+      });
+      await sql`update users set mfa_secret = ${sealed}, mfa_enabled = true,
+                updated_at = ${new Date(clock.now())} where id = ${user.id}`;
+      // A new second factor ends every other session of this user.
+      await sessions.revokeAll(user.id);
+      await ctx.audit(c, {
+        action: "auth.mfa_setup",
+        target: `user:${user.username}`,
+        actor: { kind: "operator", id: user.id, name: user.username, sites: [] },
+      });
+    }
+    return c.json(await issueSession(deps, c, user, "password+totp"), 200);
+  });
+
+  ctx.http.openapi(logoutRoute, async (c) => {
+    const p = await principalOf(c);
+    if (p.method === "session" && p.credentialId) await sessions.revoke(p.credentialId);
+    c.header("Set-Cookie", clearedCookie(!ctx.core.debug));
+    await ctx.audit(c, { action: "auth.logout", target: `user:${p.name}` });
+    return c.body(null, 204);
+  });
+
+  ctx.http.openapi(meRoute, async (c) => {
+    const p = await principalOf(c);
+    const u = await sessions.memo(`me:${p.id}`, async () => {
+      const [row] = await sql<
+        (
+          & Pick<
+            UserRow,
+            | "id"
+            | "username"
+            | "display_name"
+            | "role"
+            | "mfa_enabled"
+            | "mfa_exempt"
+            | "auth_source"
+          >
+          & {
+            passkey_count: number;
+          }
+        )[]
+      >`select id, username, display_name, role, mfa_enabled, mfa_exempt, auth_source,
+               (select count(*)::int from user_passkeys k where k.user_id = users.id) as passkey_count
+        from users where id = ${p.id}`;
+      return row;
+    });
+    if (!u) throw notFound("the account no longer exists");
+    return c.json({
+      ...u,
+      site_ids: p.sites === "all" ? null : [...p.sites],
+      dev_mode: !!p.devMode,
+      method: p.method ?? "session",
+    }, 200);
+  });
+
+  ctx.http.openapi(sessionsRoute, async (c) => {
+    const p = await principalOf(c);
+    const q = c.req.valid("query");
+    let userId: string | null = p.id;
+    if (q.username || q.all === "true") {
+      if (p.role !== "Admin") {
+        throw forbidden("admin_required", "only admins list others' sessions");
+      }
+      userId = q.username ? (await users.require(q.username)).id : null;
+    }
+    return c.json({ sessions: await sessions.list(userId, p.credentialId) }, 200);
+  });
+
+  ctx.http.openapi(revokeSessionRoute, async (c) => {
+    const p = await principalOf(c);
+    const { id } = c.req.valid("param");
+    const ok = await sessions.revoke(id, p.role === "Admin" ? undefined : p.id);
+    if (!ok) throw notFound("no such live session");
+    await ctx.audit(c, { action: "auth.session_revoke", target: `session:${id}` });
+    return c.body(null, 204);
+  });
+
+  ctx.http.openapi(passwordRoute, async (c) => {
+    const p = await principalOf(c);
+    const { current_password, new_password } = c.req.valid("json");
+    const user = await users.byId(p.id);
+    if (!user || user.auth_source !== "local") {
+      throw badRequest("not_local_account", "directory accounts change passwords in the directory");
+    }
+    if (!(await users.checkPassword(user, current_password))) {
+      await ctx.audit(c, {
+        action: "auth.password_change",
+        target: `user:${p.name}`,
+        outcome: "failure",
+      });
+      throw new HttpError(403, "invalid_password", "the current password is not correct");
+    }
+    await users.setPassword(user, new_password);
+    const keep = p.method === "session" ? p.credentialId : undefined;
+    const revoked = await sessions.revokeAll(user.id, keep);
+    await ctx.audit(c, {
+      action: "auth.password_change",
+      target: `user:${p.name}`,
+      details: { revoked_sessions: revoked },
+    });
+    return c.json({ status: "ok" as const, revoked_sessions: revoked }, 200);
+  });
+
+  ctx.http.openapi(mfaResetRoute, async (c) => {
+    const p = await principalOf(c);
+    const { current_password } = c.req.valid("json");
+    const user = await users.byId(p.id);
+    if (!user || !(await users.checkPassword(user, current_password))) {
+      await ctx.audit(c, {
+        action: "auth.mfa_reset",
+        target: `user:${p.name}`,
+        outcome: "failure",
+      });
+      throw new HttpError(403, "invalid_password", "the current password is not correct");
+    }
+    await sql`update users set mfa_secret = null, mfa_enabled = false,
+              updated_at = ${new Date(clock.now())} where id = ${user.id}`;
+    const keep = p.method === "session" ? p.credentialId : undefined;
+    const revoked = await sessions.revokeAll(user.id, keep);
+    await ctx.audit(c, {
+      action: "auth.mfa_reset",
+      target: `user:${p.name}`,
+      details: { revoked_sessions: revoked },
+    });
+    return c.json({ status: "ok" as const, revoked_sessions: revoked }, 200);
+  });
+}
