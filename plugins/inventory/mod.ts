@@ -1,0 +1,77 @@
+/**
+ * The inventory plugin: sites (enrollment codes, auto-approval windows), devices,
+ * containment and site scope. Other plugins reach it through {@link inventoryKey}.
+ *
+ * @module
+ */
+import { intEnv, setting } from "../../core/config.ts";
+import { definePlugin, serviceKey } from "../../core/plugin.ts";
+import { vaultKey } from "../aegis/mod.ts";
+import { FilterService } from "./filters.ts";
+import { registerDeviceRoutes } from "./routes_devices.ts";
+import { registerFilterRoutes, registerViewRoutes } from "./routes_filters.ts";
+import { registerSiteRoutes } from "./routes_sites.ts";
+import { InventoryService } from "./service.ts";
+
+export { fmtGuid, InventoryService, isGuid } from "./service.ts";
+export { FilterDefinition, FilterService } from "./filters.ts";
+export type { FilterDef, FilterRecord, FilterUsageProvider, ResolvedDevice } from "./filters.ts";
+export * from "./types.ts";
+export {
+  digestsEqual,
+  generateEnrollmentCode,
+  hashEnrollmentCode,
+  maskEnrollmentCode,
+  normalizeEnrollmentCode,
+  sha256Hex,
+} from "./codes.ts";
+
+/** Service key: `ctx.use(inventoryKey)` in plugins that require "inventory". */
+export const inventoryKey = serviceKey<InventoryService>("inventory.service");
+
+/**
+ * Service key of the filter resolver: `resolveById(id, principal)` turns a filter into
+ * device GUIDs with one query; `registerUsage` lets jobs and watchdogs report use.
+ */
+export const filtersKey = serviceKey<FilterService>("inventory.filters");
+
+export default definePlugin({
+  name: "inventory",
+  description: "Sites, devices, containment and site scope",
+  requires: ["operators"],
+  migrations: new URL("./migrations/", import.meta.url),
+  settings: {
+    onlineSeconds: setting(
+      "BOREALIS_DEVICE_ONLINE_SECONDS",
+      intEnv(300, 10, 86_400),
+      "seconds, an integer from 10 to 86400",
+      "A device counts as Online when it was seen within this many seconds.",
+      "300",
+    ),
+    maxAutoApprovalMinutes: setting(
+      "BOREALIS_AUTO_APPROVAL_MAX_MINUTES",
+      intEnv(1440, 1, 10_080),
+      "minutes, an integer from 1 to 10080",
+      "Longest site auto-approval window an admin may open.",
+      "1440",
+    ),
+  },
+  setup(ctx) {
+    const service = new InventoryService({
+      sql: ctx.sql,
+      clock: ctx.clock,
+      vault: ctx.use(vaultKey),
+      events: ctx.events,
+      onlineSeconds: ctx.settings.onlineSeconds,
+      maxAutoApprovalMinutes: ctx.settings.maxAutoApprovalMinutes,
+    });
+    ctx.provide(inventoryKey, service);
+    const filters = new FilterService(ctx.sql, ctx.clock, ctx.settings.onlineSeconds);
+    ctx.provide(filtersKey, filters);
+    registerSiteRoutes(ctx.http, service, ctx.audit);
+    // Filters before devices: /api/device_filters/metadata must not reach a {id} route.
+    registerFilterRoutes(ctx.http, filters, ctx.audit);
+    registerViewRoutes(ctx.http, ctx.sql, ctx.clock, ctx.audit);
+    registerDeviceRoutes(ctx.http, service, ctx.audit);
+  },
+});

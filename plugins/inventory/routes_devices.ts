@@ -1,0 +1,246 @@
+/**
+ * Device routes (upstream §1.10): list, search, detail by GUID and by hostname,
+ * description edit, and Admin containment. Scope is enforced by the service: a device
+ * outside the caller's sites answers 404.
+ *
+ * @module
+ */
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Auditor } from "../../core/audit.ts";
+import { principalOf, requireRole } from "../../core/auth.ts";
+import type { Router } from "../../core/http.ts";
+import { Device, errorResponse, jsonBody, jsonResponse } from "./schemas.ts";
+import type { InventoryService } from "./service.ts";
+import type { ContainmentAction, DeviceRecord } from "./types.ts";
+
+const tags = ["devices"];
+const Guid = z.string().uuid();
+const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
+
+/** The API shape of a device. */
+export function deviceView(d: DeviceRecord) {
+  return {
+    guid: d.guid,
+    hostname: d.hostname,
+    description: d.description,
+    site_id: d.site_id,
+    site_name: d.site_name,
+    status: d.online ? "Online" as const : "Offline" as const,
+    containment_status: d.status,
+    token_version: d.token_version,
+    ssl_key_fingerprint: d.ssl_key_fingerprint,
+    last_seen: iso(d.last_seen),
+    created_at: iso(d.created_at)!,
+    last_enrollment_at: iso(d.last_enrollment_at),
+    agent_hash: d.agent_hash,
+    summary: {
+      hostname: d.hostname,
+      description: d.description,
+      agent_id: d.agent_id,
+      device_type: d.device_type,
+      domain: d.domain,
+      external_ip: d.external_ip,
+      internal_ip: d.internal_ip,
+      last_reboot: iso(d.last_reboot),
+      last_seen: iso(d.last_seen),
+      last_user: d.last_user,
+      operating_system: d.operating_system,
+      uptime: d.uptime === null ? null : Number(d.uptime),
+      cpu_percent: d.cpu_percent,
+      memory_percent: d.memory_percent,
+      connection_type: d.connection_type,
+      connection_endpoint: d.connection_endpoint,
+      site_id: d.site_id,
+      site_name: d.site_name,
+    },
+  };
+}
+
+const list = createRoute({
+  method: "get",
+  path: "/api/devices",
+  tags,
+  summary: "Devices the caller may see, with online status and summary",
+  middleware: [requireRole("User")] as const,
+  request: {
+    query: z.object({
+      site_id: z.coerce.number().int().positive().optional(),
+      limit: z.coerce.number().int().min(1).max(10_000).default(10_000),
+      offset: z.coerce.number().int().min(0).default(0),
+    }),
+  },
+  responses: { 200: jsonResponse("Devices", z.object({ devices: z.array(Device) })) },
+});
+
+const search = createRoute({
+  method: "get",
+  path: "/api/devices/search",
+  tags,
+  summary: "Search devices by hostname (substring, case-insensitive)",
+  middleware: [requireRole("User")] as const,
+  request: { query: z.object({ hostname: z.string().trim().max(255).default("") }) },
+  responses: {
+    200: jsonResponse(
+      "Matches",
+      z.object({
+        count: z.number().int(),
+        devices: z.array(z.object({
+          agent_guid: z.string(),
+          agent_id: z.string().nullable(),
+          hostname: z.string(),
+          connection_type: z.string().nullable(),
+          site_id: z.number().int().nullable(),
+          site_name: z.string().nullable(),
+          site_description: z.string().nullable(),
+        })),
+      }),
+    ),
+  },
+});
+
+const byGuid = createRoute({
+  method: "get",
+  path: "/api/devices/{guid}",
+  tags,
+  summary: "One device by GUID",
+  middleware: [requireRole("User")] as const,
+  request: { params: z.object({ guid: Guid }) },
+  responses: {
+    200: jsonResponse("Device", Device.extend({ details: z.record(z.string(), z.unknown()) })),
+    404: errorResponse("No such device in scope"),
+  },
+});
+
+const byHostname = createRoute({
+  method: "get",
+  path: "/api/device/details/{hostname}",
+  tags,
+  summary: "One device by hostname",
+  middleware: [requireRole("User")] as const,
+  request: { params: z.object({ hostname: z.string().min(1).max(255) }) },
+  responses: {
+    200: jsonResponse("Device", Device.extend({ details: z.record(z.string(), z.unknown()) })),
+    404: errorResponse("No such device in scope"),
+  },
+});
+
+const describe = createRoute({
+  method: "post",
+  path: "/api/device/description/{hostname}",
+  tags,
+  summary: "Set a device's description",
+  middleware: [requireRole("User")] as const,
+  request: {
+    params: z.object({ hostname: z.string().min(1).max(255) }),
+    ...jsonBody(z.object({ description: z.string().max(4000) }).strict()),
+  },
+  responses: {
+    200: jsonResponse("Updated", z.object({ status: z.literal("ok"), description: z.string() })),
+    404: errorResponse("No such device in scope"),
+  },
+});
+
+const containment = (action: ContainmentAction) =>
+  createRoute({
+    method: "post",
+    path: `/api/devices/{guid}/${action}`,
+    tags,
+    summary: `${action[0]!.toUpperCase()}${action.slice(1)} a device (bumps token_version${
+      action === "revoke" || action === "purge" ? ", ends refresh tokens" : ""
+    }${action === "purge" ? ", leaves a purge barrier" : ""})`,
+    middleware: [requireRole("Admin")] as const,
+    request: { params: z.object({ guid: Guid }) },
+    responses: {
+      200: jsonResponse(
+        "Done",
+        z.object({
+          status: z.literal("ok"),
+          guid: z.string(),
+          action: z.string(),
+          token_version: z.number().int().nullable(),
+          containment_status: z.string().nullable(),
+        }),
+      ),
+      404: errorResponse("No such device"),
+      409: errorResponse("Not allowed from the device's current state"),
+    },
+  });
+
+/** Registers the device routes. */
+export function registerDeviceRoutes(http: Router, inv: InventoryService, audit: Auditor): void {
+  http.openapi(list, async (c) => {
+    const p = await principalOf(c);
+    const q = c.req.valid("query");
+    const devices = await inv.listDevices(p, {
+      siteId: q.site_id,
+      limit: q.limit,
+      offset: q.offset,
+    });
+    return c.json({ devices: devices.map(deviceView) }, 200);
+  });
+
+  http.openapi(search, async (c) => {
+    const p = await principalOf(c);
+    const { hostname } = c.req.valid("query");
+    const found = await inv.searchDevices(p, hostname);
+    return c.json({
+      count: found.length,
+      devices: found.map((d) => ({
+        agent_guid: d.guid,
+        agent_id: d.agent_id,
+        hostname: d.hostname,
+        connection_type: d.connection_type,
+        site_id: d.site_id,
+        site_name: d.site_name,
+        site_description: d.site_description,
+      })),
+    }, 200);
+  });
+
+  http.openapi(byGuid, async (c) => {
+    const p = await principalOf(c);
+    const d = await inv.visibleDevice(p, c.req.valid("param").guid);
+    return c.json({ ...deviceView(d), details: d.details }, 200);
+  });
+
+  http.openapi(byHostname, async (c) => {
+    const p = await principalOf(c);
+    const d = await inv.visibleDeviceByHostname(p, c.req.valid("param").hostname);
+    return c.json({ ...deviceView(d), details: d.details }, 200);
+  });
+
+  http.openapi(describe, async (c) => {
+    const p = await principalOf(c);
+    const { hostname } = c.req.valid("param");
+    const { description } = c.req.valid("json");
+    const d = await inv.setDescription(p, hostname, description);
+    await audit(c, { action: "device.description", target: `device:${d.guid}` });
+    return c.json({ status: "ok" as const, description }, 200);
+  });
+
+  for (const action of ["quarantine", "unquarantine", "revoke", "purge"] as const) {
+    http.openapi(containment(action), async (c) => {
+      const p = await principalOf(c);
+      const { guid } = c.req.valid("param");
+      try {
+        const d = await inv.contain(guid, action, p);
+        await audit(c, { action: `device.${action}`, target: `device:${guid.toUpperCase()}` });
+        return c.json({
+          status: "ok" as const,
+          guid: guid.toUpperCase(),
+          action,
+          token_version: d?.token_version ?? null,
+          containment_status: d?.status ?? null,
+        }, 200);
+      } catch (err) {
+        await audit(c, {
+          action: `device.${action}`,
+          target: `device:${guid.toUpperCase()}`,
+          outcome: "failure",
+          details: { error: err instanceof Error ? err.message : String(err) },
+        });
+        throw err;
+      }
+    });
+  }
+}

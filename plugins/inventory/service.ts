@@ -1,0 +1,464 @@
+/**
+ * The inventory service: sites, devices, containment and site scope. Every operator
+ * read goes through a scope check here (not in the routes), so a route cannot forget it:
+ * objects outside the caller's sites are reported as missing (404), never as forbidden.
+ *
+ * @module
+ */
+import type { Principal } from "../../core/auth.ts";
+import { canSeeSite } from "../../core/auth.ts";
+import type { Clock } from "../../core/clock.ts";
+import type { Sql } from "../../core/db.ts";
+import { conflict, notFound } from "../../core/errors.ts";
+import type { EventBus } from "../../core/events.ts";
+import type { Vault } from "../aegis/mod.ts";
+import { digestsEqual, generateEnrollmentCode, hashEnrollmentCode } from "./codes.ts";
+import {
+  type ContainmentAction,
+  type ContainmentHook,
+  deviceContained,
+  type DeviceRecord,
+  type SiteRecord,
+} from "./types.ts";
+
+interface SiteRow {
+  id: number;
+  name: string;
+  description: string;
+  created_at: Date;
+  updated_at: Date;
+  enrollment_code_hash: string;
+  enrollment_code_sealed: string | null;
+  auto_approve_until: Date | null;
+  device_count?: number;
+}
+
+/** Columns every device read selects. */
+export const DEVICE_COLUMNS = [
+  "d.guid",
+  "d.hostname",
+  "d.description",
+  "d.site_id",
+  "s.name as site_name",
+  "s.description as site_description",
+  "d.created_at",
+  "d.last_enrollment_at",
+  "d.ssl_key_fingerprint",
+  "d.key_added_at",
+  "d.token_version",
+  "d.status",
+  "d.status_changed_at",
+  "d.agent_id",
+  "d.agent_hash",
+  "d.device_type",
+  "d.domain",
+  "d.external_ip",
+  "d.internal_ip",
+  "d.last_reboot",
+  "d.last_seen",
+  "d.cpu_percent",
+  "d.memory_percent",
+  "d.last_user",
+  "d.operating_system",
+  "d.uptime",
+  "d.connection_type",
+  "d.connection_endpoint",
+  "d.details",
+] as const;
+
+/** Formats a GUID the way the API shows it (upper case, upstream §3.1). */
+export const fmtGuid = (guid: string): string => guid.toUpperCase();
+
+const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
+/** True for a syntactically valid UUID (any case). */
+export const isGuid = (s: string): boolean => UUID.test(s);
+
+function toSite(r: SiteRow, code: string | null): SiteRecord {
+  return {
+    id: r.id,
+    name: r.name,
+    description: r.description,
+    created_at: r.created_at.toISOString(),
+    device_count: r.device_count ?? 0,
+    enrollment_code: code,
+    auto_approve_until: r.auto_approve_until?.toISOString() ?? null,
+  };
+}
+
+/** Options of {@link InventoryService}. */
+export interface InventoryOptions {
+  sql: Sql;
+  clock: Clock;
+  vault: Vault;
+  events: EventBus;
+  /** A device is Online when seen within this many seconds. */
+  onlineSeconds: number;
+  /** Longest auto-approval window an admin may open. */
+  maxAutoApprovalMinutes: number;
+}
+
+/** Sites, devices, containment and scope. */
+export class InventoryService {
+  readonly #sql: Sql;
+  readonly #clock: Clock;
+  readonly #vault: Vault;
+  readonly #events: EventBus;
+  readonly #hooks: ContainmentHook[] = [];
+  readonly onlineSeconds: number;
+  readonly maxAutoApprovalMinutes: number;
+
+  constructor(o: InventoryOptions) {
+    this.#sql = o.sql;
+    this.#clock = o.clock;
+    this.#vault = o.vault;
+    this.#events = o.events;
+    this.onlineSeconds = o.onlineSeconds;
+    this.maxAutoApprovalMinutes = o.maxAutoApprovalMinutes;
+  }
+
+  #now(): Date {
+    return new Date(this.#clock.now());
+  }
+
+  /** Registers work that must finish before a containment action answers (token revocation). */
+  onContainment(hook: ContainmentHook): void {
+    this.#hooks.push(hook);
+  }
+
+  // ---------------------------------------------------------------- scope
+
+  /** Throws 404 unless `p` may see objects of `siteId`. */
+  assertSiteVisible(p: Principal, siteId: number | null, what = "object"): void {
+    if (!canSeeSite(p, siteId)) throw notFound(`no such ${what}`);
+  }
+
+  /** SQL fragment restricting `d.site_id` to the principal's sites. */
+  scopeFilter(p: Principal, column = "d.site_id") {
+    const sql = this.#sql;
+    if (p.sites === "all") return sql`true`;
+    return sql`${sql.unsafe(column)} = any(${[...p.sites]}::int[])`;
+  }
+
+  // ---------------------------------------------------------------- sites
+
+  async #openCode(r: SiteRow): Promise<string | null> {
+    if (!r.enrollment_code_sealed || this.#vault.state() !== "unlocked") return null;
+    try {
+      return await this.#vault.open(r.enrollment_code_sealed, {
+        table: "sites",
+        column: "enrollment_code_sealed",
+        row: String(r.id),
+      });
+    } catch {
+      return null;
+    }
+  }
+
+  /** Sites the principal may see, with device counts; codes only for admins. */
+  async listSites(p: Principal): Promise<SiteRecord[]> {
+    const sql = this.#sql;
+    const rows = await sql<SiteRow[]>`
+      select s.*, (select count(*)::int from devices d where d.site_id = s.id) as device_count
+      from sites s where ${this.scopeFilter(p, "s.id")} order by lower(s.name)`;
+    const showCode = p.sites === "all" && (p.role === "Admin" || p.kind === "system");
+    return await Promise.all(
+      rows.map(async (r) => toSite(r, showCode ? await this.#openCode(r) : null)),
+    );
+  }
+
+  /** One site with its clear code (admins). */
+  async site(id: number, withCode = true): Promise<SiteRecord | null> {
+    const sql = this.#sql;
+    const [r] = await sql<SiteRow[]>`
+      select s.*, (select count(*)::int from devices d where d.site_id = s.id) as device_count
+      from sites s where s.id = ${id}`;
+    if (!r) return null;
+    return toSite(r, withCode ? await this.#openCode(r) : null);
+  }
+
+  async #sealCode(siteId: number, code: string): Promise<string> {
+    return await this.#vault.seal(code, {
+      table: "sites",
+      column: "enrollment_code_sealed",
+      row: String(siteId),
+    });
+  }
+
+  /** Creates a site with a fresh enrollment code (sealed by the vault). */
+  async createSite(name: string, description: string): Promise<SiteRecord> {
+    const sql = this.#sql;
+    const now = this.#now();
+    const code = generateEnrollmentCode();
+    const hash = await hashEnrollmentCode(code);
+    const [dupe] = await sql`select 1 from sites where lower(name) = lower(${name})`;
+    if (dupe) throw conflict("site_exists", `a site named ${name} already exists`);
+    const [row] = await sql<SiteRow[]>`
+      insert into sites (name, description, created_at, updated_at, enrollment_code_hash,
+                         enrollment_code_rotated_at)
+      values (${name}, ${description}, ${now}, ${now}, ${hash}, ${now})
+      on conflict do nothing
+      returning *`;
+    if (!row) throw conflict("site_exists", `a site named ${name} already exists`);
+    try {
+      const sealed = await this.#sealCode(row.id, code);
+      await sql`update sites set enrollment_code_sealed = ${sealed} where id = ${row.id}`;
+    } catch (err) {
+      await sql`delete from sites where id = ${row.id}`;
+      throw err;
+    }
+    return toSite(row, code);
+  }
+
+  /** Deletes sites; their devices become unassigned (admin-only). */
+  async deleteSites(ids: number[]): Promise<number> {
+    const sql = this.#sql;
+    const r = await sql`delete from sites where id = any(${ids}::int[])`;
+    return r.count;
+  }
+
+  /** Renames a site. */
+  async renameSite(id: number, name: string): Promise<SiteRecord> {
+    const sql = this.#sql;
+    const [dupe] =
+      await sql`select 1 from sites where lower(name) = lower(${name}) and id <> ${id}`;
+    if (dupe) throw conflict("site_exists", `a site named ${name} already exists`);
+    const r =
+      await sql`update sites set name = ${name}, updated_at = ${this.#now()} where id = ${id}`;
+    if (!r.count) throw notFound(`no site ${id}`);
+    return (await this.site(id))!;
+  }
+
+  /** Replaces a site's enrollment code; the old one stops working at once. */
+  async rotateCode(id: number): Promise<SiteRecord> {
+    const sql = this.#sql;
+    const [exists] = await sql`select 1 from sites where id = ${id}`;
+    if (!exists) throw notFound(`no site ${id}`);
+    const code = generateEnrollmentCode();
+    const sealed = await this.#sealCode(id, code);
+    const now = this.#now();
+    await sql`
+      update sites set enrollment_code_hash = ${await hashEnrollmentCode(code)},
+        enrollment_code_sealed = ${sealed}, enrollment_code_rotated_at = ${now}, updated_at = ${now}
+      where id = ${id}`;
+    const site = (await this.site(id, false))!;
+    return { ...site, enrollment_code: code };
+  }
+
+  /** Opens (minutes > 0) or ends (0) a site's auto-approval window. */
+  async setAutoApproval(id: number, minutes: number): Promise<SiteRecord> {
+    const sql = this.#sql;
+    const until = minutes > 0 ? new Date(this.#clock.now() + minutes * 60_000) : null;
+    const r = await sql`
+      update sites set auto_approve_until = ${until}, updated_at = ${this.#now()} where id = ${id}`;
+    if (!r.count) throw notFound(`no site ${id}`);
+    return (await this.site(id))!;
+  }
+
+  /** Assigns devices (by hostname, case-insensitive) to a site; returns how many moved. */
+  async assignHostnames(siteId: number, hostnames: string[]): Promise<number> {
+    const sql = this.#sql;
+    const [exists] = await sql`select 1 from sites where id = ${siteId}`;
+    if (!exists) throw notFound(`no site ${siteId}`);
+    const lower = hostnames.map((h) => h.toLowerCase());
+    const r = await sql`
+      update devices set site_id = ${siteId} where lower(hostname) = any(${lower}::text[])`;
+    return r.count;
+  }
+
+  /** hostname → site for the hostnames the principal may see. */
+  async deviceMap(
+    p: Principal,
+    hostnames: string[],
+  ): Promise<Record<string, { site_id: number | null; site_name: string | null }>> {
+    const sql = this.#sql;
+    const lower = hostnames.map((h) => h.toLowerCase());
+    const rows = await sql<
+      { hostname: string; site_id: number | null; site_name: string | null }[]
+    >`
+      select d.hostname, d.site_id, s.name as site_name from devices d
+      left join sites s on s.id = d.site_id
+      where lower(d.hostname) = any(${lower}::text[]) and ${this.scopeFilter(p)}`;
+    const out: Record<string, { site_id: number | null; site_name: string | null }> = {};
+    for (const r of rows) out[r.hostname] = { site_id: r.site_id, site_name: r.site_name };
+    return out;
+  }
+
+  /**
+   * The site whose enrollment code this is, or null. The hash is looked up through the
+   * unique index and then compared again in constant time.
+   */
+  async siteByCode(
+    code: string,
+  ): Promise<{ id: number; name: string; auto_approve_until: Date | null } | null> {
+    const sql = this.#sql;
+    const hash = await hashEnrollmentCode(code);
+    const [r] = await sql<
+      { id: number; name: string; enrollment_code_hash: string; auto_approve_until: Date | null }[]
+    >`
+      select id, name, enrollment_code_hash, auto_approve_until from sites
+      where enrollment_code_hash = ${hash}`;
+    if (!r || !digestsEqual(r.enrollment_code_hash, hash)) return null;
+    return { id: r.id, name: r.name, auto_approve_until: r.auto_approve_until };
+  }
+
+  // ---------------------------------------------------------------- devices
+
+  /** A device by GUID (no scope check: for agents and services). */
+  async device(guid: string): Promise<DeviceRecord | null> {
+    if (!isGuid(guid)) return null;
+    const sql = this.#sql;
+    const [r] = await sql<DeviceRecord[]>`
+      select ${sql.unsafe(DEVICE_COLUMNS.join(", "))} from devices d
+      left join sites s on s.id = d.site_id where d.guid = ${guid}`;
+    return r ? this.#shape(r) : null;
+  }
+
+  /** A device by hostname, case-insensitive (no scope check). */
+  async deviceByHostname(hostname: string): Promise<DeviceRecord | null> {
+    const sql = this.#sql;
+    const [r] = await sql<DeviceRecord[]>`
+      select ${sql.unsafe(DEVICE_COLUMNS.join(", "))} from devices d
+      left join sites s on s.id = d.site_id where lower(d.hostname) = lower(${hostname})`;
+    return r ? this.#shape(r) : null;
+  }
+
+  /** A device the principal may see, else 404. */
+  async visibleDevice(p: Principal, guid: string): Promise<DeviceRecord> {
+    const d = await this.device(guid);
+    if (!d || !canSeeSite(p, d.site_id)) throw notFound(`no device ${guid}`);
+    return d;
+  }
+
+  /** A device (by hostname) the principal may see, else 404. */
+  async visibleDeviceByHostname(p: Principal, hostname: string): Promise<DeviceRecord> {
+    const d = await this.deviceByHostname(hostname);
+    if (!d || !canSeeSite(p, d.site_id)) throw notFound(`no device ${hostname}`);
+    return d;
+  }
+
+  /** Devices the principal may see. */
+  async listDevices(
+    p: Principal,
+    opts: { siteId?: number; limit?: number; offset?: number } = {},
+  ): Promise<DeviceRecord[]> {
+    const sql = this.#sql;
+    const rows = await sql<DeviceRecord[]>`
+      select ${sql.unsafe(DEVICE_COLUMNS.join(", "))} from devices d
+      left join sites s on s.id = d.site_id
+      where ${this.scopeFilter(p)}
+        ${opts.siteId !== undefined ? sql`and d.site_id = ${opts.siteId}` : sql``}
+      order by lower(d.hostname)
+      limit ${opts.limit ?? 10_000} offset ${opts.offset ?? 0}`;
+    return rows.map((r) => this.#shape(r));
+  }
+
+  /** Hostname search (substring, case-insensitive) within scope. */
+  async searchDevices(p: Principal, text: string, limit = 100): Promise<DeviceRecord[]> {
+    const sql = this.#sql;
+    const pattern = `%${text.toLowerCase().replace(/[\\%_]/g, (m) => `\\${m}`)}%`;
+    const rows = await sql<DeviceRecord[]>`
+      select ${sql.unsafe(DEVICE_COLUMNS.join(", "))} from devices d
+      left join sites s on s.id = d.site_id
+      where lower(d.hostname) like ${pattern} and ${this.scopeFilter(p)}
+      order by lower(d.hostname) limit ${limit}`;
+    return rows.map((r) => this.#shape(r));
+  }
+
+  /** Sets a device's description. */
+  async setDescription(p: Principal, hostname: string, description: string): Promise<DeviceRecord> {
+    const d = await this.visibleDeviceByHostname(p, hostname);
+    await this.#sql`update devices set description = ${description} where guid = ${d.guid}`;
+    return { ...d, description };
+  }
+
+  /** Stores the agent build hash a device reports. */
+  async setAgentHash(guid: string, hash: string): Promise<void> {
+    await this.#sql`update devices set agent_hash = ${hash} where guid = ${guid}`;
+  }
+
+  #shape(r: DeviceRecord): DeviceRecord {
+    const lastSeen = r.last_seen ? new Date(r.last_seen as unknown as Date).getTime() : null;
+    const online = lastSeen !== null && this.#clock.now() - lastSeen <= this.onlineSeconds * 1000;
+    return { ...r, guid: fmtGuid(r.guid), online };
+  }
+
+  /**
+   * Quarantine, unquarantine, revoke or purge. Each bumps `token_version` so every
+   * outstanding access token fails on its next use; revoke and purge also end refresh
+   * token families (through the registered hooks); purge leaves a barrier row so the
+   * GUID cannot come back without a fresh approval.
+   */
+  async contain(
+    guid: string,
+    action: ContainmentAction,
+    actor: Principal,
+  ): Promise<DeviceRecord | null> {
+    const sql = this.#sql;
+    const now = this.#now();
+    const d = await this.visibleDevice(actor, guid);
+    const from = d.status;
+    if (action === "quarantine" && from !== "active") {
+      throw conflict("invalid_device_state", `device is ${from}, not active`);
+    }
+    if (action === "unquarantine" && from !== "quarantined") {
+      throw conflict("invalid_device_state", `device is ${from}, not quarantined`);
+    }
+    if (action === "revoke" && from === "revoked") {
+      throw conflict("invalid_device_state", "device is already revoked");
+    }
+    let result: DeviceRecord | null = null;
+    if (action === "purge") {
+      await sql.begin(async (tx) => {
+        const [row] = await tx<
+          {
+            token_version: number;
+            hostname: string;
+            agent_id: string | null;
+            ssl_key_fingerprint: string | null;
+          }[]
+        >`
+          delete from devices where guid = ${guid}
+          returning token_version, hostname, agent_id, ssl_key_fingerprint`;
+        if (!row) throw notFound(`no device ${guid}`);
+        await tx`
+          insert into device_purge_barriers (guid, required_token_version, purged_at, purged_by,
+            last_hostname, last_agent_id, ssl_key_fingerprint)
+          values (${guid}, ${row.token_version + 1}, ${now}, ${actor.name}, ${row.hostname},
+            ${row.agent_id}, ${row.ssl_key_fingerprint})
+          on conflict (guid) do update set required_token_version = excluded.required_token_version,
+            purged_at = excluded.purged_at, purged_by = excluded.purged_by,
+            last_hostname = excluded.last_hostname, last_agent_id = excluded.last_agent_id,
+            ssl_key_fingerprint = excluded.ssl_key_fingerprint`;
+      });
+    } else {
+      const status = action === "quarantine"
+        ? "quarantined"
+        : action === "unquarantine"
+        ? "active"
+        : "revoked";
+      const r = await sql`
+        update devices set status = ${status}, token_version = token_version + 1,
+          status_changed_at = ${now}
+        where guid = ${guid}`;
+      if (!r.count) throw notFound(`no device ${guid}`);
+      result = await this.device(guid);
+    }
+    for (const hook of this.#hooks) await hook(fmtGuid(guid), action);
+    await this.#events.publish(deviceContained, {
+      guid: fmtGuid(guid),
+      hostname: d.hostname,
+      site_id: d.site_id,
+      action,
+      by: actor.name,
+    });
+    return result;
+  }
+
+  /** Throws 409 unless the GUID may be re-admitted (used by enrollment). */
+  async purgeBarrier(guid: string): Promise<{ required_token_version: number } | null> {
+    const [r] = await this.#sql<{ required_token_version: number }[]>`
+      select required_token_version from device_purge_barriers where guid = ${guid}`;
+    return r ?? null;
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * End to end with the reference agent CLI in a separate process, over a real listener:
+ * pending → operator approves over HTTP → poll → tokens → authenticated call → refresh →
+ * reuse of the old refresh token revokes the family.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { ManualClock } from "../core/clock.ts";
+import { Agent } from "./agent/agent.ts";
+import { startIdentity } from "./agent/harness.ts";
+
+const CLI = new URL("./agent/cli.ts", import.meta.url).pathname;
+
+async function runCli(args: string[], onLine?: (e: Record<string, unknown>) => Promise<void>) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", CLI, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const events: Record<string, unknown>[] = [];
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buf += value;
+    let nl;
+    while ((nl = buf.indexOf("\n")) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      if (!line.trim()) continue;
+      const e = JSON.parse(line);
+      events.push(e);
+      await onLine?.(e);
+    }
+  }
+  const status = await child.status;
+  const stderr = await new Response(child.stderr).text();
+  return { code: status.code, events, stderr };
+}
+
+Deno.test({
+  name:
+    "e2e: the reference agent CLI enrolls, is approved over HTTP, calls, refreshes; reuse revokes",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const h = await startIdentity({ clock: new ManualClock(Date.now()) });
+    const state = await Deno.makeTempDir({ prefix: "borealis-agent-" });
+    try {
+      const { port } = await h.t.engine.listen();
+      const server = `http://127.0.0.1:${port}`;
+      const http = (path: string, json?: unknown) =>
+        fetch(server + path, {
+          method: json === undefined ? "GET" : "POST",
+          headers: { ...h.admin.headers, "content-type": "application/json" },
+          body: json === undefined ? undefined : JSON.stringify(json),
+        });
+
+      let approved = false;
+      const first = await runCli(
+        [
+          "--server",
+          server,
+          "--code",
+          h.site.enrollment_code,
+          "--state",
+          state,
+          "--hostname",
+          "e2e-host",
+          "--once",
+        ],
+        async (e) => {
+          if (e.event === "enrollment" && e.status === "pending" && !approved) {
+            approved = true;
+            const list = await (await http("/api/admin/device-approvals?status=pending")).json();
+            const row = list.approvals.find((a: { hostname_claimed: string }) =>
+              a.hostname_claimed === "e2e-host"
+            );
+            const res = await http(`/api/admin/device-approvals/${row.id}/approve`, {});
+            assert.equal(res.status, 200);
+            await res.body?.cancel();
+          }
+        },
+      );
+      assert.equal(first.code, 0, first.stderr + JSON.stringify(first.events));
+      const kinds = first.events.map((e) => e.event);
+      assert.deepEqual(kinds.slice(-2), ["enrolled", "script_request"]);
+      assert.equal(first.events.at(-1)!.http_status, 200);
+      assert.equal(first.events.at(-1)!.status, "idle");
+
+      const saved = JSON.parse(await Deno.readTextFile(join(state, "state.json")));
+      const device = await (await http(`/api/devices/${saved.guid}`)).json();
+      assert.equal(device.hostname, "e2e-host");
+      assert.equal(device.containment_status, "active");
+
+      const oldRefresh = saved.refresh_token;
+      const second = await runCli(["--server", server, "--state", state, "--refresh"]);
+      assert.equal(second.code, 0, second.stderr);
+      assert.equal(second.events.at(-1)!.event, "refreshed");
+
+      // The old (rotated) refresh token, presented with a proof by the right key.
+      const replayer = await Agent.open({ server, stateDir: state });
+      replayer.state.refresh_token = oldRefresh;
+      await assert.rejects(replayer.refresh(), /401 refresh_token_reused/);
+
+      const third = await runCli(["--server", server, "--state", state, "--refresh"]);
+      assert.equal(third.code, 1);
+      assert.equal((third.events.at(-1)!.body as { error: string }).error, "refresh_token_revoked");
+    } finally {
+      await h.close();
+      await Deno.remove(state, { recursive: true }).catch(() => {});
+    }
+  },
+});
