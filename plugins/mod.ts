@@ -5,10 +5,25 @@
  * @module
  */
 import type { AnyPlugin } from "../core/plugin.ts";
+import aegis from "./aegis/mod.ts";
+import assemblies from "./assemblies/mod.ts";
+import enrollment from "./enrollment/mod.ts";
 import example from "./example/mod.ts";
+import inventory from "./inventory/mod.ts";
+import operators from "./operators/mod.ts";
+import realtime from "./realtime/mod.ts";
+import tokens from "./tokens/mod.ts";
 
 /** Loaded by default. */
-export const builtinPlugins: readonly AnyPlugin[] = [];
+export const builtinPlugins: readonly AnyPlugin[] = [
+  aegis,
+  operators,
+  inventory,
+  tokens,
+  enrollment,
+  assemblies,
+  realtime,
+];
 
 /** Loaded only when named in BOREALIS_PLUGINS. */
 export const optionalPlugins: readonly AnyPlugin[] = [example];

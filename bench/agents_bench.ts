@@ -1,0 +1,207 @@
+/**
+ * N simulated agents against one engine process: enrolled through auto-approval, each
+ * holding a socket and heartbeating. Reports connected count, engine RSS and CPU,
+ * heartbeat acknowledgement latency p50/p99, the time to deliver one message to every
+ * agent, and the time for all agents to return after an engine restart.
+ *
+ *   BENCH_AGENTS=20000 BENCH_HEARTBEAT_MS=30000 deno run -A bench/agents_bench.ts
+ *
+ * Defaults are small (2,000 agents) so `deno task bench` stays quick. A process holds
+ * at most ~20,000 sockets here (anchors §C.2b), so beyond that split the generator.
+ * Baseline in the same run: GET /health through the same engine under load.
+ */
+import { Agent } from "../tests/agent/agent.ts";
+import { AgentSocket } from "../tests/agent/socket.ts";
+import { fmt, measure, pin } from "./lib/load.ts";
+
+const N = Number(Deno.env.get("BENCH_AGENTS") ?? 2000);
+const HEARTBEAT_MS = Number(Deno.env.get("BENCH_HEARTBEAT_MS") ?? 30_000);
+const SAMPLE_MS = Number(Deno.env.get("BENCH_SAMPLE_MS") ?? 35_000);
+const here = new URL(".", import.meta.url).pathname;
+const dataDir = await Deno.makeTempDir({ prefix: "borealis-agents-bench-" });
+const port = 20_000 + Math.floor(Math.random() * 20_000);
+const extraEnv: Record<string, string> = {
+  BOREALIS_DATA_DIR: dataDir,
+  BOREALIS_PORT: String(port),
+  BOREALIS_AGENT_HEARTBEAT_SECONDS: String(Math.max(5, Math.round(HEARTBEAT_MS / 1000))),
+  BOREALIS_AGENT_WS_ACCEPT_PER_SECOND: Deno.env.get("BENCH_ACCEPT_PER_SECOND") ?? "2000",
+};
+
+interface Engine {
+  pid: number;
+  code: string;
+  token: string;
+  stop(): Promise<void>;
+}
+
+async function startEngine(env: Record<string, string>): Promise<Engine> {
+  const cmd = [...pin(0), Deno.execPath(), "run", "-A", `${here}fixtures/agents_engine.ts`];
+  const child = new Deno.Command(cmd[0]!, {
+    args: cmd.slice(1),
+    env: { ...Deno.env.toObject(), ...extraEnv, ...env },
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`engine exited: ${buf}`);
+    buf += value;
+    const m = /READY (\d+) (\S+) (\S+)/.exec(buf);
+    if (m) {
+      (async () => {
+        while (!(await reader.read()).done) { /* drain */ }
+      })();
+      return {
+        pid: child.pid,
+        code: m[2]!,
+        token: m[3]!,
+        async stop() {
+          child.kill("SIGTERM");
+          await child.status;
+        },
+      };
+    }
+  }
+}
+
+function procStats(pid: number): { rssMb: number; cpuTicks: number } {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1]!.split(" ");
+  return { rssMb: rss, cpuTicks: Number(stat[11]) + Number(stat[12]) };
+}
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(s.length * p))] ?? NaN;
+};
+
+const server = `http://127.0.0.1:${port}`;
+let engine = await startEngine({});
+const baseline = await measure(`${server}/health`, { durationSeconds: 3 });
+
+// Enroll through auto-approval, 50 at a time.
+const t0 = performance.now();
+const agents: Agent[] = [];
+for (let i = 0; i < N; i += 50) {
+  const batch = await Promise.all(Array.from({ length: Math.min(50, N - i) }, async (_, j) => {
+    const a = await Agent.open({
+      server,
+      hostname: `bench-${i + j}-${crypto.randomUUID().slice(0, 4)}`,
+      sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 250))),
+    });
+    await a.enroll(engine.code, { timeoutMs: 60_000 });
+    return a;
+  }));
+  agents.push(...batch);
+}
+const enrollSeconds = (performance.now() - t0) / 1000;
+
+const latencies: number[] = [];
+let received = 0;
+let firstPingAt = 0;
+let lastPingAt = 0;
+let welcomes = 0;
+const sockets = agents.map((a) =>
+  new AgentSocket(a, {
+    server,
+    heartbeat: false,
+    backoffBaseMs: 1000,
+    backoffCapMs: 30_000,
+    onFrame: (f) => {
+      if (f.type === "bench_ping") {
+        received++;
+        lastPingAt = Date.now();
+        firstPingAt ||= lastPingAt;
+      }
+      if (f.type === "welcome") welcomes++;
+    },
+  })
+);
+const t1 = performance.now();
+for (let i = 0; i < sockets.length; i += 200) {
+  await Promise.all(sockets.slice(i, i + 200).map((s) => s.start().catch(() => {})));
+}
+const connectSeconds = (performance.now() - t1) / 1000;
+
+// Heartbeats spread over the interval, each timed until its ack.
+let stopBeats = false;
+const beat = async (s: AgentSocket) => {
+  await new Promise((r) => setTimeout(r, Math.random() * HEARTBEAT_MS));
+  while (!stopBeats) {
+    const start = performance.now();
+    try {
+      await s.request("heartbeat", { metrics: { cpu_percent: Math.random() * 100 } }, 10_000);
+      latencies.push(performance.now() - start);
+    } catch { /* counted as missing */ }
+    await new Promise((r) => setTimeout(r, HEARTBEAT_MS));
+  }
+};
+const cpu0 = procStats(engine.pid);
+const beats = sockets.map(beat);
+await new Promise((r) => setTimeout(r, SAMPLE_MS));
+const cpu1 = procStats(engine.pid);
+const sampled = latencies.slice();
+const cpuPercent = ((cpu1.cpuTicks - cpu0.cpuTicks) / 100) / (SAMPLE_MS / 1000) * 100;
+const underLoad = await measure(`${server}/health`, { durationSeconds: 3 });
+
+// One message to every agent.
+const sendAt = Date.now();
+await fetch(`${server}/api/bench/broadcast`, {
+  method: "POST",
+  headers: { authorization: `Bearer ${engine.token}` },
+});
+const deadline = Date.now() + 30_000;
+while (received < N && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+const deliverMs = (lastPingAt || Date.now()) - sendAt;
+
+// Restart: stop the engine, start it again on the same data, wait for every agent to return.
+welcomes = 0;
+const before = engine;
+await before.stop();
+const restartAt = Date.now();
+engine = await startEngine({ BENCH_ADMIN_TOKEN: before.token, BENCH_CODE: before.code });
+const backDeadline = Date.now() + 180_000;
+while (welcomes < N && Date.now() < backDeadline) await new Promise((r) => setTimeout(r, 100));
+const returnSeconds = (Date.now() - restartAt) / 1000;
+const failedAttempts = sockets.reduce((n, s) => n + s.failedAttempts, 0);
+const afterRestart = procStats(engine.pid);
+
+stopBeats = true;
+for (const s of sockets) s.stop();
+await engine.stop();
+void beats;
+await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+
+console.log(
+  `agents: ${N} enrolled in ${enrollSeconds.toFixed(1)} s (${
+    fmt(N / enrollSeconds)
+  }/s, auto-approval), ` +
+    `${welcomes >= N ? N : welcomes}/${N} back after restart in ${
+      returnSeconds.toFixed(1)
+    } s; sockets opened in ${
+      connectSeconds.toFixed(1)
+    } s; ${failedAttempts} failed reconnect attempts (jittered backoff)`,
+);
+console.log(
+  `agents: engine RSS ${cpu1.rssMb.toFixed(0)} MB with ${N} sockets (${
+    afterRestart.rssMb.toFixed(0)
+  } MB after restart), ` +
+    `CPU ${cpuPercent.toFixed(1)}% of one core at one heartbeat per ${
+      HEARTBEAT_MS / 1000
+    } s per agent`,
+);
+console.log(
+  `agents: heartbeat ack p50 ${pct(sampled, 0.5).toFixed(1)} ms, p99 ${
+    pct(sampled, 0.99).toFixed(1)
+  } ms (${sampled.length} samples); ` +
+    `one message to all: ${received}/${N} in ${deliverMs} ms`,
+);
+console.log(
+  `agents: baseline GET /health ${fmt(baseline.requestsPerSecond)} req/s idle, ${
+    fmt(underLoad.requestsPerSecond)
+  } req/s with ${N} agents connected [${baseline.tool}]`,
+);
+Deno.exit(0);

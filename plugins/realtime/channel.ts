@@ -1,0 +1,119 @@
+/**
+ * The service other plugins use to talk to agents: send a message to an agent wherever
+ * it is connected, handle a message type agents send, and ask whether an agent is
+ * online. Also the operator feed: emit an event to operators, site-scoped.
+ *
+ * @module
+ */
+import type { z } from "@hono/zod-openapi";
+import { type EventBus, eventKey } from "../../core/events.ts";
+import type { AgentState, Liveness } from "./liveness.ts";
+import type { AgentMessage, AgentRegistry, SendResult } from "./registry.ts";
+import type { Topic } from "./schemas.ts";
+
+/** The agent a message came from. */
+export interface AgentRef {
+  guid: string;
+  hostname: string;
+  siteId: number | null;
+}
+
+/** Handles one message type; a returned value is sent back as `<type>_ack`. */
+export type AgentHandler<T> = (
+  agent: AgentRef,
+  data: T,
+  frame: AgentMessage,
+) => Promise<unknown> | unknown;
+
+interface Registered {
+  schema: z.ZodType<unknown>;
+  handler: AgentHandler<unknown>;
+  allowQuarantined: boolean;
+}
+
+/** One operator event as it travels the bus. */
+export interface OperatorEvent {
+  topic: Topic;
+  type: string;
+  data: unknown;
+  /** Site of the object: operators of that site and admins see it; null = admins only; "all" = everyone. */
+  site_id: number | null | "all";
+}
+
+/** Bus key of operator events (fanned out by every instance to its operator sockets). */
+export const operatorEvent = eventKey<OperatorEvent>("realtime.operator_event");
+
+/** Published on every agent state change (online / offline / overdue). */
+export const agentStatusChanged = eventKey<{
+  guid: string;
+  hostname: string;
+  site_id: number | null;
+  status: AgentState;
+  previous: AgentState | null;
+  changed_at: string;
+}>("realtime.agent_status_changed");
+
+/** Published (in this instance) when an agent reported telemetry. */
+export const telemetryReceived = eventKey<
+  { guid: string; site_id: number | null; kinds: string[] }
+>(
+  "realtime.telemetry_received",
+);
+
+/** What `ctx.use(realtimeKey)` returns. */
+export class AgentChannel {
+  readonly #handlers = new Map<string, Registered>();
+
+  constructor(
+    private readonly registry: AgentRegistry,
+    private readonly liveness: Liveness,
+    private readonly events: EventBus,
+  ) {}
+
+  /** Sends `{type, id?, data}` to an agent on any instance; held briefly when it is offline. */
+  send(guid: string, message: AgentMessage): Promise<SendResult> {
+    return this.registry.send(guid, message);
+  }
+
+  /** Registers the handler of a message type agents send (one per type). */
+  on<T>(
+    type: string,
+    schema: z.ZodType<T>,
+    handler: AgentHandler<T>,
+    options: { allowQuarantined?: boolean } = {},
+  ): void {
+    if (this.#handlers.has(type)) {
+      throw new Error(`agent message type ${type} already has a handler`);
+    }
+    this.#handlers.set(type, {
+      schema: schema as z.ZodType<unknown>,
+      handler: handler as AgentHandler<unknown>,
+      allowQuarantined: !!options.allowQuarantined,
+    });
+  }
+
+  /** The handler of a type (used by the socket). */
+  handler(type: string): Registered | undefined {
+    return this.#handlers.get(type);
+  }
+
+  /** Derived state of an agent. */
+  state(guid: string): AgentState {
+    return this.liveness.state(guid.toUpperCase());
+  }
+
+  /** Whether the agent's socket is open somewhere. */
+  connected(guid: string): boolean {
+    return this.registry.isConnected(guid.toUpperCase());
+  }
+
+  /** Emits an event to operators subscribed to `topic`, filtered by site. */
+  async emitToOperators(
+    topic: Topic,
+    type: string,
+    data: unknown,
+    siteId: number | null | "all",
+  ): Promise<void> {
+    await this.events.publish(operatorEvent, { topic, type, data, site_id: siteId });
+  }
+}

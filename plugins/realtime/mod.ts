@@ -1,0 +1,315 @@
+/**
+ * The realtime plugin: agent and operator WebSockets, telemetry ingest, liveness for
+ * tens of thousands of agents, the agent registry that routes messages to whichever
+ * engine instance holds an agent's socket, and the operator event feed.
+ *
+ * @module
+ */
+import { createRoute, z } from "@hono/zod-openapi";
+import { principalOf, requireRole } from "../../core/auth.ts";
+import { intEnv, setting } from "../../core/config.ts";
+import { definePlugin, serviceKey } from "../../core/plugin.ts";
+import { inventoryKey } from "../inventory/mod.ts";
+import { tokensKey } from "../tokens/mod.ts";
+import { AcceptLimiter } from "./accept_limiter.ts";
+import { CLOSE, registerAgentSocket } from "./agent_socket.ts";
+import { AgentChannel, agentStatusChanged } from "./channel.ts";
+import { Liveness } from "./liveness.ts";
+import { OperatorHub, registerOperatorSocket } from "./operator_socket.ts";
+import { AgentRegistry } from "./registry.ts";
+import { registerTelemetryRoutes, TelemetryIngest } from "./telemetry.ts";
+
+export { AgentChannel, agentStatusChanged, operatorEvent, telemetryReceived } from "./channel.ts";
+export type { AgentHandler, AgentRef, OperatorEvent } from "./channel.ts";
+export type { AgentState } from "./liveness.ts";
+export type { AgentMessage, SendResult } from "./registry.ts";
+export type { Topic } from "./schemas.ts";
+export { CLOSE } from "./agent_socket.ts";
+
+/** Service key: `ctx.use(realtimeKey)` in plugins that require "realtime". */
+export const realtimeKey = serviceKey<AgentChannel>("realtime.channel");
+
+/** Internals exposed for tests and benchmarks (flush counters, registry size). */
+export interface RealtimeInternals {
+  liveness: Liveness;
+  registry: AgentRegistry;
+  hub: OperatorHub;
+  limiter: AcceptLimiter;
+  flush(): Promise<number>;
+}
+export const realtimeInternalsKey = serviceKey<RealtimeInternals>("realtime.internals");
+
+export default definePlugin({
+  name: "realtime",
+  description: "Agent and operator WebSockets, telemetry, liveness, agent registry",
+  requires: ["tokens", "inventory"],
+  migrations: new URL("./migrations/", import.meta.url),
+  settings: {
+    offlineSeconds: setting(
+      "BOREALIS_AGENT_OFFLINE_SECONDS",
+      intEnv(120, 10, 86_400),
+      "seconds, 10 to 86400",
+      "An agent not heard from for this long is offline.",
+      "120",
+    ),
+    overdueSeconds: setting(
+      "BOREALIS_AGENT_OVERDUE_SECONDS",
+      intEnv(1800, 60, 30 * 86_400),
+      "seconds, 60 to 2592000",
+      "An agent not heard from for this long is overdue.",
+      "1800",
+    ),
+    heartbeatSeconds: setting(
+      "BOREALIS_AGENT_HEARTBEAT_SECONDS",
+      intEnv(30, 5, 3600),
+      "seconds, 5 to 3600",
+      "Heartbeat interval the engine asks agents to use on the socket.",
+      "30",
+    ),
+    flushSeconds: setting(
+      "BOREALIS_LIVENESS_FLUSH_SECONDS",
+      intEnv(5, 1, 60),
+      "seconds, 1 to 60",
+      "How often in-memory last_seen and heartbeat fields are written (one statement per flush).",
+      "5",
+    ),
+    statusThrottleSeconds: setting(
+      "BOREALIS_AGENT_STATUS_THROTTLE_SECONDS",
+      intEnv(10, 0, 3600),
+      "seconds, 0 to 3600",
+      "Minimum time between two agent_status_changed events of one device.",
+      "10",
+    ),
+    coalesceSeconds: setting(
+      "BOREALIS_TELEMETRY_COALESCE_SECONDS",
+      intEnv(30, 0, 3600),
+      "seconds, 0 to 3600",
+      "Identical status payloads and byte-identical details within this window are coalesced.",
+      "30",
+    ),
+    holdSeconds: setting(
+      "BOREALIS_AGENT_MESSAGE_HOLD_SECONDS",
+      intEnv(180, 0, 3600),
+      "seconds, 0 to 3600",
+      "How long a message for an offline agent is held for its reconnect.",
+      "180",
+    ),
+    maxFrameBytes: setting(
+      "BOREALIS_AGENT_WS_MAX_FRAME_BYTES",
+      intEnv(1_048_576, 1024, 64 * 1_048_576),
+      "bytes, 1024 to 67108864",
+      "Largest agent socket frame.",
+      "1048576",
+    ),
+    idleTimeoutSeconds: setting(
+      "BOREALIS_AGENT_WS_IDLE_TIMEOUT_SECONDS",
+      intEnv(90, 10, 3600),
+      "seconds, 10 to 3600",
+      "A socket that does not answer pings for this long is closed.",
+      "90",
+    ),
+    acceptPerSecond: setting(
+      "BOREALIS_AGENT_WS_ACCEPT_PER_SECOND",
+      intEnv(1000, 0, 100_000),
+      "an integer, 0 (off) to 100000",
+      "Agent sockets accepted per second; the excess gets 503 with a jittered Retry-After.",
+      "1000",
+    ),
+    acceptBurst: setting(
+      "BOREALIS_AGENT_WS_ACCEPT_BURST",
+      intEnv(2000, 1, 1_000_000),
+      "an integer, 1 to 1000000",
+      "Connections accepted at once before the rate applies.",
+      "2000",
+    ),
+  },
+  async setup(ctx) {
+    const s = ctx.settings;
+    const tokens = ctx.use(tokensKey);
+    const inventory = ctx.use(inventoryKey);
+    const startedAt = ctx.clock.now();
+    const registry = new AgentRegistry({
+      sql: ctx.sql,
+      clock: ctx.clock,
+      events: ctx.events,
+      log: ctx.log,
+      instanceId: ctx.instanceId,
+      holdMs: s.holdSeconds * 1000,
+      instanceStaleMs: Math.max(30_000, s.flushSeconds * 6000),
+    });
+    const liveness = new Liveness({
+      sql: ctx.sql,
+      clock: ctx.clock,
+      offlineMs: s.offlineSeconds * 1000,
+      overdueMs: s.overdueSeconds * 1000,
+      throttleMs: s.statusThrottleSeconds * 1000,
+      connected: (guid) => registry.isConnected(guid),
+    });
+    const [state] = await ctx.sql<
+      { last_alive_at: Date }[]
+    >`select last_alive_at from realtime_cluster_state where id = 1`;
+    await liveness.load(state ? state.last_alive_at.getTime() : null, startedAt);
+    await registry.maintain();
+
+    const channel = new AgentChannel(registry, liveness, ctx.events);
+    const telemetry = new TelemetryIngest(
+      ctx.sql,
+      ctx.clock,
+      liveness,
+      ctx.events,
+      s.coalesceSeconds * 1000,
+    );
+    const hub = new OperatorHub(ctx.events, ctx.instanceId);
+    const limiter = new AcceptLimiter(ctx.clock, s.acceptPerSecond, s.acceptBurst, 30);
+    ctx.provide(realtimeKey, channel);
+    ctx.provide(realtimeInternalsKey, {
+      liveness,
+      registry,
+      hub,
+      limiter,
+      flush: () => liveness.flush(),
+    });
+
+    registerAgentSocket(ctx, {
+      tokens,
+      registry,
+      liveness,
+      channel,
+      telemetry,
+      limiter,
+      log: ctx.log,
+      settings: {
+        maxFrameBytes: s.maxFrameBytes,
+        idleTimeoutSeconds: s.idleTimeoutSeconds,
+        heartbeatIntervalSeconds: s.heartbeatSeconds,
+      },
+    });
+    registerTelemetryRoutes(ctx, tokens, telemetry, channel);
+    registerOperatorSocket(ctx, hub, channel);
+
+    ctx.http.openapi(
+      createRoute({
+        method: "get",
+        path: "/api/agents",
+        summary: "Connected agents (site-scoped)",
+        middleware: [requireRole("User")] as const,
+        responses: {
+          200: {
+            description: "Agents with an open socket",
+            content: {
+              "application/json": {
+                schema: z.object({
+                  agents: z.array(z.object({
+                    guid: z.string(),
+                    hostname: z.string(),
+                    site_id: z.number().nullable(),
+                    agent_id: z.string().nullable(),
+                    service_mode: z.string().nullable(),
+                    connected_at: z.string(),
+                    instance_id: z.string(),
+                    status: z.string(),
+                  })),
+                  count: z.number(),
+                }),
+              },
+            },
+          },
+        },
+      }),
+      async (c) => {
+        const p = await principalOf(c);
+        const stale = new Date(ctx.clock.now() - Math.max(30_000, s.flushSeconds * 6000));
+        const rows = await ctx.sql<
+          {
+            guid: string;
+            hostname: string;
+            site_id: number | null;
+            agent_id: string | null;
+            service_mode: string | null;
+            connected_at: Date;
+            instance_id: string;
+          }[]
+        >`
+          select c.guid, d.hostname, d.site_id, c.agent_id, c.service_mode, c.connected_at, c.instance_id
+          from agent_connections c
+          join devices d on d.guid = c.guid
+          join realtime_instances i on i.instance_id = c.instance_id and i.alive_at >= ${stale}
+          where ${
+          p.sites === "all" ? ctx.sql`true` : ctx.sql`d.site_id = any(${[...p.sites]}::int[])`
+        }
+          order by d.hostname`;
+        const agents = rows.map((r) => ({
+          guid: r.guid.toUpperCase(),
+          hostname: r.hostname,
+          site_id: r.site_id,
+          agent_id: r.agent_id,
+          service_mode: r.service_mode,
+          connected_at: r.connected_at.toISOString(),
+          instance_id: r.instance_id,
+          status: liveness.state(r.guid.toUpperCase()),
+        }));
+        return c.json({ agents, count: agents.length }, 200);
+      },
+    );
+
+    // Containment closes the agent's socket wherever it is; it reconnects under its new status.
+    inventory.onContainment(async (guid, action) => {
+      await registry.disconnect(guid, CLOSE.contained, `device ${action}`);
+      if (action === "purge") liveness.forget(guid.toUpperCase());
+    });
+
+    const announce = async (which: "local" | "remote") => {
+      for (const change of liveness.sweep(which)) {
+        const payload = {
+          ...change,
+          status: change.state,
+          changed_at: new Date(ctx.clock.now()).toISOString(),
+        };
+        await ctx.events.publish(agentStatusChanged, {
+          guid: change.guid,
+          hostname: change.hostname,
+          site_id: change.site_id,
+          status: change.state,
+          previous: change.previous,
+          changed_at: payload.changed_at,
+        });
+        await channel.emitToOperators("device_status", "agent_status_changed", {
+          guid: change.guid,
+          hostname: change.hostname,
+          status: change.state,
+          previous: change.previous,
+          changed_at: payload.changed_at,
+        }, change.site_id);
+      }
+    };
+    ctx.tasks.every(
+      "flush_liveness",
+      s.flushSeconds * 1000,
+      async () => void await liveness.flush(),
+    );
+    ctx.tasks.every("maintain", 5000, () => registry.maintain());
+    ctx.tasks.every("sweep_local", 5000, () => announce("local"));
+    ctx.tasks.every("sweep_cluster", 15_000, async () => {
+      await liveness.refreshRemote();
+      await announce("remote");
+    }, { clusterSingleton: true });
+    ctx.tasks.every("prune", 60_000, () => registry.prune(), { clusterSingleton: true });
+    ctx.tasks.every("prune_coalescing", 60_000, () => telemetry.prune());
+
+    ctx.onStop(async () => {
+      await registry.closeAll(
+        CLOSE.shutdown,
+        "engine shutting down; reconnect with jittered backoff",
+      );
+      hub.closeAll();
+      await liveness.flush().catch((err) =>
+        ctx.log.error(`final liveness flush failed: ${err.message}`)
+      );
+      await ctx.sql`
+        insert into realtime_cluster_state (id, last_alive_at) values (1, ${new Date(
+        ctx.clock.now(),
+      )})
+        on conflict (id) do update set last_alive_at = greatest(realtime_cluster_state.last_alive_at, excluded.last_alive_at)`;
+    });
+  },
+});

@@ -1,0 +1,222 @@
+/**
+ * Which agent is connected where. Local sockets live in memory; every connection is
+ * also a row in `agent_connections` naming its engine instance, so a message sent
+ * through any instance is delivered locally or routed over the event bus to the
+ * instance holding the socket. A message for an agent that is nowhere is held in
+ * `agent_outbox` for a short window and delivered when the agent connects (to any
+ * instance).
+ *
+ * @module
+ */
+import type { Clock } from "../../core/clock.ts";
+import type { Sql } from "../../core/db.ts";
+import { type EventBus, eventKey } from "../../core/events.ts";
+import type { Logger } from "../../core/log.ts";
+
+/** One JSON frame: `{type, id?, data}`. */
+export interface AgentMessage {
+  type: string;
+  id?: string;
+  data?: unknown;
+}
+
+/** Outcome of {@link AgentRegistry.send}. */
+export interface SendResult {
+  /** "delivered" here, "routed" to another instance, or "offline" (held until `held_until`). */
+  status: "delivered" | "routed" | "offline";
+  held_until?: string;
+}
+
+/** A connected agent socket on this instance. */
+export interface LocalAgent {
+  guid: string;
+  hostname: string;
+  siteId: number | null;
+  connectedAt: number;
+  agentId?: string;
+  serviceMode?: string;
+  remoteAddr?: string;
+  send(message: AgentMessage): boolean;
+  close(code: number, reason: string): void;
+}
+
+const routed = eventKey<{ instance: string; guid: string; message: AgentMessage }>(
+  "realtime.route_to_agent",
+);
+const disconnect = eventKey<{ guid: string; code: number; reason: string }>(
+  "realtime.disconnect_agent",
+);
+
+/** Options of {@link AgentRegistry}. */
+export interface RegistryOptions {
+  sql: Sql;
+  clock: Clock;
+  events: EventBus;
+  log: Logger;
+  instanceId: string;
+  holdMs: number;
+  /** An instance whose heartbeat is older than this is considered dead. */
+  instanceStaleMs: number;
+}
+
+/** The registry of one engine instance. */
+export class AgentRegistry {
+  readonly #o: RegistryOptions;
+  readonly #local = new Map<string, LocalAgent>();
+  /** Devices connected to other live instances (refreshed from SQL by {@link maintain}). */
+  readonly #remote = new Map<string, string>();
+
+  constructor(o: RegistryOptions) {
+    this.#o = o;
+    o.events.subscribe(routed, (e) => {
+      if (e.instance !== o.instanceId) return;
+      const agent = this.#local.get(e.guid);
+      if (agent) agent.send(e.message);
+      else void this.#hold(e.guid, e.message);
+    });
+    o.events.subscribe(disconnect, (e) => this.#local.get(e.guid)?.close(e.code, e.reason));
+  }
+
+  /** Agents connected to this instance. */
+  get localCount(): number {
+    return this.#local.size;
+  }
+
+  /** Local agent sockets. */
+  locals(): IterableIterator<LocalAgent> {
+    return this.#local.values();
+  }
+
+  /** True when the agent's socket is open on this or (as far as we know) another instance. */
+  isConnected(guid: string): boolean {
+    return this.#local.has(guid) || this.#remote.has(guid);
+  }
+
+  /** Registers a freshly opened socket; replaces (and closes) an older one of the same agent. */
+  async add(agent: LocalAgent): Promise<void> {
+    const old = this.#local.get(agent.guid);
+    if (old && old !== agent) old.close(4409, "replaced by a newer connection");
+    this.#local.set(agent.guid, agent);
+    const now = new Date(this.#o.clock.now());
+    await this.#o.sql`
+      insert into agent_connections (guid, instance_id, agent_id, service_mode, connected_at, remote_addr)
+      values (${agent.guid}, ${this.#o.instanceId}, ${agent.agentId ?? null}, ${
+      agent.serviceMode ?? null
+    },
+              ${now}, ${agent.remoteAddr ?? null})
+      on conflict (guid) do update set instance_id = excluded.instance_id, agent_id = excluded.agent_id,
+        service_mode = excluded.service_mode, connected_at = excluded.connected_at,
+        remote_addr = excluded.remote_addr`;
+    await this.#drainOutbox(agent);
+  }
+
+  /** Updates what the agent said about itself in `connect_agent`. */
+  async describe(guid: string, agentId: string, serviceMode: string): Promise<void> {
+    const a = this.#local.get(guid);
+    if (!a) return;
+    a.agentId = agentId;
+    a.serviceMode = serviceMode;
+    await this.#o.sql`
+      update agent_connections set agent_id = ${agentId}, service_mode = ${serviceMode}
+      where guid = ${guid} and instance_id = ${this.#o.instanceId}`;
+  }
+
+  /** Removes a closed socket (if it is still the registered one). */
+  async remove(agent: LocalAgent): Promise<void> {
+    if (this.#local.get(agent.guid) !== agent) return;
+    this.#local.delete(agent.guid);
+    await this.#o
+      .sql`delete from agent_connections where guid = ${agent.guid} and instance_id = ${this.#o.instanceId}`;
+  }
+
+  /** Sends a message to an agent wherever it is connected. */
+  async send(guid: string, message: AgentMessage): Promise<SendResult> {
+    const g = guid.toUpperCase();
+    const local = this.#local.get(g);
+    if (local?.send(message)) return { status: "delivered" };
+    const staleBefore = new Date(this.#o.clock.now() - this.#o.instanceStaleMs);
+    const [row] = await this.#o.sql<{ instance_id: string }[]>`
+      select c.instance_id from agent_connections c
+      join realtime_instances i on i.instance_id = c.instance_id
+      where c.guid = ${g} and i.alive_at >= ${staleBefore} and c.instance_id <> ${this.#o.instanceId}`;
+    if (row) {
+      await this.#o.events.publish(routed, { instance: row.instance_id, guid: g, message });
+      return { status: "routed" };
+    }
+    return await this.#hold(g, message);
+  }
+
+  async #hold(guid: string, message: AgentMessage): Promise<SendResult> {
+    const now = this.#o.clock.now();
+    const until = new Date(now + this.#o.holdMs);
+    if (this.#o.holdMs > 0) {
+      await this.#o.sql`
+        insert into agent_outbox (guid, message, created_at, expires_at)
+        select ${guid}, ${this.#o.sql.json(message as never)}, ${new Date(now)}, ${until}
+        where exists (select 1 from devices where guid = ${guid})`;
+    }
+    return { status: "offline", held_until: until.toISOString() };
+  }
+
+  async #drainOutbox(agent: LocalAgent): Promise<void> {
+    const now = new Date(this.#o.clock.now());
+    const rows = await this.#o.sql<{ message: AgentMessage }[]>`
+      delete from agent_outbox where guid = ${agent.guid} and expires_at > ${now}
+      returning id, message`;
+    rows.sort((a, b) =>
+      Number((a as unknown as { id: string }).id) - Number((b as unknown as { id: string }).id)
+    );
+    for (const r of rows) agent.send(r.message);
+  }
+
+  /** Closes the agent's socket wherever it is (containment). */
+  async disconnect(guid: string, code: number, reason: string): Promise<void> {
+    this.#local.get(guid.toUpperCase())?.close(code, reason);
+    await this.#o.events.publish(disconnect, { guid: guid.toUpperCase(), code, reason });
+  }
+
+  /** Heartbeat of this instance; refreshes which agents other live instances hold. */
+  async maintain(): Promise<void> {
+    const now = new Date(this.#o.clock.now());
+    await this.#o.sql`
+      insert into realtime_instances (instance_id, started_at, alive_at) values (${this.#o.instanceId}, ${now}, ${now})
+      on conflict (instance_id) do update set alive_at = excluded.alive_at`;
+    await this.#o.sql`
+      insert into realtime_cluster_state (id, last_alive_at) values (1, ${now})
+      on conflict (id) do update set last_alive_at = greatest(realtime_cluster_state.last_alive_at, excluded.last_alive_at)`;
+    await this.loadRemote();
+  }
+
+  /** Cluster-wide clean-up (one instance runs it). */
+  async prune(): Promise<void> {
+    const now = this.#o.clock.now();
+    const stale = new Date(now - this.#o.instanceStaleMs);
+    await this.#o.sql`delete from agent_outbox where expires_at <= ${new Date(now)}`;
+    await this.#o.sql`
+      delete from agent_connections c using realtime_instances i
+      where c.instance_id = i.instance_id and i.alive_at < ${stale}`;
+    await this.#o.sql`delete from realtime_instances where alive_at < ${new Date(
+      now - 10 * this.#o.instanceStaleMs,
+    )}`;
+    await this.#o.sql`delete from agent_ws_tickets where expires_at <= ${new Date(now)}`;
+  }
+
+  /** Loads which agents other live instances hold. */
+  async loadRemote(): Promise<void> {
+    const stale = new Date(this.#o.clock.now() - this.#o.instanceStaleMs);
+    const rows = await this.#o.sql<{ guid: string; instance_id: string }[]>`
+      select c.guid, c.instance_id from agent_connections c
+      join realtime_instances i on i.instance_id = c.instance_id
+      where i.alive_at >= ${stale} and c.instance_id <> ${this.#o.instanceId}`;
+    this.#remote.clear();
+    for (const r of rows) this.#remote.set(r.guid.toUpperCase(), r.instance_id);
+  }
+
+  /** Closes every local socket (shutdown) and removes this instance's rows. */
+  async closeAll(code: number, reason: string): Promise<void> {
+    for (const a of this.#local.values()) a.close(code, reason);
+    this.#local.clear();
+    await this.#o.sql`delete from agent_connections where instance_id = ${this.#o.instanceId}`;
+    await this.#o.sql`delete from realtime_instances where instance_id = ${this.#o.instanceId}`;
+  }
+}

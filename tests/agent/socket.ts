@@ -1,0 +1,198 @@
+/**
+ * The reference agent's WebSocket: opens `/api/agent/ws` with `Authorization: DPoP`
+ * and a proof for `GET <http(s) URL of the path>`, answers frames, heartbeats on the
+ * interval the engine announces, and reconnects with full-jitter backoff (a random
+ * delay in [0, min(cap, base·2^attempt)]), honouring close code 4001 (refresh first).
+ *
+ * @module
+ */
+import type { Agent } from "./agent.ts";
+
+/** One frame. */
+export interface Frame {
+  type: string;
+  id?: string;
+  data?: unknown;
+}
+
+/** Options of {@link AgentSocket}. */
+export interface AgentSocketOptions {
+  /** Engine base URL (http/https). */
+  server: string;
+  /** Called for every frame the engine sends. */
+  onFrame?: (frame: Frame) => void | Promise<void>;
+  /** Send heartbeats on the announced interval (default true). */
+  heartbeat?: boolean;
+  /** Telemetry each heartbeat carries. */
+  heartbeatData?: () => Record<string, unknown>;
+  /** Reconnect after a close (default true). */
+  reconnect?: boolean;
+  /** Backoff base and cap (ms). */
+  backoffBaseMs?: number;
+  backoffCapMs?: number;
+}
+
+/** Opens one socket (no reconnect); resolves once open, rejects with the HTTP status text otherwise. */
+export async function openAgentSocket(
+  agent: Agent,
+  server: string,
+  opts: { ticket?: string } = {},
+): Promise<WebSocket> {
+  const httpUrl = server.replace(/\/+$/, "") + "/api/agent/ws";
+  const wsUrl = httpUrl.replace(/^http/, "ws");
+  let ws: WebSocket;
+  if (opts.ticket) {
+    ws = new WebSocket(`${wsUrl}?ticket=${encodeURIComponent(opts.ticket)}`);
+  } else {
+    await agent.ensureFresh();
+    const token = agent.state.access_token!;
+    const headers = {
+      Authorization: `DPoP ${token}`,
+      DPoP: await agent.proof("GET", httpUrl, { accessToken: token }),
+    };
+    // Deno's WebSocket accepts headers; browsers cannot, which is what tickets are for.
+    ws = new (WebSocket as unknown as new (
+      url: string,
+      o: { headers: Record<string, string> },
+    ) => WebSocket)(wsUrl, { headers });
+  }
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      reject(new Error("websocket open timed out"));
+      try {
+        ws.close();
+      } catch { /* never opened */ }
+    }, 15_000);
+    ws.onopen = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    ws.onerror = (e) => {
+      clearTimeout(timer);
+      reject(new Error((e as ErrorEvent).message ?? "websocket error"));
+    };
+    ws.onclose = () => {
+      clearTimeout(timer);
+      reject(new Error("websocket closed before opening"));
+    };
+  });
+  return ws;
+}
+
+/** A long-lived agent socket with heartbeats and jittered reconnects. */
+export class AgentSocket {
+  #ws?: WebSocket;
+  #timer?: ReturnType<typeof setInterval>;
+  #stopped = false;
+  #attempt = 0;
+  #pending = new Map<string, (f: Frame) => void>();
+  #nextId = 1;
+  /** Frames received, newest last (tests read this). */
+  readonly frames: Frame[] = [];
+  connects = 0;
+  failedAttempts = 0;
+
+  constructor(readonly agent: Agent, readonly o: AgentSocketOptions) {}
+
+  /** Connects (and keeps reconnecting unless told not to). */
+  async start(): Promise<void> {
+    await this.#connect();
+  }
+
+  async #connect(): Promise<void> {
+    const ws = await openAgentSocket(this.agent, this.o.server);
+    this.#ws = ws;
+    this.connects++;
+    this.#attempt = 0;
+    ws.onmessage = async (e) => {
+      const frame = JSON.parse(String(e.data)) as Frame;
+      this.frames.push(frame);
+      if (frame.type === "welcome" && this.o.heartbeat !== false) {
+        const every = Number(
+          (frame.data as { heartbeat_interval_ms?: number })?.heartbeat_interval_ms ?? 30_000,
+        );
+        clearInterval(this.#timer);
+        this.#timer = setInterval(
+          () => void this.send({ type: "heartbeat", data: this.o.heartbeatData?.() ?? {} }),
+          every,
+        );
+      }
+      if (frame.id && this.#pending.has(frame.id)) {
+        this.#pending.get(frame.id)!(frame);
+        this.#pending.delete(frame.id);
+      }
+      await this.o.onFrame?.(frame);
+    };
+    ws.onclose = (e) => {
+      clearInterval(this.#timer);
+      if (this.#stopped || this.o.reconnect === false) return;
+      const base = this.o.backoffBaseMs ?? 1000;
+      const cap = this.o.backoffCapMs ?? 60_000;
+      const delay = Math.random() * Math.min(cap, base * 2 ** this.#attempt++);
+      setTimeout(() => void this.#retry(e.code === 4001), delay);
+    };
+  }
+
+  /** One reconnect attempt; schedules the next (with a longer jittered delay) on failure. */
+  async #retry(refreshFirst: boolean): Promise<void> {
+    if (this.#stopped) return;
+    try {
+      if (refreshFirst) await this.agent.refresh();
+      await this.#connect();
+    } catch {
+      this.failedAttempts++;
+      const delay = Math.random() *
+        Math.min(
+          this.o.backoffCapMs ?? 60_000,
+          (this.o.backoffBaseMs ?? 1000) * 2 ** this.#attempt++,
+        );
+      setTimeout(() => void this.#retry(false), delay);
+    }
+  }
+
+  /** Sends a frame. */
+  send(frame: Frame): void {
+    if (this.#ws?.readyState === WebSocket.OPEN) this.#ws.send(JSON.stringify(frame));
+  }
+
+  /** Sends raw text (protocol tests). */
+  sendRaw(text: string): void {
+    this.#ws?.send(text);
+  }
+
+  /** True while the socket is open. */
+  get open(): boolean {
+    return this.#ws?.readyState === WebSocket.OPEN;
+  }
+
+  /** Sends a frame with an id and waits for the frame answering it. */
+  request(type: string, data?: unknown, timeoutMs = 5000): Promise<Frame> {
+    const id = String(this.#nextId++);
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no answer to ${type}`)), timeoutMs);
+      this.#pending.set(id, (f) => {
+        clearTimeout(t);
+        resolve(f);
+      });
+      this.send({ type, id, data });
+    });
+  }
+
+  /** Waits for a frame matching `pred`. */
+  async waitFor(pred: (f: Frame) => boolean, timeoutMs = 5000): Promise<Frame> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const f = this.frames.find(pred);
+      if (f) return f;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error("frame did not arrive");
+  }
+
+  /** Closes for good. */
+  stop(): void {
+    this.#stopped = true;
+    clearInterval(this.#timer);
+    this.#ws?.close(1000, "agent stopping");
+  }
+}
