@@ -229,18 +229,18 @@ export function registerAgentSocket(ctx: PluginContext, d: Deps): void {
 
     socket.onopen = () => {
       d.liveness.touch(who.guid, ref);
-      d.registry.add(agent).then(() => {
-        agent.send({
-          type: "welcome",
-          data: {
-            guid: who.guid,
-            heartbeat_interval_ms: d.settings.heartbeatIntervalSeconds * 1000,
-            max_frame_bytes: d.settings.maxFrameBytes,
-            token_expires_at: new Date(who.exp).toISOString(),
-            quarantined,
-          },
-        });
-      }).catch((err) =>
+      // welcome first, then whatever was held for the agent while it was away
+      agent.send({
+        type: "welcome",
+        data: {
+          guid: who.guid,
+          heartbeat_interval_ms: d.settings.heartbeatIntervalSeconds * 1000,
+          max_frame_bytes: d.settings.maxFrameBytes,
+          token_expires_at: new Date(who.exp).toISOString(),
+          quarantined,
+        },
+      });
+      d.registry.add(agent).catch((err) =>
         d.log.error(
           `registering agent ${who.guid} failed: ${err instanceof Error ? err.message : err}`,
         )

@@ -36,7 +36,11 @@ export interface AgentSocketOptions {
 export async function openAgentSocket(
   agent: Agent,
   server: string,
-  opts: { ticket?: string } = {},
+  opts: {
+    ticket?: string;
+    onMessage?: (e: MessageEvent) => void;
+    onClose?: (e: CloseEvent) => void;
+  } = {},
 ): Promise<WebSocket> {
   const httpUrl = server.replace(/\/+$/, "") + "/api/agent/ws";
   const wsUrl = httpUrl.replace(/^http/, "ws");
@@ -56,6 +60,9 @@ export async function openAgentSocket(
       o: { headers: Record<string, string> },
     ) => WebSocket)(wsUrl, { headers });
   }
+  // The engine sends `welcome` the moment the socket opens, which can be dispatched
+  // before the caller's continuation after `await` runs: install the handler now.
+  if (opts.onMessage) ws.onmessage = opts.onMessage;
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       reject(new Error("websocket open timed out"));
@@ -71,9 +78,16 @@ export async function openAgentSocket(
       clearTimeout(timer);
       reject(new Error((e as ErrorEvent).message ?? "websocket error"));
     };
-    ws.onclose = () => {
+    let opened = false;
+    ws.onclose = (e) => {
       clearTimeout(timer);
-      reject(new Error("websocket closed before opening"));
+      if (opened) opts.onClose?.(e);
+      else reject(new Error("websocket closed before opening"));
+    };
+    const onopen = ws.onopen;
+    ws.onopen = (e) => {
+      opened = true;
+      onopen?.call(ws, e);
     };
   });
   return ws;
@@ -100,37 +114,44 @@ export class AgentSocket {
   }
 
   async #connect(): Promise<void> {
-    const ws = await openAgentSocket(this.agent, this.o.server);
+    const ws = await openAgentSocket(this.agent, this.o.server, {
+      onMessage: (e) => void this.#onMessage(e),
+      onClose: (e) => this.#onClose(e),
+    });
     this.#ws = ws;
     this.connects++;
     this.#attempt = 0;
-    ws.onmessage = async (e) => {
-      const frame = JSON.parse(String(e.data)) as Frame;
-      this.frames.push(frame);
-      if (frame.type === "welcome" && this.o.heartbeat !== false) {
-        const every = Number(
-          (frame.data as { heartbeat_interval_ms?: number })?.heartbeat_interval_ms ?? 30_000,
-        );
-        clearInterval(this.#timer);
-        this.#timer = setInterval(
-          () => void this.send({ type: "heartbeat", data: this.o.heartbeatData?.() ?? {} }),
-          every,
-        );
-      }
-      if (frame.id && this.#pending.has(frame.id)) {
-        this.#pending.get(frame.id)!(frame);
-        this.#pending.delete(frame.id);
-      }
-      await this.o.onFrame?.(frame);
-    };
-    ws.onclose = (e) => {
+  }
+
+  #onClose(e: CloseEvent): void {
+    clearInterval(this.#timer);
+    if (this.#stopped || this.o.reconnect === false) return;
+    if (e.code === 4409) return; // replaced by a newer connection of the same device
+    const base = this.o.backoffBaseMs ?? 1000;
+    const cap = this.o.backoffCapMs ?? 60_000;
+    const delay = e.code === 4001 ? 0 : Math.random() * Math.min(cap, base * 2 ** this.#attempt++);
+    setTimeout(() => void this.#retry(e.code === 4001), delay);
+  }
+
+  async #onMessage(e: MessageEvent): Promise<void> {
+    const frame = JSON.parse(String(e.data)) as Frame;
+    if (this.frames.length >= 10_000) this.frames.splice(0, 5_000);
+    this.frames.push(frame);
+    if (frame.type === "welcome" && this.o.heartbeat !== false) {
+      const every = Number(
+        (frame.data as { heartbeat_interval_ms?: number })?.heartbeat_interval_ms ?? 30_000,
+      );
       clearInterval(this.#timer);
-      if (this.#stopped || this.o.reconnect === false) return;
-      const base = this.o.backoffBaseMs ?? 1000;
-      const cap = this.o.backoffCapMs ?? 60_000;
-      const delay = Math.random() * Math.min(cap, base * 2 ** this.#attempt++);
-      setTimeout(() => void this.#retry(e.code === 4001), delay);
-    };
+      this.#timer = setInterval(
+        () => void this.send({ type: "heartbeat", data: this.o.heartbeatData?.() ?? {} }),
+        every,
+      );
+    }
+    if (frame.id && this.#pending.has(frame.id)) {
+      this.#pending.get(frame.id)!(frame);
+      this.#pending.delete(frame.id);
+    }
+    await this.o.onFrame?.(frame);
   }
 
   /** One reconnect attempt; schedules the next (with a longer jittered delay) on failure. */
