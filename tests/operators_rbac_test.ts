@@ -63,6 +63,7 @@ const BODIES: Record<string, unknown> = {
   "POST /api/auth/password/reset": { current_password: "wrong-password", new_password: "x" },
   "POST /api/auth/mfa/reset": { current_password: "wrong-password" },
   "PATCH /api/auth/passkeys/{id}": { label: "x" },
+  "POST /api/auth/passkeys/register/options": { current_password: "wrong-password" },
   "POST /api/users": { username: "", password: "" },
   "POST /api/users/{username}/reset_password": { password: "" },
   "POST /api/users/{username}/role": { role: "Nope" },
@@ -147,6 +148,7 @@ Deno.test("RBAC matrix: every operator route × anonymous, User, Admin, Admin + 
     );
 
     const failures: string[] = [];
+    let forbidden = 0;
     for (const key of routes) {
       const [method, template] = key.split(" ") as [string, string];
       const path = template
@@ -165,6 +167,7 @@ Deno.test("RBAC matrix: every operator route × anonymous, User, Admin, Admin + 
         } catch { /* 204 */ }
         const allowed = RANK[who] >= RANK[EXPECTED[key]!];
         const denied = (res.status === 401 || res.status === 403) && GUARD_CODES.has(code);
+        if (denied && res.status === 403) forbidden++;
         const cell = `${key} as ${who}: ${res.status} ${code}`;
         if (res.status >= 500) failures.push(`${cell} (server error)`);
         else if (allowed && denied) failures.push(`${cell} (should be allowed)`);
@@ -177,6 +180,11 @@ Deno.test("RBAC matrix: every operator route × anonymous, User, Admin, Admin + 
       }
     }
     assert.deepEqual(failures, []);
+    // Every refusal of a signed-in caller is in the audit trail (ASVS 16.3.2).
+    const [denials] = await t.engine.sql`
+      select count(*)::int as n from audit_log where action = 'authz.denied' and outcome = 'denied'`;
+    assert.ok(forbidden >= 15, `${forbidden} refusals`);
+    assert.equal(denials!.n, forbidden);
     // The matrix changed nothing that matters: still three accounts, vault unlocked.
     const [n] = await t.engine.sql`select count(*)::int as n from users`;
     assert.equal(n!.n, 3);

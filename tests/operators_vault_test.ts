@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import aegis, { credentialsKey, vaultKey } from "../plugins/aegis/mod.ts";
 import type { AegisVault } from "../plugins/aegis/vault.ts";
 import operators, { operatorsKey } from "../plugins/operators/mod.ts";
+import { codeAt } from "../plugins/operators/totp.ts";
 import { createOperator } from "./helpers/operators.ts";
 import { startTestEngine, type TestEngine } from "./helpers/test_engine.ts";
 
@@ -318,6 +319,114 @@ Deno.test("credentials: sealed secrets, flags only, site scope, audit; no secret
     assert.ok(!all.includes("AAAAB3NzaC1yc2EAAAADAQABAAABAQ"), "a response carries key material");
     assert.ok(!all.includes("aegis:v1:"), "a response carries a sealed value");
     await assertNoSecretsInLog(t, [...Object.values(SECRETS), "AAAAB3NzaC1yc2EAAAADAQABAAABAQ"]);
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("force-reset (passphrase mode): typed confirmation, dependents marked, an Admin sets the vault up again", async () => {
+  const t = await startTestEngine({ plugins, env: { BOREALIS_AEGIS_MODE: "passphrase" } });
+  try {
+    let r = await t.request("/api/bootstrap/aegis/setup", {
+      method: "POST",
+      json: { cipher: PASSPHRASE },
+    });
+    assert.equal(r.status, 200);
+    const dev = await createOperator(t, { role: "Admin", devMode: true });
+    // A user with TOTP set up, and a credential with a secret.
+    const user = { username: "totp-user", password: "a totp user password" };
+    r = await t.request("/api/users", { method: "POST", headers: dev.headers, json: user });
+    assert.equal(r.status, 201);
+    const setup = await (await t.request("/api/auth/login", { method: "POST", json: user })).json();
+    r = await t.request("/api/auth/mfa/verify", {
+      method: "POST",
+      json: { pending_token: setup.pending_token, code: codeAt(setup.secret, t.clock.now()) },
+    });
+    assert.equal(r.status, 200);
+    r = await t.request("/api/credentials", {
+      method: "POST",
+      headers: dev.headers,
+      json: { name: "db", credential_type: "machine", connection_type: "ssh", password: "pw-1x" },
+    });
+    const cred = await r.json();
+
+    // The confirmation must be typed exactly; a wrong one is refused and audited.
+    r = await t.request("/api/aegis/force_reset", {
+      method: "POST",
+      headers: dev.headers,
+      json: { confirm: "destroy all secrets" },
+    });
+    assert.equal(r.status, 400);
+    assert.equal((await r.json()).error, "confirmation_required");
+    assert.equal(t.engine.service(vaultKey).state(), "unlocked");
+    r = await t.request("/api/aegis/force_reset", {
+      method: "POST",
+      headers: dev.headers,
+      json: { confirm: "DESTROY ALL SECRETS" },
+    });
+    assert.equal(r.status, 200);
+    const reset = await r.json();
+    assert.equal(reset.cleared, 2);
+    const cleared = Object.fromEntries(
+      reset.columns.map((c: { table: string; column: string; cleared: number }) => [
+        `${c.table}.${c.column}`,
+        c.cleared,
+      ]),
+    );
+    assert.equal(cleared["credentials.password_encrypted"], 1);
+    assert.equal(cleared["users.mfa_secret"], 1);
+    assert.equal(reset.status.state, "unconfigured");
+    assert.equal(await state(t), "aegis_setup_required");
+    const audit = await (await t.request("/api/audit?action=aegis.force_reset", {
+      headers: dev.headers,
+    })).json();
+    assert.deepEqual(audit.entries.map((e: { outcome: string }) => e.outcome), [
+      "success",
+      "failure",
+    ]);
+
+    // Dependents: the credential is marked, the user sets TOTP up again.
+    const after = await (await t.request(`/api/credentials/${cred.id}`, { headers: dev.headers }))
+      .json();
+    assert.deepEqual([after.has_password, after.reset_required], [false, true]);
+    // Signing in needs a sealed TOTP seed, so it waits for the vault.
+    r = await t.request("/api/auth/login", { method: "POST", json: user });
+    assert.equal(r.status, 409);
+    assert.equal((await r.json()).error, "aegis_not_configured");
+    r = await t.request("/api/credentials", {
+      method: "POST",
+      headers: dev.headers,
+      json: { name: "db2", credential_type: "machine", connection_type: "ssh", password: "pw-2x" },
+    });
+    assert.equal(r.status, 409);
+    assert.equal((await r.json()).error, "aegis_not_configured");
+
+    // Set up again from afar: anonymous is refused, a signed-in Admin may.
+    const remote = "203.0.113.50";
+    r = await t.request("/api/bootstrap/aegis/setup", {
+      method: "POST",
+      json: { cipher: "a brand new passphrase" },
+      ip: remote,
+    });
+    assert.equal(r.status, 403);
+    r = await t.request("/api/bootstrap/aegis/setup", {
+      method: "POST",
+      headers: dev.headers,
+      json: { cipher: "a brand new passphrase" },
+      ip: remote,
+    });
+    assert.equal(r.status, 200);
+    assert.equal((await r.json()).phase, "login_required");
+    r = await t.request(`/api/credentials/${cred.id}`, {
+      method: "PUT",
+      headers: dev.headers,
+      json: { password: "pw-3x" },
+    });
+    assert.equal((await r.json()).reset_required, false);
+    assert.equal((await t.engine.service(credentialsKey).open(cred.id))?.password, "pw-3x");
+    const relog = await (await t.request("/api/auth/login", { method: "POST", json: user }))
+      .json();
+    assert.deepEqual([relog.status, relog.stage], ["mfa_required", "setup"]);
   } finally {
     await t.close();
   }

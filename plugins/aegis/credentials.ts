@@ -6,8 +6,9 @@
  * @module
  */
 import { createRoute, z } from "@hono/zod-openapi";
-import { canSeeSite, principalOf, requireRole } from "../../core/auth.ts";
-import { conflict, HttpError, notFound } from "../../core/errors.ts";
+import { canSeeSite, principalOf } from "../../core/auth.ts";
+import { requireRole } from "./guards.ts";
+import { badRequest, conflict, HttpError, notFound } from "../../core/errors.ts";
 import type { PluginContext } from "../../core/plugin.ts";
 import { ErrorBody } from "./routes.ts";
 import type { AegisVault } from "./vault.ts";
@@ -46,7 +47,7 @@ const secret = z.string().min(1).max(65_536).nullable().optional();
 const Base = {
   name: text(200).trim().min(1),
   description: text(2000).optional(),
-  site_id: z.number().int().positive().nullable().optional(),
+  site_id: z.number().int().positive().max(2_147_483_647).nullable().optional(),
   credential_type: z.enum(["machine", "domain", "token"]),
   connection_type: z.enum(["ssh", "windows", "winrm"]),
   username: text(256).nullable().optional(),
@@ -107,7 +108,9 @@ const listRoute = createRoute({
   path: "/api/credentials",
   summary: "Credentials visible to the caller (flags only, never secrets)",
   middleware: [requireRole("User")] as const,
-  request: { query: z.object({ site_id: z.coerce.number().int().positive().optional() }) },
+  request: {
+    query: z.object({ site_id: z.coerce.number().int().positive().max(2_147_483_647).optional() }),
+  },
   responses: {
     200: {
       description: "Credentials",
@@ -210,6 +213,19 @@ const toCredential = (r: Row) => ({
 /** Private keys are stored with LF line ends and one trailing newline. */
 const normalizeKey = (k: string) => k.replace(/\r\n?/g, "\n").replace(/\n*$/, "\n");
 
+/**
+ * 400 when `siteId` is not in the inventory's `sites` table. That table belongs to a
+ * plugin loaded after this one, so there is no foreign key; without it any id is kept.
+ */
+async function requireKnownSite(sql: PluginContext["sql"], siteId: number | null | undefined) {
+  if (siteId === null || siteId === undefined) return;
+  const [row] = await sql<{ present: boolean }[]>`
+    select to_regclass('sites') is not null as present`;
+  if (!row?.present) return;
+  const [hit] = await sql`select 1 from sites where id = ${siteId}`;
+  if (!hit) throw badRequest("unknown_site", `site ${siteId} does not exist`);
+}
+
 const isUniqueViolation = (e: unknown) =>
   typeof e === "object" && e !== null && (e as { code?: string }).code === "23505";
 
@@ -273,6 +289,7 @@ export function installCredentials(ctx: PluginContext, vault: AegisVault): Crede
 
   ctx.http.openapi(createRouteDef, async (c) => {
     const body = c.req.valid("json");
+    await requireKnownSite(sql, body.site_id);
     const [seq] = await sql<{ id: string }[]>`select nextval('credentials_id_seq') as id`;
     const id = seq!.id;
     const sealed = await sealAll(Number(id), body);
@@ -317,6 +334,7 @@ export function installCredentials(ctx: PluginContext, vault: AegisVault): Crede
     const body = c.req.valid("json");
     const current = await load(id);
     if (!current) throw notFound("no such credential");
+    await requireKnownSite(sql, body.site_id);
     const sealed = await sealAll(id, body);
     const plain: Record<string, unknown> = {};
     for (
@@ -347,7 +365,15 @@ export function installCredentials(ctx: PluginContext, vault: AegisVault): Crede
       [row] = await sql<Row[]>`update credentials set ${sql(changes as never)}
                                where id = ${id} returning *`;
     } catch (e) {
-      if (isUniqueViolation(e)) throw conflict("credential_name_taken", "that name is taken");
+      if (isUniqueViolation(e)) {
+        await ctx.audit(c, {
+          action: "credential.update",
+          target: `credential:${id}`,
+          outcome: "failure",
+          details: { reason: "name_taken" },
+        });
+        throw conflict("credential_name_taken", "that name is taken");
+      }
       throw e;
     }
     if (!row) throw notFound("no such credential");

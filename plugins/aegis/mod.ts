@@ -13,8 +13,10 @@ import { definePlugin, serviceKey } from "../../core/plugin.ts";
 import { installAegisRoutes } from "./routes.ts";
 import { installCredentials } from "./credentials.ts";
 import { AegisVault, type Vault } from "./vault.ts";
+import { auditDenials } from "./guards.ts";
 
 export type {
+  ForceResetResult,
   RotationProgress,
   SealedColumn,
   SealPlace,
@@ -24,6 +26,7 @@ export type {
   VaultStatus,
 } from "./vault.ts";
 export { lockedError, notConfiguredError } from "./vault.ts";
+export { audited, requireDevMode, requirePrincipal, requireRole } from "./guards.ts";
 export type { CredentialSecrets, CredentialService } from "./credentials.ts";
 
 /** The vault service: `ctx.use(vaultKey)` in a plugin that requires "aegis". */
@@ -65,6 +68,7 @@ export default definePlugin({
     ),
   },
   async setup(ctx) {
+    auditDenials(ctx.auth, ctx.audit);
     const vault = new AegisVault({
       sql: ctx.sql,
       clock: ctx.clock,

@@ -6,7 +6,8 @@
  * @module
  */
 import { createRoute, z } from "@hono/zod-openapi";
-import { requireDevMode, requireRole } from "../../core/auth.ts";
+import { requireDevMode, requireRole } from "./guards.ts";
+import { badRequest } from "../../core/errors.ts";
 import type { PluginContext } from "../../core/plugin.ts";
 import type { AegisVault } from "./vault.ts";
 
@@ -46,6 +47,8 @@ const Status = z.object({
     finished_at: z.string().nullable(),
     moved: z.number(),
     failed: z.number(),
+    pass: z.number().optional(),
+    cursor: z.object({ column: z.number(), after: z.string().nullable() }).optional(),
     remaining: z.number(),
     running: z.boolean(),
   }).nullable(),
@@ -98,14 +101,21 @@ const forceResetRoute = createRoute({
       required: true,
       content: {
         "application/json": {
-          schema: z.object({ confirm: z.literal(FORCE_RESET_CONFIRMATION) }).strict(),
+          schema: z.object({ confirm: z.string().max(200) }).strict(),
         },
       },
     },
   },
   responses: {
-    200: json(z.object({ cleared: z.number(), status: Status }), "Reset"),
-    400: err("Missing confirmation"),
+    200: json(
+      z.object({
+        cleared: z.number(),
+        columns: z.array(z.object({ table: z.string(), column: z.string(), cleared: z.number() })),
+        status: Status,
+      }),
+      "Reset: what was destroyed per column; dependents are marked reset-required",
+    ),
+    400: err("Missing or wrong confirmation (confirmation_required)"),
     401: err("Not signed in"),
     403: err("Not an admin with Dev Mode"),
   },
@@ -190,12 +200,27 @@ export function installAegisRoutes(ctx: PluginContext, vault: AegisVault): Rotat
   });
 
   ctx.http.openapi(forceResetRoute, async (c) => {
-    c.req.valid("json");
+    if (c.req.valid("json").confirm !== FORCE_RESET_CONFIRMATION) {
+      await ctx.audit(c, {
+        action: "aegis.force_reset",
+        target: "aegis",
+        outcome: "failure",
+        details: { reason: "confirmation_mismatch" },
+      });
+      throw badRequest(
+        "confirmation_required",
+        `send {"confirm": "${FORCE_RESET_CONFIRMATION}"} to destroy every sealed value`,
+      );
+    }
     await driver.stop();
     stopping = false;
-    const { cleared } = await vault.forceReset();
-    await ctx.audit(c, { action: "aegis.force_reset", details: { cleared } });
-    return c.json({ cleared, status: await vault.status() }, 200);
+    const { cleared, columns } = await vault.forceReset();
+    await ctx.audit(c, {
+      action: "aegis.force_reset",
+      target: "aegis",
+      details: { cleared, columns },
+    });
+    return c.json({ cleared, columns, status: await vault.status() }, 200);
   });
 
   return driver;

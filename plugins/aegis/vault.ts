@@ -40,13 +40,19 @@ export type VaultState = "unconfigured" | "locked" | "unlocked";
 /** How the KEK's secret is supplied. */
 export type VaultMode = "passphrase" | "keyfile";
 
-/** Progress of a key rotation. */
+/** Progress of a key rotation (stored in `aegis_state.rotation`, so it survives a stop). */
 export interface RotationProgress {
   target_key_id: string;
   started_at: string;
   finished_at: string | null;
+  /** Values re-encrypted so far. */
   moved: number;
+  /** Values of the current pass that did not open (tampered, or under a lost key); left as they are. */
   failed: number;
+  /** Sweep number: a sweep that ends with movable values left (written meanwhile by a stale instance) starts another. */
+  pass?: number;
+  /** Where the sweep resumes: index into the registered columns and the last row id done. */
+  cursor?: { column: number; after: string | null };
 }
 
 /** What `GET /api/aegis/status` reports. */
@@ -83,7 +89,13 @@ export interface Vault {
   /** Moves one batch; returns whether the rotation has finished. */
   rotateStep(): Promise<{ moved: number; done: boolean }>;
   /** Destroys every sealed value and the keys; see {@link SealedColumn.onReset}. */
-  forceReset(): Promise<{ cleared: number }>;
+  forceReset(): Promise<ForceResetResult>;
+}
+
+/** What a force-reset destroyed, per registered column. */
+export interface ForceResetResult {
+  cleared: number;
+  columns: Array<{ table: string; column: string; cleared: number }>;
 }
 
 /** Options for {@link AegisVault}. */
@@ -178,6 +190,13 @@ export class AegisVault implements Vault {
     }
     this.#mode = row.mode;
     this.#state = "locked";
+    if (this.o.mode !== "auto" && this.o.mode !== row.mode) {
+      // The database decides: switching modes means a force-reset, not a setting change.
+      this.o.log.warn(
+        `BOREALIS_AEGIS_MODE=${this.o.mode}, but the vault was set up in ${row.mode} mode; ` +
+          `using ${row.mode} mode`,
+      );
+    }
     if (row.mode === "keyfile") {
       const secret = await this.#readKeyFile(false);
       try {
@@ -470,19 +489,25 @@ export class AegisVault implements Vault {
     if (!this.#deks.has(rotation.target_key_id)) await this.#fresh(true);
     const target = rotation.target_key_id;
     const sql = this.o.sql;
+    const cursor = { ...(rotation.cursor ?? { column: 0, after: null }) };
+    let pass = rotation.pass ?? 1;
+    let failed = rotation.failed;
     let moved = 0;
-    let failed = 0;
     let budget = this.o.batchSize;
-    for (const c of this.#columns) {
-      if (budget <= 0) break;
-      const rows = await sql<{ id: unknown; v: string }[]>`
-        select ${sql(c.idColumn)} as id, ${sql(c.column)} as v from ${sql(c.table)}
+    // Keyset order by row id: unreadable values are passed over, never re-read in a loop.
+    while (budget > 0 && cursor.column < this.#columns.length) {
+      const c = this.#columns[cursor.column]!;
+      const limit = budget;
+      const rows = await sql<{ id: string; v: string }[]>`
+        select ${sql(c.idColumn)}::text as id, ${sql(c.column)} as v from ${sql(c.table)}
         where ${sql(c.column)} like 'aegis:v1:%' and ${sql(c.column)} not like ${
         PREFIX + target + ":%"
-      } limit ${budget}`;
+      } ${cursor.after === null ? sql`` : sql`and ${sql(c.idColumn)} > ${cursor.after}`}
+        order by ${sql(c.idColumn)} limit ${limit}`;
       for (const r of rows) {
         budget--;
-        const place = { table: c.table, column: c.column, row: String(r.id) };
+        cursor.after = r.id;
+        const place = { table: c.table, column: c.column, row: r.id };
         let plain: string;
         try {
           plain = await this.open(r.v, place);
@@ -493,16 +518,34 @@ export class AegisVault implements Vault {
         const resealed = await this.seal(plain, place);
         // Compare-and-swap: a concurrent writer's newer value wins.
         const u = await sql`update ${sql(c.table)} set ${sql(c.column)} = ${resealed}
-          where ${sql(c.idColumn)} = ${r.id as string} and ${sql(c.column)} = ${r.v}`;
+          where ${sql(c.idColumn)} = ${r.id} and ${sql(c.column)} = ${r.v}`;
         moved += u.count;
+      }
+      if (rows.length < limit) {
+        cursor.column++;
+        cursor.after = null;
       }
     }
     const now = new Date(this.o.clock.now());
-    const done = moved === 0 && !(await this.#left(target));
+    let done = false;
+    if (cursor.column >= this.#columns.length) {
+      // Sweep complete. Values still under an old key are either the unreadable ones
+      // counted in this pass, or were sealed meanwhile by an instance that had not yet
+      // seen the new key: then sweep again (a few times at most).
+      const left = await this.#oldValues(target);
+      if (left > failed && pass < 5) {
+        pass++;
+        failed = 0;
+        cursor.column = 0;
+        cursor.after = null;
+      } else done = true;
+    }
     const next: RotationProgress = {
       ...rotation,
       moved: rotation.moved + moved,
-      failed: rotation.failed + failed,
+      failed,
+      pass,
+      cursor,
       finished_at: done ? now.toISOString() : null,
     };
     await sql`update aegis_state set rotation = ${sql.json(next as never)}, updated_at = ${now}
@@ -510,45 +553,37 @@ export class AegisVault implements Vault {
     if (done) {
       await sql`update aegis_keys set retired_at = ${now}
                 where key_id <> ${target} and retired_at is null`;
-      this.o.log.info(`Aegis key rotation to ${target} finished (${next.moved} values moved)`);
+      this.o.log.info(
+        `Aegis key rotation to ${target} finished (${next.moved} moved, ${failed} unreadable)`,
+      );
     }
     return { moved, done };
   }
 
-  /** True while a registered column holds a value readable but not under `target`. */
-  async #left(target: string): Promise<boolean> {
+  /** How many registered values are sealed under a key other than `target`. */
+  async #oldValues(target: string): Promise<number> {
     const sql = this.o.sql;
+    let n = 0;
     for (const c of this.#columns) {
       const [r] = await sql<{ n: number }[]>`
         select count(*)::int as n from ${sql(c.table)}
         where ${sql(c.column)} like 'aegis:v1:%' and ${sql(c.column)} not like ${
         PREFIX + target + ":%"
       }`;
-      // Values that failed to open are counted in `failed`, not retried forever.
-      if (r && r.n > 0) {
-        const rows = await sql<{ id: unknown; v: string }[]>`
-          select ${sql(c.idColumn)} as id, ${sql(c.column)} as v from ${sql(c.table)}
-          where ${sql(c.column)} like 'aegis:v1:%' and ${sql(c.column)} not like ${
-          PREFIX + target + ":%"
-        } limit 50`;
-        for (const row of rows) {
-          try {
-            await this.open(row.v, { table: c.table, column: c.column, row: String(row.id) });
-            return true;
-          } catch { /* unreadable: skipped */ }
-        }
-      }
+      n += r?.n ?? 0;
     }
-    return false;
+    return n;
   }
 
-  async forceReset(): Promise<{ cleared: number }> {
+  async forceReset(): Promise<ForceResetResult> {
     const sql = this.o.sql;
     let cleared = 0;
+    const columns: ForceResetResult["columns"] = [];
     for (const c of this.#columns) {
       const [r] = await sql<{ n: number }[]>`
         select count(*)::int as n from ${sql(c.table)} where ${sql(c.column)} like 'aegis:%'`;
       cleared += r?.n ?? 0;
+      columns.push({ table: c.table, column: c.column, cleared: r?.n ?? 0 });
       if (c.onReset) await c.onReset(sql);
       else {
         await sql`update ${sql(c.table)} set ${sql(c.column)} = null
@@ -568,7 +603,7 @@ export class AegisVault implements Vault {
       await Deno.remove(this.o.keyFile).catch(() => {});
       await this.#create(await this.#readKeyFile(true), "keyfile");
     }
-    return { cleared };
+    return { cleared, columns };
   }
 }
 

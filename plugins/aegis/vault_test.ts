@@ -156,3 +156,50 @@ Deno.test("aegis: rotation interrupted after one batch resumes after a restart",
     await db.drop();
   }
 });
+
+Deno.test("aegis: rotation passes over unreadable values and sweeps again for late old-key writes", async () => {
+  const t = await startTestEngine({ plugins: [aegis], env: { BOREALIS_AEGIS_ROTATE_BATCH: "2" } });
+  try {
+    const vault = t.engine.service(vaultKey) as AegisVault;
+    const at = (id: string) => ({ table: "credentials", column: "password_encrypted", row: id });
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const [r] = await t.engine.sql`
+        insert into credentials (name, credential_type, connection_type, created_at, updated_at)
+        values (${"r" + i}, 'machine', 'ssh', now(), now()) returning id::text as id`;
+      ids.push(r!.id);
+      await t.engine.sql`update credentials set password_encrypted = ${await vault.seal(
+        `pw-${i}`,
+        at(r!.id),
+      )} where id = ${r!.id}`;
+    }
+    // Row 2 holds a value sealed for another row: it never opens there.
+    await t.engine.sql`update credentials set password_encrypted = ${await vault.seal(
+      "moved",
+      at("424242"),
+    )} where id = ${ids[1]!}`;
+    // A value an instance that has not seen the new key yet will write later.
+    const late = await vault.seal("late-value", at(ids[0]!));
+
+    const { target_key_id } = await vault.startRotation();
+    assert.deepEqual(await vault.rotateStep(), { moved: 1, done: false }); // rows 1 and 2
+    await t.engine.sql`update credentials set password_encrypted = ${late} where id = ${ids[0]!}`;
+    let steps = 0;
+    while (!(await vault.rotateStep()).done) assert.ok(++steps < 20, "rotation never finished");
+    const s = await vault.status();
+    assert.equal(s.rotation?.running, false);
+    assert.equal(s.rotation?.moved, 4); // three in the first sweep, the late one in the second
+    assert.equal(s.rotation?.failed, 1);
+    assert.equal(s.rotation?.pass, 2);
+    assert.equal(s.rotation?.remaining, 1);
+    const creds = t.engine.service(credentialsKey);
+    assert.equal((await creds.open(Number(ids[0])))?.password, "late-value");
+    assert.equal((await creds.open(Number(ids[3])))?.password, "pw-3");
+    await assert.rejects(creds.open(Number(ids[1])), { code: "aegis_value_invalid" });
+    const [row] = await t.engine.sql`
+      select password_encrypted as v from credentials where id = ${ids[0]!}`;
+    assert.ok(String(row!.v).startsWith(`aegis:v1:${target_key_id}:`));
+  } finally {
+    await t.close();
+  }
+});

@@ -5,6 +5,7 @@
  */
 import type { PluginContext } from "../../core/plugin.ts";
 import type { Vault } from "../aegis/mod.ts";
+import type { ExternalAuthenticator } from "./keys.ts";
 import type { SessionStore } from "./sessions.ts";
 import type { LoginThrottle } from "./throttle.ts";
 import type { UserStore } from "./users.ts";
@@ -32,4 +33,6 @@ export interface Deps {
   users: UserStore;
   sessions: SessionStore;
   throttle: LoginThrottle;
+  /** Set by the directory plugin through the operators service. */
+  external?: { current?: ExternalAuthenticator };
 }

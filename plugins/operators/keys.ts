@@ -21,6 +21,38 @@ export interface OperatorsService {
   assignSites(userId: string, siteIds: readonly number[]): Promise<void>;
   /** The one-time bootstrap token while no admin exists (null afterwards). */
   bootstrapToken(): string | null;
+  /** Revokes every session and API token of a user; returns how many sessions ended. */
+  revokeAll(userId: string): Promise<number>;
+  /** Drops cached principals after another plugin changed a user row (role, disabled). */
+  invalidate(): void;
+  /** Installs the authenticator `POST /api/auth/login` consults (the directory plugin). */
+  setExternalAuthenticator(auth: ExternalAuthenticator): void;
+}
+
+/** A login the operators plugin hands to an external authenticator. */
+export interface ExternalLogin {
+  username: string;
+  password: string;
+  /** The account with that name, if any (only `auth_source = 'directory'` ones are passed). */
+  user: UserRow | undefined;
+  ip: string | null;
+}
+
+/**
+ * The outcome of an external login: `skip` (not ours: the local check runs, so timing
+ * stays the same for unknown names), `ok` (the account, created or refreshed, may
+ * continue to the MFA step), `invalid` (401, counts as a failure), or `denied` (403
+ * with a code, e.g. `directory_user_disabled`).
+ */
+export type ExternalLoginResult =
+  | { status: "skip" }
+  | { status: "ok"; userId: string }
+  | { status: "invalid"; reason: string }
+  | { status: "denied"; code: string; message: string; reason: string };
+
+/** Checks credentials of directory accounts and unknown usernames. */
+export interface ExternalAuthenticator {
+  authenticate(login: ExternalLogin): Promise<ExternalLoginResult>;
 }
 
 /** Scope checks for site-scoped objects. */

@@ -406,3 +406,94 @@ Deno.test("login: an unknown username costs about as much time as a wrong passwo
     await t.close();
   }
 });
+
+Deno.test("re-authentication: wrong current passwords on a password or MFA change are throttled", async () => {
+  const t = await startTestEngine({ plugins });
+  try {
+    const op = await createOperator(t, { role: "User" });
+    const change = (current_password: string) =>
+      t.request("/api/auth/password/reset", {
+        method: "POST",
+        headers: op.headers,
+        json: { current_password, new_password: "a fresh long password" },
+      });
+    for (let i = 0; i < 3; i++) assert.equal((await change(`wrong-${i}`)).status, 403);
+    // The fourth try must wait, even with the right password, and so must a sign-in.
+    let r = await change(op.password);
+    assert.equal(r.status, 429);
+    assert.ok(Number(r.headers.get("retry-after")) >= 1);
+    r = await t.request("/api/auth/mfa/reset", {
+      method: "POST",
+      headers: op.headers,
+      json: { current_password: op.password },
+    });
+    assert.equal(r.status, 429);
+    assert.equal((await login(t, op.username, op.password)).res.status, 429);
+    await t.clock.advance(1000);
+    assert.equal((await change(op.password)).status, 200);
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("passwords: the shipped common-password list covers at least the top 3000 (ASVS 6.2.4)", async () => {
+  const { passwordProblem } = await import("./passwords.ts");
+  const text = await Deno.readTextFile(new URL("./common_passwords.txt", import.meta.url));
+  const entries = text.split("\n").filter((l) => l.trim() && !l.startsWith("#"));
+  assert.ok(entries.length >= 3000, `${entries.length} entries`);
+  for (const p of ["password", "12345678", "iloveyou1", "Qwertyuiop", "baseball1", "sunshine"]) {
+    assert.equal((await passwordProblem(p))?.code, "weak_password", p);
+  }
+  assert.equal(await passwordProblem("correct horse battery staple"), null);
+});
+
+Deno.test("login: one address guessing many usernames meets growing delays, then a lockout", async () => {
+  const t = await startTestEngine({
+    plugins,
+    env: { BOREALIS_LOGIN_IP_MAX_FAILURES: "20", BOREALIS_PASSWORD_SCRYPT_LN: "14" },
+  });
+  try {
+    const admin = await createOperator(t, { role: "Admin" });
+    const u = await newUser(t, admin, { mfa_exempt: true });
+    const ip = "198.51.100.7";
+    // Four failures (a fifth of the 20-failure limit) are free, each on a new name.
+    for (let i = 0; i < 4; i++) {
+      assert.equal((await login(t, `spray-${i}`, "Winter2025!", ip)).res.status, 401, `#${i}`);
+    }
+    let r = await login(t, "spray-4", "Winter2025!", ip);
+    assert.equal(r.res.status, 429);
+    assert.equal(r.res.headers.get("retry-after"), "1");
+    // The real user from another address is not affected.
+    assert.equal((await login(t, u.username, u.password, "198.51.100.8")).res.status, 200);
+    // Waiting out each delay, the address reaches the lockout at 20 failures.
+    for (let i = 4; i < 20; i++) {
+      await t.clock.advance(61_000);
+      assert.equal((await login(t, `spray-${i}`, "Winter2025!", ip)).res.status, 401, `#${i}`);
+    }
+    await t.clock.advance(61_000);
+    r = await login(t, u.username, u.password, ip);
+    assert.equal(r.res.status, 429, "locked even with a right password");
+    assert.ok(Number(r.res.headers.get("retry-after")) > 700);
+    await t.clock.advance(900_000);
+    assert.equal((await login(t, u.username, u.password, ip)).res.status, 200);
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("login: a parallel burst of guesses for one name cannot outrun the throttle", async () => {
+  const t = await startTestEngine({ plugins, env: { BOREALIS_PASSWORD_SCRYPT_LN: "14" } });
+  try {
+    const admin = await createOperator(t, { role: "Admin" });
+    const u = await newUser(t, admin, { mfa_exempt: true });
+    const burst = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => login(t, u.username, `guess-${i}`, `192.0.2.${i + 1}`)),
+    );
+    const statuses = burst.map((b) => b.res.status).sort();
+    // Only the three free failures were checked against the hash; the rest had to wait.
+    assert.deepEqual(statuses.filter((s) => s === 401).length, 3, statuses.join(","));
+    assert.deepEqual(statuses.filter((s) => s === 429).length, 9, statuses.join(","));
+  } finally {
+    await t.close();
+  }
+});

@@ -24,12 +24,18 @@ import { SessionStore } from "./sessions.ts";
 import { LoginThrottle } from "./throttle.ts";
 import { UserStore } from "./users.ts";
 import { assignSites } from "./sites.ts";
-import { operatorsKey, siteScopeKey } from "./keys.ts";
+import { type ExternalAuthenticator, operatorsKey, siteScopeKey } from "./keys.ts";
 import type { OperatorSettings } from "./deps.ts";
 
 export type { OperatorSettings } from "./deps.ts";
 export { operatorsKey, siteScopeKey } from "./keys.ts";
-export type { OperatorsService, SiteScope } from "./keys.ts";
+export type {
+  ExternalAuthenticator,
+  ExternalLogin,
+  ExternalLoginResult,
+  OperatorsService,
+  SiteScope,
+} from "./keys.ts";
 
 export type { NewUser, Role, UserRow, UserView } from "./users.ts";
 export type { SessionView, TokenView } from "./sessions.ts";
@@ -161,7 +167,8 @@ export default definePlugin({
       }),
     );
 
-    const deps = { ctx, settings: s, vault, users, sessions, throttle };
+    const external: { current?: ExternalAuthenticator } = {};
+    const deps = { ctx, settings: s, vault, users, sessions, throttle, external };
     const bootstrap = await installBootstrapRoutes(deps);
     installAuthRoutes(deps);
     installPasskeyRoutes(deps);
@@ -185,6 +192,15 @@ export default definePlugin({
         sessions.invalidate();
       },
       bootstrapToken: () => bootstrap.token(),
+      async revokeAll(userId) {
+        const n = await sessions.revokeAll(userId);
+        await sessions.revokeAllTokens(userId);
+        return n;
+      },
+      invalidate: () => sessions.invalidate(),
+      setExternalAuthenticator(auth) {
+        external.current = auth;
+      },
     });
     ctx.provide(siteScopeKey, {
       canSee: canSeeSite,

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { createOperator } from "../../tests/helpers/operators.ts";
 import { startTestEngine } from "../../tests/helpers/test_engine.ts";
 import aegis from "../aegis/mod.ts";
-import operators from "./mod.ts";
+import operators, { operatorsKey } from "./mod.ts";
 import { SoftAuthenticator } from "./testing/soft_authenticator.ts";
 
 const ORIGIN = "https://rmm.example.test";
@@ -13,10 +13,22 @@ Deno.test("passkeys: register with 'none' attestation, sign in, replay refused, 
   try {
     const op = await createOperator(t, { role: "User" });
     const auth = new SoftAuthenticator(ORIGIN);
+    const svc = t.engine.service(operatorsKey);
+    const second = await svc.createSession(op.id, "test");
+    const other = { Authorization: `Bearer ${second.token}` };
 
+    // Registering a factor needs the password again.
     let r = await t.request("/api/auth/passkeys/register/options", {
       method: "POST",
       headers: op.headers,
+      json: { current_password: "not-the-password" },
+    });
+    assert.equal(r.status, 403);
+    assert.equal((await r.json()).error, "invalid_password");
+    r = await t.request("/api/auth/passkeys/register/options", {
+      method: "POST",
+      headers: op.headers,
+      json: { current_password: op.password },
     });
     assert.equal(r.status, 200);
     const createOpts = await r.json();
@@ -31,6 +43,9 @@ Deno.test("passkeys: register with 'none' attestation, sign in, replay refused, 
     assert.equal(r.status, 201, await r.clone().text());
     const passkey = await r.json();
     assert.equal(passkey.label, "Laptop");
+    // A new factor ends the user's other sessions, not the one that added it.
+    assert.equal((await t.request("/api/auth/me", { headers: op.headers })).status, 200);
+    assert.equal((await t.request("/api/auth/me", { headers: other })).status, 401);
     // The challenge was single use.
     r = await t.request("/api/auth/passkeys/register/verify", {
       method: "POST",
@@ -98,6 +113,18 @@ Deno.test("passkeys: register with 'none' attestation, sign in, replay refused, 
       json: { response: { id: "x", rawId: "x", type: "public-key", response: {} } },
     });
     assert.equal(r.status, 400);
+
+    // Without user verification (possession alone) a passkey is not a second factor.
+    auth.userVerified = false;
+    const noUv =
+      await (await t.request("/api/auth/passkeys/authenticate/options", { method: "POST" })).json();
+    assert.equal(noUv.userVerification, "required");
+    r = await t.request("/api/auth/passkeys/authenticate/verify", {
+      method: "POST",
+      json: { response: await auth.get(noUv) },
+    });
+    assert.equal(r.status, 401);
+    auth.userVerified = true;
 
     const op2 = await createOperator(t, { role: "User" });
     const list = await (await t.request("/api/auth/passkeys", { headers: op.headers })).json();

@@ -7,7 +7,8 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { principalOf, requirePrincipal, requireRole } from "../../core/auth.ts";
+import { principalOf } from "../../core/auth.ts";
+import { requirePrincipal, requireRole } from "../aegis/mod.ts";
 import { badRequest, forbidden, HttpError, notFound, tooManyRequests } from "../../core/errors.ts";
 import type { AppEnv } from "../../core/http.ts";
 import type { Deps } from "./deps.ts";
@@ -165,6 +166,7 @@ const passwordRoute = createRoute({
   responses: {
     200: json(z.object({ status: z.literal("ok"), revoked_sessions: z.number() }), "Changed"),
     400: err("Weak password"),
+    429: err("Too many wrong current passwords"),
     ...guarded,
   },
 });
@@ -217,6 +219,27 @@ export async function issueSession(
   };
 }
 
+/**
+ * Re-authentication before a password or factor change (ASVS 7.5.1), throttled like a
+ * sign-in under the same username so a stolen session cannot guess the password freely.
+ */
+export async function reauthenticate(
+  deps: Deps,
+  c: Context<AppEnv>,
+  user: UserRow,
+  password: string,
+): Promise<boolean> {
+  const ip = clientIp(c);
+  return await deps.throttle.serialize(user.username, ip, async () => {
+    const wait = await deps.throttle.waitMs(user.username, ip);
+    if (wait > 0) throw tooManyRequests(wait / 1000, "too many wrong passwords; try again later");
+    const ok = await deps.users.checkPassword(user, password);
+    if (ok) await deps.throttle.succeed(user.username);
+    else await deps.throttle.fail(user.username, ip);
+    return ok;
+  });
+}
+
 /** Installs the sign-in and own-account routes. */
 export function installAuthRoutes(deps: Deps): void {
   const { ctx, users, sessions, throttle, vault } = deps;
@@ -230,31 +253,57 @@ export function installAuthRoutes(deps: Deps): void {
       details: { reason },
     });
 
-  ctx.http.openapi(loginRoute, async (c) => {
+  const checkCurrentPassword = (c: Context<AppEnv>, user: UserRow, password: string) =>
+    reauthenticate(deps, c, user, password);
+
+  ctx.http.openapi(loginRoute, (c) => {
     const { username, password } = c.req.valid("json");
     const ip = clientIp(c);
-    const wait = await throttle.waitMs(username, ip);
-    if (wait > 0) {
-      await auditFailure(c, username, "throttled");
-      throw tooManyRequests(wait / 1000, "too many failed sign-in attempts; try again later");
-    }
-    const user = await users.byUsername(username);
-    const ok = await users.checkPassword(
-      user?.auth_source === "local" && !user.disabled ? user : undefined,
-      password,
-    );
-    if (!ok || !user) {
-      await throttle.fail(username, ip);
-      await auditFailure(c, username, "invalid_credentials");
-      throw invalidCredentials();
-    }
-    await throttle.succeed(username);
-    if (user.auth_reset_required) {
-      await auditFailure(c, username, "auth_reset_required");
-      throw new HttpError(423, "auth_reset_required", "an admin must reset this account first");
-    }
-    if (user.mfa_exempt) return c.json(await issueSession(deps, c, user, "password"), 200);
-    return c.json(await startMfa(user), 200);
+    // One attempt per username (a few per address) in flight at a time, so a burst of
+    // parallel guesses cannot all pass the wait check before the first failure counts.
+    return throttle.serialize(username, ip, async () => {
+      const wait = await throttle.waitMs(username, ip);
+      if (wait > 0) {
+        await auditFailure(c, username, "throttled");
+        throw tooManyRequests(wait / 1000, "too many failed sign-in attempts; try again later");
+      }
+      let user = await users.byUsername(username);
+      // Directory accounts and unknown names go to the directory plugin, if loaded; a
+      // local account never does, so a directory entry cannot take it over.
+      const external = user?.auth_source === "local" ? undefined : deps.external?.current;
+      const outcome = external
+        ? await external.authenticate({ username, password, user, ip })
+        : { status: "skip" as const };
+      if (outcome.status === "denied") {
+        await auditFailure(c, username, outcome.reason);
+        throw forbidden(outcome.code, outcome.message);
+      }
+      if (outcome.status === "ok") user = await users.byId(outcome.userId);
+      // A refused directory login still pays for one scrypt run, like an unknown name,
+      // so timing does not tell local accounts from others.
+      const ok = outcome.status === "ok" ? !!user : await users.checkPassword(
+        outcome.status === "skip" && user?.auth_source === "local" && !user.disabled
+          ? user
+          : undefined,
+        password,
+      );
+      if (!ok || !user) {
+        await throttle.fail(username, ip);
+        await auditFailure(
+          c,
+          username,
+          outcome.status === "invalid" ? outcome.reason : "invalid_credentials",
+        );
+        throw invalidCredentials();
+      }
+      await throttle.succeed(username);
+      if (user.auth_reset_required) {
+        await auditFailure(c, username, "auth_reset_required");
+        throw new HttpError(423, "auth_reset_required", "an admin must reset this account first");
+      }
+      if (user.mfa_exempt) return c.json(await issueSession(deps, c, user, "password"), 200);
+      return c.json(await startMfa(user), 200);
+    });
   });
 
   /** Password accepted, second factor pending: setup (no seed yet) or verify. */
@@ -443,7 +492,7 @@ export function installAuthRoutes(deps: Deps): void {
     if (!user || user.auth_source !== "local") {
       throw badRequest("not_local_account", "directory accounts change passwords in the directory");
     }
-    if (!(await users.checkPassword(user, current_password))) {
+    if (!(await checkCurrentPassword(c, user, current_password))) {
       await ctx.audit(c, {
         action: "auth.password_change",
         target: `user:${p.name}`,
@@ -466,7 +515,7 @@ export function installAuthRoutes(deps: Deps): void {
     const p = await principalOf(c);
     const { current_password } = c.req.valid("json");
     const user = await users.byId(p.id);
-    if (!user || !(await users.checkPassword(user, current_password))) {
+    if (!user || !(await checkCurrentPassword(c, user, current_password))) {
       await ctx.audit(c, {
         action: "auth.mfa_reset",
         target: `user:${p.name}`,

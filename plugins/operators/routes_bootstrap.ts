@@ -9,6 +9,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { timingSafeEqual } from "node:crypto";
+import { getPrincipal } from "../../core/auth.ts";
 import { conflict, forbidden, tooManyRequests } from "../../core/errors.ts";
 import type { AppEnv } from "../../core/http.ts";
 import type { Deps } from "./deps.ts";
@@ -51,12 +52,13 @@ const stateRoute = createRoute({
 const aegisSetupRoute = createRoute({
   method: "post",
   path: "/api/bootstrap/aegis/setup",
-  summary: "Set the vault passphrase (phase aegis_setup_required; loopback or bootstrap token)",
+  summary:
+    "Set the vault passphrase (phase aegis_setup_required; loopback, bootstrap token or Admin)",
   request: body(Cipher),
   responses: {
     200: json(State, "Vault set up and unlocked"),
     400: err("Bad body"),
-    403: err("Not loopback and no valid bootstrap token"),
+    403: err("Not loopback, no valid bootstrap token, not an Admin"),
     409: err("invalid_phase"),
   },
 });
@@ -146,11 +148,16 @@ export async function installBootstrapRoutes(deps: Deps): Promise<Bootstrap> {
     const b = new TextEncoder().encode(token);
     return a.length === b.length && timingSafeEqual(a, b);
   };
-  const requireLocalOrToken = (c: Context<AppEnv>, sent: string | undefined) => {
+  const requireLocalOrToken = async (c: Context<AppEnv>, sent: string | undefined) => {
     if (isLoopback(c) || tokenMatches(sent ?? c.req.header("x-borealis-bootstrap-token"))) return;
+    // After a force-reset in passphrase mode the vault needs setting up again while
+    // admins exist (and the one-time value is gone): a signed-in Admin may do it.
+    const p = await getPrincipal(c).catch(() => null);
+    if (p?.kind === "operator" && p.role === "Admin" && !p.readOnly) return;
     throw forbidden(
       "bootstrap_not_allowed",
-      "bootstrap setup is accepted from the engine's own machine, or with the bootstrap value printed at start",
+      "bootstrap setup is accepted from the engine's own machine, from a signed-in Admin, " +
+        "or with the bootstrap value printed at start",
     );
   };
 
@@ -159,7 +166,7 @@ export async function installBootstrapRoutes(deps: Deps): Promise<Bootstrap> {
   ctx.http.openapi(aegisSetupRoute, async (c) => {
     const b = c.req.valid("json");
     await requirePhase("aegis_setup_required");
-    requireLocalOrToken(c, b.bootstrap_token);
+    await requireLocalOrToken(c, b.bootstrap_token);
     await vault.setup(b.cipher);
     await ctx.audit(c, { action: "aegis.setup", target: "aegis" });
     return c.json(await state(), 200);
@@ -186,7 +193,7 @@ export async function installBootstrapRoutes(deps: Deps): Promise<Bootstrap> {
   ctx.http.openapi(adminSetupRoute, async (c) => {
     const b = c.req.valid("json");
     await requirePhase("admin_setup_required");
-    requireLocalOrToken(c, b.bootstrap_token);
+    await requireLocalOrToken(c, b.bootstrap_token);
     const user = await users.create({
       username: b.username,
       password: b.password,

@@ -6,7 +6,8 @@
  * @module
  */
 import { createRoute, z } from "@hono/zod-openapi";
-import { principalOf, requireRole } from "../../core/auth.ts";
+import { principalOf } from "../../core/auth.ts";
+import { requireRole } from "../aegis/mod.ts";
 import { forbidden } from "../../core/errors.ts";
 import type { Deps } from "./deps.ts";
 import { body, err, guarded, json } from "./http_util.ts";

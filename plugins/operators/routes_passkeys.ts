@@ -14,11 +14,12 @@ import {
   verifyRegistrationResponse,
 } from "@simplewebauthn/server";
 import { Buffer } from "node:buffer";
-import { principalOf, requireRole } from "../../core/auth.ts";
+import { type Principal, principalOf } from "../../core/auth.ts";
+import { requireRole } from "../aegis/mod.ts";
 import { badRequest, HttpError, notFound } from "../../core/errors.ts";
 import type { Deps } from "./deps.ts";
 import { body, err, guarded, json, plainText } from "./http_util.ts";
-import { issueSession } from "./routes_auth.ts";
+import { issueSession, reauthenticate } from "./routes_auth.ts";
 
 const CHALLENGE_MS = 5 * 60_000;
 
@@ -44,9 +45,15 @@ const CredentialJson = z.object({
 const registerOptionsRoute = createRoute({
   method: "post",
   path: "/api/auth/passkeys/register/options",
-  summary: "Start registering a passkey for the signed-in user",
+  summary: "Start registering a passkey for the signed-in user (re-enter the password first)",
   middleware: [requireRole("User")] as const,
-  responses: { 200: json(z.record(z.string(), z.unknown()), "Creation options"), ...guarded },
+  request: body(z.object({ current_password: z.string().min(1).max(1024) }).strict()),
+  responses: {
+    200: json(z.record(z.string(), z.unknown()), "Creation options"),
+    400: err("Bad body or a directory account"),
+    429: err("Too many wrong passwords"),
+    ...guarded,
+  },
 });
 const registerVerifyRoute = createRoute({
   method: "post",
@@ -146,6 +153,9 @@ function challengeOf(response: z.infer<typeof CredentialJson>): string {
   throw badRequest("invalid_response", "clientDataJSON is missing or malformed");
 }
 
+/** The session to keep when a factor changes: the caller's own, if it is a session. */
+const keepCurrent = (p: Principal) => p.method === "session" ? p.credentialId : undefined;
+
 const uuidBytes = (id: string) => new Uint8Array(Buffer.from(id.replaceAll("-", ""), "hex"));
 
 /** Installs the passkey routes. */
@@ -177,6 +187,17 @@ export function installPasskeyRoutes(deps: Deps): void {
     if (!user) throw notFound("the account no longer exists");
     if (user.auth_source !== "local") {
       throw badRequest("directory_user", "directory accounts cannot register passkeys");
+    }
+    // A passkey alone signs in, so adding one from a hijacked session would be a lasting
+    // back door: the password is asked again first (ASVS 7.5.1).
+    if (!(await reauthenticate(deps, c, user, c.req.valid("json").current_password))) {
+      await ctx.audit(c, {
+        action: "passkey.register",
+        target: `user:${p.name}`,
+        outcome: "failure",
+        details: { reason: "invalid_password" },
+      });
+      throw new HttpError(403, "invalid_password", "the current password is not correct");
     }
     const existing = await sql<
       PasskeyRow[]
@@ -243,11 +264,12 @@ export function installPasskeyRoutes(deps: Deps): void {
       on conflict (credential_id) do nothing
       returning *`;
     if (!row) throw badRequest("already_registered", "this passkey is already registered");
-    deps.sessions.invalidate();
+    // A new sign-in factor ends the user's other sessions (ASVS 7.4.3).
+    const revoked = await deps.sessions.revokeAll(p.id, keepCurrent(p));
     await ctx.audit(c, {
       action: "passkey.register",
       target: `user:${p.name}`,
-      details: { passkey: row.id, label: row.label },
+      details: { passkey: row.id, label: row.label, revoked_sessions: revoked },
     });
     return c.json(view(row), 201);
   });
@@ -255,7 +277,9 @@ export function installPasskeyRoutes(deps: Deps): void {
   ctx.http.openapi(authOptionsRoute, async (c) => {
     const options = await generateAuthenticationOptions({
       rpID,
-      userVerification: "preferred",
+      // A passkey sign-in replaces password + TOTP, so the authenticator must verify the
+      // user (PIN or biometric): possession alone would be a single factor.
+      userVerification: "required",
       timeout: CHALLENGE_MS,
     });
     await storeChallenge(options.challenge, "authenticate", null);
@@ -295,12 +319,16 @@ export function installPasskeyRoutes(deps: Deps): void {
           counter: Number(key.sign_count),
           transports: key.transports as never,
         },
-        requireUserVerification: false,
+        requireUserVerification: true,
       });
     } catch {
       throw await fail("verification_failed", user.username);
     }
     if (!result.verified) throw await fail("verification_failed", user.username);
+    if (user.auth_reset_required) {
+      await fail("auth_reset_required", user.username);
+      throw new HttpError(423, "auth_reset_required", "an admin must reset this account first");
+    }
     await sql`update user_passkeys set sign_count = ${result.authenticationInfo.newCounter},
               last_used_at = ${new Date(clock.now())} where id = ${key.id}`;
     return c.json(await issueSession(deps, c, user, "passkey"), 200);
@@ -329,8 +357,13 @@ export function installPasskeyRoutes(deps: Deps): void {
     const { id } = c.req.valid("param");
     const r = await sql`delete from user_passkeys where id = ${id} and user_id = ${p.id}`;
     if (r.count === 0) throw notFound("no such passkey");
-    deps.sessions.invalidate();
-    await ctx.audit(c, { action: "passkey.delete", target: `passkey:${id}` });
+    // Removing a factor ends the other sessions too: one may have been signed in with it.
+    const revoked = await deps.sessions.revokeAll(p.id, keepCurrent(p));
+    await ctx.audit(c, {
+      action: "passkey.delete",
+      target: `passkey:${id}`,
+      details: { revoked_sessions: revoked },
+    });
     return c.body(null, 204);
   });
 }

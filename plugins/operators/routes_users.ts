@@ -7,10 +7,10 @@
  * @module
  */
 import { createRoute, z } from "@hono/zod-openapi";
-import { requireRole } from "../../core/auth.ts";
+import { requireRole } from "../aegis/mod.ts";
 import { badRequest } from "../../core/errors.ts";
 import type { Deps } from "./deps.ts";
-import { assignSites } from "./sites.ts";
+import { assignSites, requireKnownSites } from "./sites.ts";
 import { body, err, guarded, json, plainText } from "./http_util.ts";
 import { MAX_PASSWORD_LENGTH } from "./passwords.ts";
 import type { UserRow } from "./users.ts";
@@ -168,7 +168,7 @@ const assignRoute = createRoute({
       }),
       "Assigned",
     ),
-    400: err("admin_selected or unknown users"),
+    400: err("admin_selected, unknown users or unknown sites"),
     ...guarded,
   },
 });
@@ -185,6 +185,7 @@ export function installUserRoutes(deps: Deps): void {
   ctx.http.openapi(createUserRoute, async (c) => {
     const b = c.req.valid("json");
     try {
+      if (b.role === "User") await requireKnownSites(sql, b.site_ids ?? []);
       const u = await users.create({
         username: b.username,
         password: b.password,
@@ -312,6 +313,7 @@ export function installUserRoutes(deps: Deps): void {
   ctx.http.openapi(assignRoute, async (c) => {
     const b = c.req.valid("json");
     const rows = await selected(b.usernames);
+    await requireKnownSites(sql, b.site_ids);
     for (const r of rows) await assignSites(sql, r.id, b.site_ids, now());
     sessions.invalidate();
     const siteIds = [...new Set(b.site_ids)].sort((x, y) => x - y);

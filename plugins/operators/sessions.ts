@@ -84,6 +84,8 @@ interface CacheEntry {
   row: AuthRow;
   method: "session" | "api_token";
   cachedAt: number;
+  /** Built once per load and shared by requests (principals are read-only). */
+  principal?: Principal;
 }
 
 /** Sessions, API tokens and bearer resolution. */
@@ -139,18 +141,20 @@ export class SessionStore {
   /** Resolves a bearer value (session or API token) to a principal, or null. */
   async resolve(token: string): Promise<Principal | null> {
     if (token.length > 200) return null;
-    const hash = tokenHash(token);
     const now = this.clock.now();
-    let entry = this.#cache.get(hash);
+    // The in-memory cache is keyed by the bearer value itself (it is in this process's
+    // memory for the request anyway), so a hit costs no hashing; only the database
+    // holds nothing but the SHA-256.
+    let entry = this.#cache.get(token);
     if (!entry || now - entry.cachedAt > CACHE_MS || now < entry.cachedAt) {
-      const loaded = await this.#load(token, hash);
+      const loaded = await this.#load(token, tokenHash(token));
       if (!loaded) {
-        this.#cache.delete(hash);
+        this.#cache.delete(token);
         return null;
       }
       if (this.#cache.size >= CACHE_MAX) this.#cache.clear();
       entry = { ...loaded, cachedAt: now };
-      this.#cache.set(hash, entry);
+      this.#cache.set(token, entry);
     }
     const { row, method } = entry;
     if (row.disabled || row.expires_at.getTime() <= now) return null;
@@ -166,17 +170,21 @@ export class SessionStore {
       await this.sql`update api_tokens set last_used_at = ${row.last_seen_at}
                      where id = ${row.credential_id}`;
     }
-    return {
-      kind: "operator",
-      id: row.user_id,
-      name: row.username,
-      role: row.role,
-      sites: row.role === "Admin" ? "all" : (row.site_ids ?? []).map(Number),
-      devMode: !!row.dev_mode_until && row.dev_mode_until.getTime() > now,
-      readOnly: row.read_only || undefined,
-      method,
-      credentialId: row.credential_id,
-    };
+    const devMode = !!row.dev_mode_until && row.dev_mode_until.getTime() > now;
+    if (entry.principal?.devMode !== devMode) {
+      entry.principal = {
+        kind: "operator",
+        id: row.user_id,
+        name: row.username,
+        role: row.role,
+        sites: row.role === "Admin" ? "all" : Object.freeze((row.site_ids ?? []).map(Number)),
+        devMode,
+        readOnly: row.read_only || undefined,
+        method,
+        credentialId: row.credential_id,
+      };
+    }
+    return entry.principal;
   }
 
   async #load(

@@ -2,6 +2,7 @@
  * Login throttling per submitted username (whether or not it exists, so throttling
  * reveals nothing) and per client address: after a few failures each further attempt
  * must wait a growing delay, and past a limit the key is locked out for a while.
+ * Addresses get more free failures before delays start than usernames do.
  *
  * @module
  */
@@ -34,8 +35,53 @@ export function delayAfter(failures: number, free: number): number {
   return Math.min(60_000, 1000 * 2 ** (failures - free));
 }
 
+/** Attempts for one key that may run at once on this instance. */
+const PARALLEL = { user: 1, ip: 4 } as const;
+
+/** A counting semaphore per key, so parallel guesses cannot all pass the check at once. */
+class Slots {
+  #held = new Map<string, { n: number; waiters: Array<() => void> }>();
+
+  async acquire(key: string, max: number): Promise<() => void> {
+    let s = this.#held.get(key);
+    if (!s) this.#held.set(key, s = { n: 0, waiters: [] });
+    while (s.n >= max) await new Promise<void>((resolve) => s!.waiters.push(resolve));
+    s.n++;
+    return () => {
+      s!.n--;
+      const next = s!.waiters.shift();
+      if (next) next();
+      else if (s!.n === 0) this.#held.delete(key);
+    };
+  }
+}
+
 /** Counts failures and answers how long a caller must wait. */
 export class LoginThrottle {
+  #slots = new Slots();
+
+  /**
+   * Runs one sign-in attempt (check, verify, record) with at most one attempt per
+   * username and a few per address in flight on this instance: without it a burst of
+   * parallel guesses would all pass the wait check before the first failure is counted.
+   */
+  async serialize<T>(username: string, ip: string | null, attempt: () => Promise<T>): Promise<T> {
+    const releaseUser = await this.#slots.acquire(
+      `u:${username.toLowerCase().slice(0, 200)}`,
+      PARALLEL.user,
+    );
+    try {
+      const releaseIp = ip ? await this.#slots.acquire(`i:${ip}`, PARALLEL.ip) : () => {};
+      try {
+        return await attempt();
+      } finally {
+        releaseIp();
+      }
+    } finally {
+      releaseUser();
+    }
+  }
+
   constructor(
     private readonly sql: Sql,
     private readonly clock: Clock,
@@ -54,14 +100,17 @@ export class LoginThrottle {
       // A counter idle for a lockout period starts over.
       if (now - r.last_failure_at.getTime() > this.limits.lockoutMs && !r.locked_until) continue;
       if (r.locked_until) wait = Math.max(wait, r.locked_until.getTime() - now);
-      if (r.kind === "user") {
-        wait = Math.max(
-          wait,
-          r.last_failure_at.getTime() + delayAfter(r.failures, this.limits.freeFailures) - now,
-        );
-      }
+      // An address may fail more often before delays start (one address can be a whole
+      // office behind NAT), then its delays grow the same way.
+      const free = r.kind === "user" ? this.limits.freeFailures : this.#ipFree();
+      wait = Math.max(wait, r.last_failure_at.getTime() + delayAfter(r.failures, free) - now);
     }
     return Math.max(0, wait);
+  }
+
+  /** Failures per address before delays start: a fifth of the lockout limit, at least the per-user number. */
+  #ipFree(): number {
+    return Math.max(this.limits.freeFailures, Math.floor(this.limits.ipMaxFailures / 5));
   }
 
   /** Records a failed attempt. */

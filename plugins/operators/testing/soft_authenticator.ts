@@ -80,6 +80,8 @@ interface Credential {
 /** One software authenticator holding any number of credentials. */
 export class SoftAuthenticator {
   readonly credentials: Credential[] = [];
+  /** Whether assertions carry the UV flag (false: a security key without PIN). */
+  userVerified = true;
 
   constructor(readonly origin: string) {}
 
@@ -150,7 +152,7 @@ export class SoftAuthenticator {
     credential.counter++;
     const authData = concat(
       await sha256(new TextEncoder().encode(rpId)),
-      new Uint8Array([0x05]), // UP | UV
+      new Uint8Array([this.userVerified ? 0x05 : 0x01]), // UP | UV, or UP alone
       u32(credential.counter),
     );
     const clientData = new TextEncoder().encode(JSON.stringify({
