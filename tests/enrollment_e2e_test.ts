@@ -107,6 +107,35 @@ Deno.test({
       const third = await runCli(["--server", server, "--state", state, "--refresh"]);
       assert.equal(third.code, 1);
       assert.equal((third.events.at(-1)!.body as { error: string }).error, "refresh_token_revoked");
+
+      // With a code, the CLI follows the retry rules: the family is gone, so it forgets its
+      // tokens and enrolls again with the same key; the site's auto-approval window admits
+      // a same-key re-enrollment into the same GUID.
+      const win = await http(`/api/sites/${h.site.id}/auto-approval`, { minutes: 10 });
+      assert.equal(win.status, 200);
+      await win.body?.cancel();
+      const stale = JSON.parse(await Deno.readTextFile(join(state, "state.json")));
+      delete stale.access_token; // force a refresh on the next call
+      await Deno.writeTextFile(join(state, "state.json"), JSON.stringify(stale));
+      const fourth = await runCli([
+        "--server",
+        server,
+        "--code",
+        h.site.enrollment_code,
+        "--state",
+        state,
+        "--once",
+      ]);
+      assert.equal(fourth.code, 0, fourth.stderr + JSON.stringify(fourth.events));
+      assert.deepEqual(fourth.events.map((e) => e.event).filter((e) => e !== "enrollment"), [
+        "reenrolling",
+        "enrolled",
+        "script_request",
+      ]);
+      assert.equal(fourth.events[0]!.reason, "refresh_token_revoked");
+      const renewed = JSON.parse(await Deno.readTextFile(join(state, "state.json")));
+      assert.equal(renewed.guid, saved.guid);
+      assert.equal(fourth.events.at(-1)!.status, "idle");
     } finally {
       await h.close();
       await Deno.remove(state, { recursive: true }).catch(() => {});

@@ -227,6 +227,27 @@ Deno.test("DPoP: server nonces — use_dpop_nonce with DPoP-Nonce, then accepted
     });
     assert.equal(second.status, 200);
     assert.ok(second.headers.get("dpop-nonce"));
+    // A forged nonce, and a genuine one past its 300 s life, are refused the same way.
+    const withNonce = async (n: string) =>
+      await h.t.request("/api/agent/script/request", {
+        method: "POST",
+        json: {},
+        headers: {
+          Authorization: `DPoP ${token}`,
+          DPoP: await agent.proof("POST", URL_, { accessToken: token, nonce: n }),
+        },
+      });
+    for (const bad of ["bogus", nonce.slice(0, -2) + (nonce.endsWith("AA") ? "BB" : "AA")]) {
+      const res = await withNonce(bad);
+      assert.equal(res.status, 401, bad);
+      assert.match(res.headers.get("www-authenticate") ?? "", /error="use_dpop_nonce"/);
+      assert.ok(res.headers.get("dpop-nonce"));
+    }
+    const old = second.headers.get("dpop-nonce")!;
+    await h.t.clock.advance(301_000);
+    const stale = await withNonce(old);
+    assert.equal(stale.status, 401);
+    assert.match(stale.headers.get("www-authenticate") ?? "", /error="use_dpop_nonce"/);
     // The agent library handles it by itself, refresh included.
     assert.equal((await agent.call("POST", "/api/agent/script/request", {})).status, 200);
     await agent.refresh();

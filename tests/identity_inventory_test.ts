@@ -151,7 +151,8 @@ Deno.test("containment: quarantine, unquarantine, revoke, purge take effect on t
     // Revoke: 403 on the next request, refresh families ended.
     await h.op(`/api/devices/${guid}/revoke`, { json: {} });
     const revoked = await call(true);
-    assert.ok(revoked.status === 401 || revoked.status === 403);
+    assert.equal(revoked.status, 403);
+    assert.equal((await revoked.json()).error, "device_revoked");
     await assert.rejects(a.refresh(), /refresh_token_revoked|device_revoked/);
     const tokens = await h.t.engine
       .sql`select count(*)::int as n from refresh_tokens where guid = ${guid} and revoked_at is null`;

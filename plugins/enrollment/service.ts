@@ -101,6 +101,16 @@ export interface EnrollmentOptions {
   ipPerMinute: number;
   fingerprintPerMinute: number;
   approvalTtlMs: number;
+  /**
+   * Pushes an approval-queue event to operator consoles (the realtime plugin's
+   * "approvals" topic, when it is loaded), filtered by site. Called only on the instance
+   * that handled the request, so a cluster sends each event once.
+   */
+  notifyOperators?: (
+    type: string,
+    data: Record<string, unknown>,
+    siteId: number | null,
+  ) => Promise<void>;
 }
 
 /** The response of a poll (and the HTTP status to send it with). */
@@ -234,14 +244,7 @@ export class EnrollmentService {
           ${auto ? AUTO_APPROVER : null}, ${auto?.guid ? "auto_merge_fingerprint" : null}, ${ip},
           ${str(ctxJob?.job_id)}, ${str(ctxJob?.run_id)}, ${str(ctxJob?.target)})
         returning *` as unknown as [ApprovalRow];
-      if (!auto) {
-        await this.#o.events.publish(approvalPending, {
-          id: row.id,
-          approval_reference: row.approval_reference,
-          site_id: row.site_id,
-          hostname,
-        });
-      }
+      if (!auto) await this.#announcePending(row);
     }
     const approved = row.status === "approved";
     return {
@@ -252,6 +255,27 @@ export class EnrollmentService {
       signing_key: await this.#o.tokens.scriptSigningKey(),
       ...(auto ? { auto_approved: true } : {}),
     };
+  }
+
+  /** Tells operators a request waits for them (bus event + console push). */
+  async #announcePending(row: ApprovalRow): Promise<void> {
+    const event = {
+      id: row.id,
+      approval_reference: row.approval_reference,
+      site_id: row.site_id,
+      hostname: row.hostname_claimed,
+    };
+    await this.#o.events.publish(approvalPending, event);
+    await this.#notify("device_approval_pending", event, row.site_id);
+  }
+
+  async #notify(type: string, data: Record<string, unknown>, siteId: number | null) {
+    try {
+      await this.#o.notifyOperators?.(type, data, siteId);
+    } catch (err) {
+      // A console notification must never fail the enrollment itself.
+      this.#o.log.warn(`approval notification failed: ${err instanceof Error ? err.message : err}`);
+    }
   }
 
   async #autoDecision(
@@ -357,7 +381,15 @@ export class EnrollmentService {
       returning key`;
     if (!claimed.count) throw conflict("proof_replayed", "this proof was already used");
     try {
-      return { status: 200, body: await this.#finalize(row, key, proof?.jkt ?? key.jkt) };
+      const body = await this.#finalize(row, key, proof?.jkt ?? key.jkt);
+      if (body === null) {
+        // Purged after it was approved: back to the queue, and this proof may be used
+        // again once an operator approves afresh.
+        await sql`delete from enrollment_proof_replays where key = ${replayKey}`;
+        await this.#announcePending(row);
+        return { status: 200, body: { status: "pending", poll_after_ms: 5000 } };
+      }
+      return { status: 200, body };
     } catch (err) {
       // Let the agent retry with the same proof when finalizing failed on our side.
       await sql`delete from enrollment_proof_replays where key = ${replayKey}`.catch(() => {});
@@ -365,7 +397,16 @@ export class EnrollmentService {
     }
   }
 
-  async #finalize(row: ApprovalRow, key: AgentKey, jkt: string): Promise<Record<string, unknown>> {
+  /**
+   * Creates or updates the device and issues tokens. Returns null (and puts the approval
+   * back to pending) when the GUID or key was purged after the approval was decided:
+   * a purge barrier always demands a fresh decision.
+   */
+  async #finalize(
+    row: ApprovalRow,
+    key: AgentKey,
+    jkt: string,
+  ): Promise<Record<string, unknown> | null> {
     const { sql, tokens } = this.#o;
     // Unseal the signing key first: no tokens may be promised that cannot be signed.
     await tokens.keys.signer();
@@ -376,6 +417,20 @@ export class EnrollmentService {
         select * from device_approvals where id = ${row.id} for update`;
       if (!locked || locked.status !== "approved") {
         throw conflict("approval_not_approved", "approval is no longer awaiting finalization");
+      }
+      const [stale] = await tx`
+        select 1 from device_purge_barriers
+        where (guid = ${locked.guid ?? crypto.randomUUID()}
+               or ssl_key_fingerprint = ${key.fingerprint})
+          and purged_at > ${locked.decided_at ?? new Date(0)}
+        limit 1`;
+      if (stale) {
+        await tx`
+          update device_approvals set status = 'pending', guid = null, decided_at = null,
+            approved_by_user_id = null, approved_by_username = null, conflict_resolution = null,
+            updated_at = ${now}
+          where id = ${locked.id}`;
+        return null;
       }
       const guid = (locked.guid ?? crypto.randomUUID()).toLowerCase();
       const [existing] = await tx<
@@ -439,6 +494,7 @@ export class EnrollmentService {
         siteId: locked.site_id,
       };
     });
+    if (result === null) return null;
     const access = await tokens.access.issue({
       guid: result.guid,
       ssl_key_fingerprint: key.fingerprint,
@@ -451,6 +507,13 @@ export class EnrollmentService {
       site_id: result.siteId,
       new_device: result.newDevice,
     });
+    await this.#notify("device_approval_updated", {
+      id: row.id,
+      status: "completed",
+      site_id: result.siteId,
+      hostname: result.hostname,
+      guid: fmtGuid(result.guid),
+    }, result.siteId);
     return {
       status: "approved",
       guid: fmtGuid(result.guid),
@@ -601,6 +664,12 @@ export class EnrollmentService {
         conflict_resolution = ${resolution ?? null}
       where id = ${row.id} and status = 'pending'`;
     if (!r.count) throw conflict("approval_not_pending", "approval is no longer pending");
+    await this.#notify("device_approval_updated", {
+      id: row.id,
+      status: "approved",
+      site_id: row.site_id,
+      hostname: row.hostname_claimed,
+    }, row.site_id);
     return {
       status: "approved",
       guid: guid ? fmtGuid(guid) : null,
@@ -618,6 +687,12 @@ export class EnrollmentService {
         approved_by_user_id = ${p.id}, approved_by_username = ${p.name}
       where id = ${row.id} and status = 'pending'`;
     if (!r.count) throw conflict("approval_not_pending", `approval is ${row.status}, not pending`);
+    await this.#notify("device_approval_updated", {
+      id: row.id,
+      status: "denied",
+      site_id: row.site_id,
+      hostname: row.hostname_claimed,
+    }, row.site_id);
     return { status: "denied" };
   }
 

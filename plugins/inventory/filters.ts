@@ -160,6 +160,37 @@ const toRecord = (r: FilterRow): FilterRecord => ({
   updated_at: r.updated_at.toISOString(),
 });
 
+/** Longest regular expression a condition may carry. */
+export const MAX_REGEX_LENGTH = 200;
+
+/**
+ * Refuses patterns PostgreSQL cannot match in bounded time. Without back-references its
+ * regex engine (Spencer's, as in Tcl) matches with finite automata — no backtracking, so
+ * no catastrophic patterns — and refuses automata that grow too large ("too complex").
+ * Back-references (`\1`…`\9`) switch it to a backtracking matcher that can run for
+ * minutes on a few kilobytes (e.g. `^(.*)(.*)(.*)\1\2\3$`), and on the embedded
+ * database a statement timeout cannot interrupt it, so they are refused outright.
+ */
+export function checkSafeRegex(pattern: string): void {
+  if (pattern.length > MAX_REGEX_LENGTH) {
+    throw badRequest(
+      "filter_invalid_regex",
+      `regular expressions are limited to ${MAX_REGEX_LENGTH} characters`,
+    );
+  }
+  for (let i = 0; i < pattern.length; i++) {
+    if (pattern[i] !== "\\") continue;
+    const next = pattern[i + 1] ?? "";
+    if (next >= "1" && next <= "9") {
+      throw badRequest(
+        "filter_invalid_regex",
+        "back-references (\\1 … \\9) are not supported in filter regular expressions",
+      );
+    }
+    i++; // skip the escaped character (\\ is a literal backslash)
+  }
+}
+
 /** Filters: storage, compilation to SQL, resolution. */
 export class FilterService {
   #usage: FilterUsageProvider[] = [];
@@ -183,12 +214,7 @@ export class FilterService {
     const f = sql.unsafe(expr);
     const v = String(c.value);
     if (c.use_regex) {
-      if (v.length > 200) {
-        throw badRequest(
-          "filter_invalid_regex",
-          "regular expressions are limited to 200 characters",
-        );
-      }
+      checkSafeRegex(v);
       const pattern = c.operator === "equals"
         ? `^(?:${v})$`
         : c.operator === "begins_with"
@@ -210,7 +236,7 @@ export class FilterService {
       case "begins_with":
         return sql`coalesce(starts_with(lower(${f}), lower(${v})), false)`;
       case "ends_with":
-        return sql`coalesce(right(lower(${f}), ${v.length}) = lower(${v}), false)`;
+        return sql`coalesce(right(lower(${f}), char_length(${v})) = lower(${v}), false)`;
       default:
         throw badRequest(
           "filter_invalid_operator",
@@ -281,6 +307,7 @@ export class FilterService {
     // Same as #text, for an expression that is already a fragment.
     const sql = this.sql;
     const v = String(c.value);
+    if (c.use_regex) checkSafeRegex(v);
     switch (c.operator) {
       case "contains":
         return c.use_regex ? sql`${expr} ~* ${v}` : sql`strpos(lower(${expr}), lower(${v})) > 0`;
@@ -293,7 +320,7 @@ export class FilterService {
       case "begins_with":
         return sql`starts_with(lower(${expr}), lower(${v}))`;
       case "ends_with":
-        return sql`right(lower(${expr}), ${v.length}) = lower(${v})`;
+        return sql`right(lower(${expr}), char_length(${v})) = lower(${v})`;
       default:
         throw badRequest(
           "filter_invalid_operator",

@@ -66,6 +66,13 @@ export default definePlugin({
       maxAutoApprovalMinutes: ctx.settings.maxAutoApprovalMinutes,
     });
     ctx.provide(inventoryKey, service);
+    // Codes are found by their hash, so a vault force-reset (the default: NULL) only stops
+    // admins from displaying the current code until they rotate it; rotation re-seals it.
+    ctx.use(vaultKey).registerColumn({
+      table: "sites",
+      column: "enrollment_code_sealed",
+      idColumn: "id",
+    });
     const filters = new FilterService(ctx.sql, ctx.clock, ctx.settings.onlineSeconds);
     ctx.provide(filtersKey, filters);
     registerSiteRoutes(ctx.http, service, ctx.audit);

@@ -8,7 +8,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Auditor } from "../../core/audit.ts";
 import { principalOf, requireRole } from "../../core/auth.ts";
-import { badRequest, notFound } from "../../core/errors.ts";
+import { badRequest, HttpError, notFound } from "../../core/errors.ts";
 import type { Router } from "../../core/http.ts";
 import { errorResponse, jsonBody, jsonResponse, Site } from "./schemas.ts";
 import type { InventoryService } from "./service.ts";
@@ -144,6 +144,42 @@ const deviceMap = createRoute({
   },
 });
 
+// Upstream's early install codes (§1.4) gave way to static per-site codes: the list still
+// answers (one active code per site), creating or deleting one is gone (410).
+const legacyCodes = createRoute({
+  method: "get",
+  path: "/api/admin/enrollment-codes",
+  tags,
+  summary: "Legacy: the per-site enrollment codes (install codes were replaced by site codes)",
+  middleware: [requireRole("Admin")] as const,
+  request: {
+    query: z.object({ status: z.enum(["active", "expired", "used", "all"]).default("active") }),
+  },
+  responses: {
+    200: jsonResponse(
+      "Codes",
+      z.object({
+        codes: z.array(z.object({
+          site_id: z.number().int(),
+          site_name: z.string(),
+          code: z.string().nullable(),
+          status: z.literal("active"),
+        })),
+      }),
+    ),
+  },
+});
+const legacyGone = (method: "post" | "delete") =>
+  createRoute({
+    method,
+    path: method === "post" ? "/api/admin/enrollment-codes" : "/api/admin/enrollment-codes/{id}",
+    tags,
+    summary: "Legacy: removed — use the sites API (410)",
+    middleware: [requireRole("Admin")] as const,
+    ...(method === "delete" ? { request: { params: z.object({ id: z.string().max(100) }) } } : {}),
+    responses: { 410: errorResponse("Removed: use /api/sites and /api/sites/rotate_code") },
+  });
+
 /** Registers the site routes. */
 export function registerSiteRoutes(http: Router, inv: InventoryService, audit: Auditor): void {
   http.openapi(list, async (c) => {
@@ -208,6 +244,29 @@ export function registerSiteRoutes(http: Router, inv: InventoryService, audit: A
     await audit(c, { action: "site.auto_approval", target: `site:${id}`, details: { minutes } });
     return c.json(site, 200);
   });
+
+  http.openapi(legacyCodes, async (c) => {
+    const p = await principalOf(c);
+    const { status } = c.req.valid("query");
+    const sites = status === "active" || status === "all" ? await inv.listSites(p) : [];
+    return c.json({
+      codes: sites.map((s) => ({
+        site_id: s.id,
+        site_name: s.name,
+        code: s.enrollment_code,
+        status: "active" as const,
+      })),
+    }, 200);
+  });
+  for (const method of ["post", "delete"] as const) {
+    http.openapi(legacyGone(method), () => {
+      throw new HttpError(
+        410,
+        "legacy_endpoint_removed_use_sites_api",
+        "install codes were replaced by per-site enrollment codes: use /api/sites",
+      );
+    });
+  }
 
   http.openapi(deviceMap, async (c) => {
     const p = await principalOf(c);

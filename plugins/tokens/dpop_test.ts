@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { calculateJwkThumbprint, SignJWT } from "jose";
+import { calculateJwkThumbprint, EmbeddedJWK, jwtVerify, SignJWT } from "jose";
 import {
   accessTokenHash,
   b64urlEncode,
@@ -177,5 +177,41 @@ Deno.test("dpop property: random mutations of a valid proof are never accepted a
       assert.fail(`accepted a mutated proof: ${JSON.stringify(m)}`);
     }),
     { numRuns: 400 },
+  );
+});
+
+Deno.test("dpop differential: whatever the verifier accepts, jose accepts too (signature layer)", async () => {
+  // jose checks the JWS itself (embedded jwk, typ, alg); ours adds the RFC 9449 claims,
+  // canonical base64url and the replay cache, so it must only ever be stricter.
+  const joseAccepts = async (p: string) => {
+    try {
+      await jwtVerify(p, EmbeddedJWK, {
+        typ: "dpop+jwt",
+        algorithms: ["EdDSA", "ES256"],
+        currentDate: new Date(NOW),
+      });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const oursAccepts = async (p: string) => {
+    try {
+      await verifyDpopProof(target(p), deps());
+      return true;
+    } catch (err) {
+      assert.ok(err instanceof DpopError, `unexpected ${err}`);
+      return false;
+    }
+  };
+  const good = await proof();
+  assert.equal(await oursAccepts(good), true);
+  assert.equal(await joseAccepts(good), true);
+  await fc.assert(
+    fc.asyncProperty(mutation, async (m) => {
+      const mutated = apply(await proof(), m as Record<string, unknown>);
+      if (await oursAccepts(mutated)) assert.equal(await joseAccepts(mutated), true, mutated);
+    }),
+    { numRuns: 300 },
   );
 });

@@ -87,6 +87,9 @@ export class Agent {
   #keys: CryptoKeyPair;
   #jwk: { kty: string; crv: string; x: string };
   #nonce?: string;
+  #refreshing?: Promise<Record<string, unknown>>;
+  #header?: string;
+  #ath?: { token: string; ath: string };
   readonly #o: AgentOptions;
 
   private constructor(
@@ -198,7 +201,11 @@ export class Agent {
     url: string,
     opts: { accessToken?: string; nonce?: string; iat?: number; jti?: string } = {},
   ): Promise<string> {
-    const header = { typ: "dpop+jwt", alg: "EdDSA", jwk: this.#jwk };
+    // The header never changes and the token changes every 15 minutes: encode and hash
+    // them once (load generators make thousands of proofs a second with this).
+    this.#header ??= b64url(
+      enc.encode(JSON.stringify({ typ: "dpop+jwt", alg: "EdDSA", jwk: this.#jwk })),
+    );
     const claims: Record<string, unknown> = {
       jti: opts.jti ?? b64url(crypto.getRandomValues(new Uint8Array(16))),
       htm: method.toUpperCase(),
@@ -206,15 +213,15 @@ export class Agent {
       iat: opts.iat ?? Math.floor(this.#now() / 1000),
     };
     if (opts.accessToken) {
-      claims.ath = b64url(
-        new Uint8Array(await crypto.subtle.digest("SHA-256", enc.encode(opts.accessToken))),
-      );
+      if (this.#ath?.token !== opts.accessToken) {
+        const digest = await crypto.subtle.digest("SHA-256", enc.encode(opts.accessToken));
+        this.#ath = { token: opts.accessToken, ath: b64url(new Uint8Array(digest)) };
+      }
+      claims.ath = this.#ath.ath;
     }
     const nonce = opts.nonce ?? this.#nonce;
     if (nonce) claims.nonce = nonce;
-    const input = `${b64url(enc.encode(JSON.stringify(header)))}.${
-      b64url(enc.encode(JSON.stringify(claims)))
-    }`;
+    const input = `${this.#header}.${b64url(enc.encode(JSON.stringify(claims)))}`;
     const sig = new Uint8Array(
       await crypto.subtle.sign({ name: "Ed25519" }, this.#keys.privateKey, enc.encode(input)),
     );
@@ -276,6 +283,26 @@ export class Agent {
     this.state.refresh_token = String(body.refresh_token);
   }
 
+  /**
+   * Drops the tokens and enrollment state but keeps the identity key: what an agent does
+   * when its refresh family is gone (revoked, reused, expired, purged) before enrolling
+   * again.
+   */
+  async forget(): Promise<void> {
+    for (
+      const k of [
+        "guid",
+        "access_token",
+        "access_expires_at",
+        "refresh_token",
+        "approval_reference",
+        "server_nonce",
+        "client_nonce",
+      ] as const
+    ) delete this.state[k];
+    await this.save();
+  }
+
   /** True once the agent holds tokens. */
   get enrolled(): boolean {
     return !!this.state.refresh_token;
@@ -326,8 +353,17 @@ export class Agent {
     throw new Error("enrollment timed out");
   }
 
-  /** Exchanges the refresh token (rotated) for new tokens, with a DPoP proof. */
-  async refresh(): Promise<Record<string, unknown>> {
+  /**
+   * Exchanges the refresh token (rotated) for new tokens, with a DPoP proof. Concurrent
+   * callers share one request: two refreshes with the same token would look like theft
+   * to the engine and revoke the family.
+   */
+  refresh(): Promise<Record<string, unknown>> {
+    this.#refreshing ??= this.#refresh().finally(() => (this.#refreshing = undefined));
+    return this.#refreshing;
+  }
+
+  async #refresh(): Promise<Record<string, unknown>> {
     const url = this.#url("/api/agent/token/refresh");
     for (let attempt = 0; attempt < 2; attempt++) {
       const r = await this.#post("/api/agent/token/refresh", {

@@ -6,13 +6,24 @@
  * Enrolls when the state folder holds no tokens (request, then poll until an operator
  * or the site's auto-approval window admits it), then polls `script/request` at the
  * engine's hint, refreshing tokens before they expire. `--once` makes one call and
- * exits; `--refresh` forces one token refresh and exits. Progress is printed as one
- * JSON object per line on stdout.
+ * exits; `--refresh` forces one token refresh and exits. When the refresh family is gone
+ * (revoked, reused, expired, or the device purged) and `--code` was given, it forgets its
+ * tokens and enrolls again with the same key; `device_revoked` stops it. Progress is
+ * printed as one JSON object per line on stdout.
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import { Agent, AgentError } from "./agent.ts";
+
+/** Refresh failures after which only a new enrollment helps (docs/agent-protocol.md §3.1). */
+const FAMILY_GONE = new Set([
+  "invalid_refresh_token",
+  "refresh_token_expired",
+  "refresh_token_revoked",
+  "refresh_token_reused",
+  "device_purged",
+]);
 
 const emit = (event: string, data: Record<string, unknown> = {}) =>
   console.log(JSON.stringify({ event, ...data }));
@@ -42,20 +53,24 @@ async function main(): Promise<number> {
     stateDir: values.state,
     hostname: values.hostname,
   });
-  if (!agent.enrolled) {
-    if (!values.code) {
-      console.error("not enrolled yet: --code is required");
-      return 2;
-    }
-    const result = await agent.enroll(values.code, {
+  const enroll = async (): Promise<boolean> => {
+    const result = await agent.enroll(values.code!, {
       onStatus: (s) =>
         emit("enrollment", { status: s.status, approval_reference: s.approval_reference }),
     });
     if (result.status !== "approved") {
       emit("enrollment_failed", { status: result.status });
-      return 1;
+      return false;
     }
     emit("enrolled", { guid: agent.state.guid, hostname: result.hostname });
+    return true;
+  };
+  if (!agent.enrolled) {
+    if (!values.code) {
+      console.error("not enrolled yet: --code is required");
+      return 2;
+    }
+    if (!await enroll()) return 1;
   }
   if (values.refresh) {
     await agent.refresh();
@@ -68,8 +83,24 @@ async function main(): Promise<number> {
     Deno.addSignalListener("SIGTERM", () => (stop = true));
   } catch { /* not supported here */ }
   while (!stop) {
-    const res = await agent.call("POST", "/api/agent/script/request", {});
+    let res: Response;
+    try {
+      res = await agent.call("POST", "/api/agent/script/request", {});
+    } catch (err) {
+      const code = err instanceof AgentError ? String(err.body.error ?? "") : "";
+      if (err instanceof AgentError && err.status === 401 && FAMILY_GONE.has(code) && values.code) {
+        emit("reenrolling", { reason: code });
+        await agent.forget();
+        if (!await enroll()) return 1;
+        continue;
+      }
+      throw err;
+    }
     const body = await res.json().catch(() => ({}));
+    if (res.status === 403 && body.error === "device_revoked") {
+      emit("revoked", { guid: agent.state.guid });
+      return 1;
+    }
     emit("script_request", { http_status: res.status, ...body });
     if (values.once) return res.status === 200 ? 0 : 1;
     const wait = res.status === 200 ? Number(body.poll_after_ms ?? 30_000) : 10_000;
