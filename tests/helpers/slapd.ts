@@ -1,0 +1,380 @@
+/**
+ * A throwaway OpenLDAP server for directory tests: a real `slapd` (Debian package) on a
+ * free loopback port with its database and config in a temp dir, loaded with a small
+ * test tree (users, groups, a nested group, a group cycle, a disabled user, a user whose
+ * DN holds filter and DN metacharacters), and stopped (dir removed) by `stop()`.
+ *
+ * The server allows unauthenticated binds (DN + empty password) on purpose, so tests can
+ * prove the engine refuses an empty password even where the server would say "success".
+ *
+ * @module
+ */
+import { Attribute, Change, Client } from "ldapts";
+
+/** Suffix of the test tree. */
+export const BASE_DN = "dc=example,dc=org";
+/** The service account the engine binds as. */
+export const SERVICE_DN = `cn=svc-borealis,ou=services,${BASE_DN}`;
+/** Its password. */
+export const SERVICE_PASSWORD = "svc-Pa55word-bind";
+/** Group DNs of the tree. */
+export const GROUPS = {
+  admins: `cn=rmm-admins,ou=groups,${BASE_DN}`,
+  ops: `cn=rmm-ops,ou=groups,${BASE_DN}`,
+  team: `cn=field-team,ou=groups,${BASE_DN}`,
+  subteam: `cn=field-subteam,ou=groups,${BASE_DN}`,
+  loopA: `cn=loop-a,ou=groups,${BASE_DN}`,
+  loopB: `cn=loop-b,ou=groups,${BASE_DN}`,
+  audit: `cn=auditors,ou=groups,${BASE_DN}`,
+} as const;
+
+/** A user of the test tree. */
+export interface SlapdUser {
+  uid: string;
+  dn: string;
+  password: string;
+  cn: string;
+  mail: string;
+}
+
+const user = (uid: string, rdn?: string): SlapdUser => ({
+  uid,
+  dn: `${rdn ?? `uid=${uid}`},ou=people,${BASE_DN}`,
+  password: `${uid}-Secret-9!`,
+  cn: uid[0]!.toUpperCase() + uid.slice(1),
+  mail: `${uid}@example.org`,
+});
+
+/** Users: who is in which group is documented next to each. */
+export const USERS = {
+  /** rmm-admins (→ Admin) and rmm-ops. */
+  alice: user("alice"),
+  /** rmm-ops (→ User, sites). */
+  bob: user("bob"),
+  /** field-subteam ∈ field-team ∈ rmm-ops: reaches rmm-ops only through nesting. */
+  carol: user("carol"),
+  /** rmm-ops but disabled in the directory (employeeType=disabled). */
+  dave: user("dave"),
+  /** Only in loop-a (loop-a ⇄ loop-b cycle); no mapped group. */
+  eve: user("eve"),
+  /** rmm-ops; DN with `,` `(` `)` `*` `\` in its RDN value. */
+  jsmith: user("jsmith", "cn=Smith\\, John (IT)*\\5c"),
+  /** Same name as a local account the tests create. */
+  localdup: user("localdup"),
+  /** auditors (→ User) and rmm-ops. */
+  grace: user("grace"),
+} as const;
+
+/** A running test server. */
+export interface Slapd {
+  url: string;
+  port: number;
+  /** With `{tls: true}`: an ldaps:// URL, and the CA that signed the server certificate. */
+  ldapsUrl?: string;
+  caPem?: string;
+  /** Runs `fn` with a client bound as the root DN (to change the tree mid-test). */
+  asRoot<T>(fn: (client: Client) => Promise<T>): Promise<T>;
+  stop(): Promise<void>;
+}
+
+const SLAPD_PATHS = ["/usr/sbin/slapd", "/usr/local/libexec/slapd", "/usr/libexec/slapd"];
+const ROOT_DN = `cn=admin,${BASE_DN}`;
+const ROOT_PW = "root-Secret-1";
+
+/** Path of the slapd binary, or null (with the reason) when it is not installed. */
+export function findSlapd(): { path: string | null; reason: string } {
+  for (const p of SLAPD_PATHS) {
+    try {
+      if (Deno.statSync(p).isFile) return { path: p, reason: "" };
+    } catch { /* next */ }
+  }
+  return {
+    path: null,
+    reason: "slapd is not installed (apt-get install -y slapd ldap-utils); directory tests skipped",
+  };
+}
+
+/** True when tests needing slapd must be ignored; prints why once. */
+export const slapdMissing: boolean = (() => {
+  const { path, reason } = findSlapd();
+  if (!path) console.warn(`WARNING: ${reason}`);
+  return !path;
+})();
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+function config(dir: string, tls: boolean): string {
+  const schema = "/etc/ldap/schema";
+  const tlsLines = tls
+    ? `TLSCACertificateFile ${dir}/ca.pem
+TLSCertificateFile ${dir}/server.pem
+TLSCertificateKeyFile ${dir}/server.key
+`
+    : "";
+  return `${tlsLines}
+include ${schema}/core.schema
+include ${schema}/cosine.schema
+include ${schema}/inetorgperson.schema
+include ${schema}/nis.schema
+modulepath /usr/lib/ldap
+moduleload back_mdb
+moduleload memberof
+pidfile ${dir}/slapd.pid
+# Lets a DN with an empty password bind as anonymous ("unauthenticated bind").
+allow bind_anon_dn bind_anon_cred
+database mdb
+maxsize 16777216
+suffix "${BASE_DN}"
+rootdn "${ROOT_DN}"
+rootpw ${ROOT_PW}
+directory ${dir}/db
+overlay memberof
+access to attrs=userPassword by self write by anonymous auth by * none
+access to * by * read
+`;
+}
+
+async function waitReady(port: number, child: Deno.ChildProcess): Promise<void> {
+  let exited = false;
+  child.status.then(() => exited = true);
+  for (let i = 0; i < 200; i++) {
+    if (exited) throw new Error("slapd exited during start");
+    try {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      conn.close();
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  throw new Error("slapd did not start listening within 10 s");
+}
+
+async function run(cmd: string, args: string[], cwd: string): Promise<void> {
+  const out = await new Deno.Command(cmd, { args, cwd, stdout: "null", stderr: "piped" }).output();
+  if (!out.success) {
+    throw new Error(`${cmd} ${args[0]} failed: ${new TextDecoder().decode(out.stderr)}`);
+  }
+}
+
+/** A throwaway CA and a server certificate for 127.0.0.1 / localhost (openssl CLI). */
+async function makeCertificates(dir: string): Promise<string> {
+  await Deno.writeTextFile(
+    `${dir}/san.ext`,
+    "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+  );
+  await run("openssl", [
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    "ca.key",
+    "-out",
+    "ca.pem",
+    "-days",
+    "2",
+    "-subj",
+    "/CN=Borealis Test CA",
+  ], dir);
+  await run("openssl", [
+    "req",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    "server.key",
+    "-out",
+    "server.csr",
+    "-subj",
+    "/CN=localhost",
+  ], dir);
+  await run("openssl", [
+    "x509",
+    "-req",
+    "-in",
+    "server.csr",
+    "-CA",
+    "ca.pem",
+    "-CAkey",
+    "ca.key",
+    "-CAcreateserial",
+    "-out",
+    "server.pem",
+    "-days",
+    "2",
+    "-extfile",
+    "san.ext",
+  ], dir);
+  return await Deno.readTextFile(`${dir}/ca.pem`);
+}
+
+/** Options for {@link startSlapd}. */
+export interface SlapdOptions {
+  /** Also listen on ldaps:// and offer StartTLS, with a certificate from a fresh CA. */
+  tls?: boolean;
+}
+
+/** Starts slapd with the test tree loaded. */
+export async function startSlapd(options: SlapdOptions = {}): Promise<Slapd> {
+  // A port picked free can be taken by someone else before slapd binds it: retry.
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await startOnce(options);
+    } catch (e) {
+      if (attempt >= 3) throw e;
+    }
+  }
+}
+
+async function startOnce(options: SlapdOptions): Promise<Slapd> {
+  const { path } = findSlapd();
+  if (!path) throw new Error("slapd is not installed");
+  const dir = await Deno.makeTempDir({ prefix: "borealis-slapd-" });
+  await Deno.mkdir(`${dir}/db`);
+  const caPem = options.tls ? await makeCertificates(dir) : undefined;
+  await Deno.writeTextFile(`${dir}/slapd.conf`, config(dir, !!options.tls));
+  const port = freePort();
+  const url = `ldap://127.0.0.1:${port}`;
+  const ldapsUrl = options.tls ? `ldaps://127.0.0.1:${freePort()}` : undefined;
+  const child = new Deno.Command(path, {
+    // -d 0 keeps slapd in the foreground (so we own the process) without debug output.
+    args: [
+      "-f",
+      `${dir}/slapd.conf`,
+      "-h",
+      ldapsUrl ? `${url}/ ${ldapsUrl}/` : `${url}/`,
+      "-d",
+      "0",
+    ],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const stderr = child.stderr.pipeTo(new WritableStream()).catch(() => {});
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    try {
+      child.kill("SIGTERM");
+    } catch { /* gone */ }
+    await child.status;
+    await stderr;
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  };
+  const asRoot = async <T>(fn: (client: Client) => Promise<T>): Promise<T> => {
+    const client = new Client({ url, timeout: 5000, connectTimeout: 5000 });
+    try {
+      await client.bind(ROOT_DN, ROOT_PW);
+      return await fn(client);
+    } finally {
+      await client.unbind().catch(() => {});
+    }
+  };
+  try {
+    await waitReady(port, child);
+    await asRoot(loadTree);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { url, port, ldapsUrl, caPem, asRoot, stop };
+}
+
+async function loadTree(c: Client): Promise<void> {
+  await c.add(BASE_DN, { objectClass: ["dcObject", "organization"], dc: "example", o: "Example" });
+  for (const ou of ["people", "groups", "services"]) {
+    await c.add(`ou=${ou},${BASE_DN}`, { objectClass: "organizationalUnit", ou });
+  }
+  await c.add(SERVICE_DN, {
+    objectClass: ["person", "simpleSecurityObject"],
+    cn: "svc-borealis",
+    sn: "service",
+    userPassword: SERVICE_PASSWORD,
+  });
+  for (const [key, u] of Object.entries(USERS)) {
+    await c.add(u.dn, {
+      objectClass: ["inetOrgPerson"],
+      uid: u.uid,
+      cn: key === "jsmith" ? "Smith, John (IT)*\\" : u.cn,
+      sn: u.uid,
+      displayName: `${u.cn} Example`,
+      mail: u.mail,
+      userPassword: u.password,
+      ...(key === "dave" ? { employeeType: "disabled" } : {}),
+    });
+  }
+  // Members are added bottom-up so every referenced DN exists (memberof checks them).
+  const group = (dn: string, members: string[]) =>
+    c.add(dn, {
+      objectClass: "groupOfNames",
+      cn: dn.slice(3, dn.indexOf(",")),
+      member: members,
+    });
+  await group(GROUPS.subteam, [USERS.carol.dn]);
+  await group(GROUPS.team, [GROUPS.subteam]);
+  await group(GROUPS.admins, [USERS.alice.dn]);
+  // The service account keeps auditors non-empty when tests remove grace.
+  await group(GROUPS.audit, [USERS.grace.dn, SERVICE_DN]);
+  await group(GROUPS.ops, [
+    USERS.alice.dn,
+    USERS.bob.dn,
+    USERS.dave.dn,
+    USERS.jsmith.dn,
+    USERS.localdup.dn,
+    USERS.grace.dn,
+    GROUPS.team,
+  ]);
+  await group(GROUPS.loopA, [USERS.eve.dn]);
+  await group(GROUPS.loopB, [GROUPS.loopA]);
+  await c.modify(GROUPS.loopA, [
+    new Change({
+      operation: "add",
+      modification: new Attribute({ type: "member", values: [GROUPS.loopB] }),
+    }),
+  ]);
+}
+
+/** Site ids the test provider's site mappings hand out. */
+export const SITES = { ops: 11, field: 12, audit: 13 } as const;
+
+/**
+ * A `POST /api/directory/providers` body for the test tree: rmm-admins → Admin,
+ * rmm-ops and auditors → User; rmm-ops → site 11, field-team → site 12, auditors → 13.
+ */
+export function providerBody(
+  urls: string | string[],
+  overrides: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    name: "Test OpenLDAP",
+    type: "ldap",
+    server_urls: Array.isArray(urls) ? urls : [urls],
+    base_dn: BASE_DN,
+    bind_dn: SERVICE_DN,
+    bind_password: SERVICE_PASSWORD,
+    group_search_base: `ou=groups,${BASE_DN}`,
+    disabled_filter: "(employeeType=disabled)",
+    nested_groups: true,
+    connect_timeout_ms: 1000,
+    operation_timeout_ms: 1000,
+    group_mappings: [
+      { group_dn: GROUPS.admins, role: "Admin" },
+      { group_dn: GROUPS.ops, role: "User" },
+      { group_dn: GROUPS.audit, role: "User" },
+    ],
+    site_mappings: [
+      { label: "ops", group_dns: [GROUPS.ops], site_ids: [SITES.ops] },
+      { label: "field", group_dns: [GROUPS.team], site_ids: [SITES.field] },
+      { label: "audit", group_dns: [GROUPS.audit], site_ids: [SITES.audit] },
+    ],
+    ...overrides,
+  };
+}
