@@ -1,0 +1,198 @@
+/**
+ * The `scheduler` plugin: quick run, scheduled jobs (upstream schedule types plus cron
+ * with a per-job time zone), maintenance windows, signed scripts, activity history,
+ * and leased per-target runs shared safely by several engine instances. See
+ * docs/scheduling.md.
+ *
+ * @module
+ */
+import { intEnv, setting } from "../../core/config.ts";
+import { definePlugin, serviceKey } from "../../core/plugin.ts";
+import { credentialsKey, vaultKey } from "../aegis/mod.ts";
+import { assembliesService } from "../assemblies/mod.ts";
+import { filtersKey } from "../inventory/mod.ts";
+import { agentStatusChanged, realtimeKey } from "../realtime/mod.ts";
+import { tokensKey } from "../tokens/mod.ts";
+import { schedulerKey } from "./api.ts";
+import { activityJson, Dispatcher, QuickJobProgress, QuickJobResult } from "./dispatch.ts";
+import { QuickRunner } from "./quick_run.ts";
+import { registerJobRoutes } from "./routes_jobs.ts";
+import { registerQuickRunRoutes } from "./routes_quick_run.ts";
+import { registerWindowRoutes } from "./routes_windows.ts";
+import { RunEngine } from "./runs.ts";
+import { CodeSigner } from "./signing.ts";
+import { WindowService } from "./windows.ts";
+
+export * from "./api.ts";
+export { RunEngine } from "./runs.ts";
+export type { RunStats } from "./runs.ts";
+
+/** Internals for tests and benchmarks. */
+export interface SchedulerInternals {
+  runs: RunEngine;
+  dispatcher: Dispatcher;
+  signer: CodeSigner;
+  windows: WindowService;
+}
+/** Service key of {@link SchedulerInternals}. */
+export const schedulerInternalsKey = serviceKey<SchedulerInternals>("scheduler.internals");
+
+/** The plugin's settings. */
+export const schedulerSettings = {
+  tickSeconds: setting(
+    "BOREALIS_SCHEDULER_TICK_SECONDS",
+    intEnv(30, 1, 3600),
+    "seconds, 1 to 3600",
+    "How often the scheduler tick (a cluster singleton) looks for due jobs.",
+    "30",
+  ),
+  firingWindowMinutes: setting(
+    "BOREALIS_JOB_FIRING_WINDOW_MINUTES",
+    intEnv(5, 1, 1440),
+    "minutes, 1 to 1440",
+    "An occurrence fires only this long after its slot; later it is skipped (no backfill).",
+    "5",
+  ),
+  dispatchSeconds: setting(
+    "BOREALIS_SCHEDULER_DISPATCH_SECONDS",
+    intEnv(5, 1, 600),
+    "seconds, 1 to 600",
+    "How often each instance claims dispatchable runs and renews its leases.",
+    "5",
+  ),
+  leaseSeconds: setting(
+    "BOREALIS_SCHEDULER_LEASE_SECONDS",
+    intEnv(60, 10, 3600),
+    "seconds, 10 to 3600",
+    "A claimed run's lease; a lease not renewed for this long is reclaimed by another instance.",
+    "60",
+  ),
+  historyDays: setting(
+    "BOREALIS_JOB_HISTORY_DAYS",
+    intEnv(30, 1, 3650),
+    "days, 1 to 3650",
+    "Job runs and activity history older than this are purged (in batches).",
+    "30",
+  ),
+  timeoutGraceSeconds: setting(
+    "BOREALIS_SCRIPT_TIMEOUT_GRACE_SECONDS",
+    intEnv(60, 0, 3600),
+    "seconds, 0 to 3600",
+    "Extra time after a script's own timeout before its activity becomes Timed Out.",
+    "60",
+  ),
+  dispatchBatch: setting(
+    "BOREALIS_SCHEDULER_DISPATCH_BATCH",
+    intEnv(500, 1, 100_000),
+    "runs, 1 to 100000",
+    "Runs claimed per statement.",
+    "500",
+  ),
+};
+
+export default definePlugin({
+  name: "scheduler",
+  description: "Quick run, scheduled jobs, maintenance windows, signed scripts, activity",
+  requires: ["assemblies", "realtime", "aegis", "inventory"],
+  migrations: new URL("./migrations/", import.meta.url),
+  settings: schedulerSettings,
+  setup(ctx) {
+    const s = ctx.settings;
+    const vault = ctx.use(vaultKey);
+    const channel = ctx.use(realtimeKey);
+    const filters = ctx.use(filtersKey);
+    const assemblies = ctx.use(assembliesService);
+    const signer = new CodeSigner(ctx.sql, vault, ctx.clock, ctx.log);
+    vault.registerColumn({
+      ...CodeSigner.sealedColumn(),
+      onReset: async (sql) => {
+        await CodeSigner.sealedColumn().onReset(sql);
+        signer.reset();
+      },
+    });
+    // Agents get the public key at enrollment and in script/request through the tokens
+    // plugin's hook (tokens is required by realtime, so it is always loaded here).
+    ctx.tryUse(tokensKey)?.setScriptSigningKeyProvider(() => signer.publicKey());
+    // A filter a job targets or a window covers cannot be deleted (only archived).
+    filters.registerUsage(async (filterId) => {
+      const jobs = await ctx.sql<{ id: string; name: string }[]>`
+        select id::text, name from scheduled_jobs
+        where targets @> ${ctx.sql.json([{ kind: "filter", filter_id: filterId }])}`;
+      const windows = await ctx.sql<{ id: string; name: string }[]>`
+        select id::text, name from maintenance_windows where filter_id = ${filterId}`;
+      return [
+        ...jobs.map((j) => ({ kind: "scheduled_job", id: j.id, name: j.name })),
+        ...windows.map((w) => ({ kind: "maintenance_window", id: w.id, name: w.name })),
+      ];
+    });
+
+    const dispatcher = new Dispatcher({
+      sql: ctx.sql,
+      clock: ctx.clock,
+      log: ctx.log,
+      assemblies,
+      signer,
+      channel,
+      credentials: ctx.tryUse(credentialsKey),
+      graceMs: s.timeoutGraceSeconds * 1000,
+      // Realtime holds messages for offline agents up to 180 s by default; leave room for it.
+      holdMs: 180_000,
+    });
+    dispatcher.onChange = async (rows, change, source) => {
+      await Promise.all(
+        rows.map((r) =>
+          channel.emitToOperators("activity", "device_activity_changed", {
+            activity_id: Number(r.id),
+            hostname: r.hostname,
+            status: r.status,
+            queue_lane: r.queue_lane,
+            activity_kind: r.activity_kind,
+            change,
+            source,
+            activity: change === "result" ? activityJson(r) : undefined,
+          }, r.site_id)
+        ),
+      );
+    };
+    const windows = new WindowService(ctx.sql, ctx.clock, filters);
+    const runs = new RunEngine({
+      sql: ctx.sql,
+      clock: ctx.clock,
+      log: ctx.log,
+      instanceId: ctx.instanceId,
+      channel,
+      filters,
+      dispatcher,
+      windows,
+      firingWindowMs: s.firingWindowMinutes * 60_000,
+      leaseMs: s.leaseSeconds * 1000,
+      retentionDays: s.historyDays,
+      batchSize: s.dispatchBatch,
+    });
+    const quick = new QuickRunner(ctx.sql, dispatcher);
+
+    channel.on("quick_job_result", QuickJobResult, (agent, d) => dispatcher.result(agent, d));
+    channel.on("quick_job_progress", QuickJobProgress, (agent, d) => dispatcher.progress(agent, d));
+
+    ctx.provide(schedulerKey, {
+      quickRun: (req) => quick.run(req),
+      devicesInWindow: (devices, at) => windows.devicesInWindow(devices, at),
+    });
+    ctx.provide(schedulerInternalsKey, { runs, dispatcher, signer, windows });
+
+    registerQuickRunRoutes(ctx, { runner: quick, signer, dispatcher });
+    registerJobRoutes(ctx, { runs, filters, assemblies });
+    registerWindowRoutes(ctx, { windows, filters });
+
+    ctx.tasks.every("tick", s.tickSeconds * 1000, () => runs.tick(), { clusterSingleton: true });
+    ctx.tasks.every("dispatch", s.dispatchSeconds * 1000, async () => {
+      runs.kick();
+      await runs.idle();
+    });
+    // A target coming online should not wait for the next dispatch pass.
+    ctx.events.subscribe(agentStatusChanged, (e) => {
+      if (e.status === "online") runs.kick();
+    });
+    ctx.onStop(() => runs.stop());
+  },
+});
