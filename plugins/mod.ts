@@ -7,22 +7,28 @@
 import type { AnyPlugin } from "../core/plugin.ts";
 import aegis from "./aegis/mod.ts";
 import assemblies from "./assemblies/mod.ts";
+import directory from "./directory/mod.ts";
 import enrollment from "./enrollment/mod.ts";
 import example from "./example/mod.ts";
 import inventory from "./inventory/mod.ts";
 import operators from "./operators/mod.ts";
 import realtime from "./realtime/mod.ts";
+import scheduler from "./scheduler/mod.ts";
 import tokens from "./tokens/mod.ts";
+import watchdogs from "./watchdogs/mod.ts";
 
 /** Loaded by default. */
 export const builtinPlugins: readonly AnyPlugin[] = [
   aegis,
   operators,
+  directory,
   inventory,
   tokens,
   enrollment,
   assemblies,
   realtime,
+  scheduler,
+  watchdogs,
 ];
 
 /** Loaded only when named in BOREALIS_PLUGINS. */
