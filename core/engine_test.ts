@@ -117,7 +117,11 @@ Deno.test("http: health, readiness, OpenAPI, 404s, body limits, request ids", as
   try {
     const health = await t.request("/health");
     assert.deepEqual(await health.json(), { status: "ok" });
-    assert.match(health.headers.get("x-request-id") ?? "", /^[0-9a-f-]{36}$/);
+    // Successes that never used their id carry none; errors always do (the caller's own if safe).
+    assert.equal(health.headers.get("x-request-id"), null);
+    const echoed = await t.request("/api/nothing", { headers: { "x-request-id": "trace-42" } });
+    assert.equal(echoed.headers.get("x-request-id"), "trace-42");
+    await echoed.body?.cancel();
     assert.deepEqual(await (await t.request("/health/ready")).json(), {
       status: "ok",
       database: "ok",
@@ -131,6 +135,7 @@ Deno.test("http: health, readiness, OpenAPI, 404s, body limits, request ids", as
 
     const missing = await t.request("/api/nothing-here");
     assert.equal(missing.status, 404);
+    assert.match(missing.headers.get("x-request-id") ?? "", /^[0-9a-f-]{36}$/);
     assert.equal((await missing.json()).error, "not_found");
 
     const big = await t.request("/api/example/notes", {
