@@ -17,6 +17,7 @@ import { fmt, measure, pin } from "./lib/load.ts";
 const N = Number(Deno.env.get("BENCH_AGENTS") ?? 2000);
 const HEARTBEAT_MS = Number(Deno.env.get("BENCH_HEARTBEAT_MS") ?? 30_000);
 const SAMPLE_MS = Number(Deno.env.get("BENCH_SAMPLE_MS") ?? 35_000);
+const SETTLE_MS = Number(Deno.env.get("BENCH_SETTLE_MS") ?? 15_000);
 const here = new URL(".", import.meta.url).pathname;
 const dataDir = await Deno.makeTempDir({ prefix: "borealis-agents-bench-" });
 const port = 20_000 + Math.floor(Math.random() * 20_000);
@@ -195,8 +196,11 @@ const beat = async (s: AgentSocket) => {
     await new Promise((r) => setTimeout(r, HEARTBEAT_MS));
   }
 };
-const cpu0 = procStats(engine.pid);
 const beats = sockets.map(beat);
+// Let the connection burst settle (registry rows, first liveness flush) before sampling.
+await new Promise((r) => setTimeout(r, SETTLE_MS));
+latencies.length = 0;
+const cpu0 = procStats(engine.pid);
 await new Promise((r) => setTimeout(r, SAMPLE_MS));
 const cpu1 = procStats(engine.pid);
 const sampled = latencies.slice();
