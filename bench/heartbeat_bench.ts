@@ -14,15 +14,11 @@
  *
  * @module
  */
-import { systemClock } from "../core/clock.ts";
-import { Engine } from "../core/engine.ts";
-import { createLogSink } from "../core/log.ts";
-import { operatorsKey } from "../plugins/operators/mod.ts";
 import realtime from "../plugins/realtime/mod.ts";
 import { Agent } from "../tests/agent/agent.ts";
 import { identityPlugins } from "../tests/agent/harness.ts";
-import { createTestDatabase } from "../tests/helpers/test_db.ts";
-import { cpuSampler, drive, fmtInt, hasTaskset, type Phase } from "./lib/drive.ts";
+import { runGenerator, startAgentBenchEngine } from "./lib/agent_bench.ts";
+import { drive, fmtInt, type Phase } from "./lib/drive.ts";
 
 const seconds = Number(Deno.env.get("BENCH_SECONDS") ?? 5);
 const concurrency = Number(Deno.env.get("BENCH_CONCURRENCY") ?? 64);
@@ -64,71 +60,15 @@ async function generator(server: string, code: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const db = await createTestDatabase();
-  const engine = await Engine.create({
-    env: {
-      ...db.env,
-      BOREALIS_PORT: "0",
-      BOREALIS_ENROLL_RATE_LIMIT_IP_PER_MINUTE: "0",
-      BOREALIS_ENROLL_RATE_LIMIT_FINGERPRINT_PER_MINUTE: "0",
-      BOREALIS_DEVICE_RATE_LIMIT_PER_MINUTE: "0",
-    },
-    plugins: [...identityPlugins, realtime],
-    clock: systemClock,
-    logSink: createLogSink({ dir: `${db.dataDir}/Logs`, stderr: false, level: "WARNING" }),
-  });
+  const b = await startAgentBenchEngine([...identityPlugins, realtime]);
   try {
-    const { port } = await engine.listen();
-    const server = `http://127.0.0.1:${port}`;
-    const ops = engine.service(operatorsKey);
-    const user = await ops.createUser({
-      username: "bench-admin",
-      password: `pw-${crypto.randomUUID()}`,
-      role: "Admin",
-      mfaExempt: true,
+    const run = await runGenerator(new URL(import.meta.url).pathname, b, {
+      BENCH_SECONDS: String(seconds),
+      BENCH_CONCURRENCY: String(concurrency),
     });
-    const session = await ops.createSession(user.id, "bench");
-    const auth = { Authorization: `Bearer ${session.token}`, "content-type": "application/json" };
-    const site = await (await fetch(`${server}/api/sites`, {
-      method: "POST",
-      headers: auth,
-      body: JSON.stringify({ name: "Bench" }),
-    })).json();
-    const win = await fetch(`${server}/api/sites/${site.id}/auto-approval`, {
-      method: "POST",
-      headers: auth,
-      body: JSON.stringify({ minutes: 60 }),
-    });
-    await win.body?.cancel();
-
-    const pin = await hasTaskset();
-    if (pin) {
-      await new Deno.Command("taskset", { args: ["-acp", "0", String(Deno.pid)], stdout: "null" })
-        .output();
-    }
-    const self = new URL(import.meta.url).pathname;
-    const args = [
-      ...(pin ? ["-c", "1", Deno.execPath()] : []),
-      "run",
-      "-A",
-      self,
-      "--generate",
-      server,
-      site.enrollment_code,
-    ];
-    const cpu = cpuSampler();
-    const child = await new Deno.Command(pin ? "taskset" : Deno.execPath(), {
-      args,
-      stdout: "piped",
-      stderr: "inherit",
-      env: { BENCH_SECONDS: String(seconds), BENCH_CONCURRENCY: String(concurrency) },
-    }).output();
-    cpu.stop();
-    const text = new TextDecoder().decode(child.stdout).trim().split("\n").at(-1) ?? "[]";
-    const phases = JSON.parse(text) as Phase[];
-    const base = phases.find((p) => p.name === "health")!;
-    const hb = phases.find((p) => p.name === "heartbeat")!;
-    const used = cpu.cpuIn(hb.startMs, hb.endMs);
+    const base = run.phases.find((p) => p.name === "health")!;
+    const hb = run.phases.find((p) => p.name === "heartbeat")!;
+    const used = run.cpuIn(hb.startMs, hb.endMs);
     const usPerOp = (used * 1000) / (hb.ops * hb.seconds);
     console.log(
       `heartbeat HTTP: ${fmtInt(hb.ops)} req/s (p50 ${hb.p50.toFixed(1)} ms, p99 ${
@@ -138,13 +78,12 @@ async function main(): Promise<void> {
       } | engine CPU ${usPerOp.toFixed(0)} µs/op → ~${
         fmtInt(1e6 / usPerOp)
       } req/s per engine core` +
-        ` [${db.url ? "PostgreSQL server" : "embedded PGlite"}, ${concurrency} agents, ${seconds}s${
-          pin ? ", engine core 0 / generator core 1" : ""
+        ` [${b.dbLabel}, ${concurrency} agents, ${seconds}s${
+          run.pinned ? ", engine core 0 / generator core 1" : ""
         }]`,
     );
   } finally {
-    await engine.stop("bench finished");
-    await db.drop();
+    await b.close();
   }
 }
 

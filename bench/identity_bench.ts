@@ -20,66 +20,13 @@
  *
  * @module
  */
-import { systemClock } from "../core/clock.ts";
-import { Engine } from "../core/engine.ts";
-import { createLogSink } from "../core/log.ts";
-import { operatorsKey } from "../plugins/operators/mod.ts";
 import { Agent } from "../tests/agent/agent.ts";
 import { identityPlugins } from "../tests/agent/harness.ts";
-import { createTestDatabase } from "../tests/helpers/test_db.ts";
+import { runGenerator, startAgentBenchEngine } from "./lib/agent_bench.ts";
+import { drive, type Phase } from "./lib/drive.ts";
 
 const seconds = Number(Deno.env.get("BENCH_SECONDS") ?? 5);
 const concurrency = Number(Deno.env.get("BENCH_CONCURRENCY") ?? 64);
-
-interface Phase {
-  name: string;
-  ops: number;
-  errors: number;
-  seconds: number;
-  p50: number;
-  p99: number;
-  /** Wall-clock window of the phase (epoch ms), to match the engine's CPU samples. */
-  startMs: number;
-  endMs: number;
-}
-
-/** Runs `fn` in `n` loops for `secs`; counts completions. */
-async function drive(
-  name: string,
-  n: number,
-  secs: number,
-  fn: (i: number) => Promise<boolean>,
-): Promise<Phase> {
-  const end = performance.now() + secs * 1000;
-  let ops = 0, errors = 0;
-  const lat: number[] = [];
-  const start = performance.now();
-  const startMs = Date.now();
-  await Promise.all(Array.from({ length: n }, async (_, i) => {
-    while (performance.now() < end) {
-      const t0 = performance.now();
-      try {
-        if (await fn(i)) ops++;
-        else errors++;
-      } catch {
-        errors++;
-      }
-      if (lat.length < 200_000) lat.push(performance.now() - t0);
-    }
-  }));
-  const took = (performance.now() - start) / 1000;
-  lat.sort((a, b) => a - b);
-  return {
-    name,
-    ops: ops / took,
-    errors,
-    seconds: took,
-    p50: lat[Math.floor(lat.length * 0.5)] ?? 0,
-    p99: lat[Math.floor(lat.length * 0.99)] ?? 0,
-    startMs,
-    endMs: Date.now(),
-  };
-}
 
 async function generator(server: string, code: string): Promise<void> {
   const health = async () => {
@@ -180,99 +127,17 @@ async function generator(server: string, code: string): Promise<void> {
   console.log(JSON.stringify(out));
 }
 
-/** This process's CPU time in ms (user + system), from /proc. */
-function cpuMs(): number {
-  try {
-    const f = Deno.readTextFileSync("/proc/self/stat").split(") ")[1]!.split(" ");
-    return (Number(f[11]) + Number(f[12])) * 10; // clock ticks at 100 Hz
-  } catch {
-    return NaN;
-  }
-}
-
-async function hasTaskset(): Promise<boolean> {
-  try {
-    return (await new Deno.Command("sh", { args: ["-c", "command -v taskset"], stdout: "null" })
-      .output()).success;
-  } catch {
-    return false;
-  }
-}
-
 async function main(): Promise<void> {
-  const db = await createTestDatabase();
-  const engine = await Engine.create({
-    env: {
-      ...db.env,
-      BOREALIS_PORT: "0",
-      BOREALIS_ENROLL_RATE_LIMIT_IP_PER_MINUTE: "0",
-      BOREALIS_ENROLL_RATE_LIMIT_FINGERPRINT_PER_MINUTE: "0",
-      BOREALIS_DEVICE_RATE_LIMIT_PER_MINUTE: "0",
-      BOREALIS_DB_POOL_SIZE: "20",
-    },
-    plugins: identityPlugins,
-    clock: systemClock,
-    logSink: createLogSink({ dir: `${db.dataDir}/Logs`, stderr: false, level: "WARNING" }),
-  });
+  const b = await startAgentBenchEngine(identityPlugins, { BOREALIS_DB_POOL_SIZE: "20" });
   try {
-    const { port } = await engine.listen();
-    const server = `http://127.0.0.1:${port}`;
-    const ops = engine.service(operatorsKey);
-    const user = await ops.createUser({
-      username: "bench-admin",
-      password: `pw-${crypto.randomUUID()}`,
-      role: "Admin",
-      mfaExempt: true,
-    });
-    const session = await ops.createSession(user.id, "bench");
-    const auth = { Authorization: `Bearer ${session.token}`, "content-type": "application/json" };
-    const site = await (await fetch(`${server}/api/sites`, {
-      method: "POST",
-      headers: auth,
-      body: JSON.stringify({ name: "Bench" }),
-    })).json();
-    const win = await fetch(`${server}/api/sites/${site.id}/auto-approval`, {
-      method: "POST",
-      headers: auth,
-      body: JSON.stringify({ minutes: 60 }),
-    });
-    await win.body?.cancel();
-
-    const pin = await hasTaskset();
-    if (pin) {
-      await new Deno.Command("taskset", { args: ["-acp", "0", String(Deno.pid)], stdout: "null" })
-        .output();
-    }
-    const self = new URL(import.meta.url).pathname;
-    const cmd = pin ? "taskset" : Deno.execPath();
-    const args = [
-      ...(pin ? ["-c", "1", Deno.execPath()] : []),
-      "run",
-      "-A",
-      self,
-      "--generate",
-      server,
-      site.enrollment_code,
-    ];
-    const samples: Array<[number, number]> = [];
-    const sampler = setInterval(() => samples.push([Date.now(), cpuMs()]), 50);
-    const child = await new Deno.Command(cmd, {
-      args,
-      stdout: "piped",
-      stderr: "inherit",
-      env: { BENCH_SECONDS: String(seconds), BENCH_CONCURRENCY: String(concurrency) },
-    }).output();
-    clearInterval(sampler);
-    /** Engine CPU ms spent inside a window. */
-    const cpuIn = (from: number, to: number) => {
-      const inside = samples.filter(([t]) => t >= from && t <= to);
-      return inside.length > 1 ? inside.at(-1)![1] - inside[0]![1] : NaN;
-    };
-    const text = new TextDecoder().decode(child.stdout).trim().split("\n").at(-1) ?? "[]";
-    const phases = JSON.parse(text) as Phase[];
+    const { phases, cpuIn, pinned: pin } = await runGenerator(
+      new URL(import.meta.url).pathname,
+      b,
+      { BENCH_SECONDS: String(seconds), BENCH_CONCURRENCY: String(concurrency) },
+    );
     const healths = phases.filter((p) => p.name === "health");
     const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
-    const db_ = db.url ? "PostgreSQL server" : "embedded PGlite";
+    const db_ = b.dbLabel;
     let hi = 0;
     const best: Record<string, number> = {};
     for (const p of phases.filter((p) => p.name !== "health")) {
@@ -304,8 +169,7 @@ async function main(): Promise<void> {
       `identity aims: ${aim("script_request", 3000)}, ${aim("refresh", 1000)} [${db_}]`,
     );
   } finally {
-    await engine.stop("bench finished");
-    await db.drop();
+    await b.close();
   }
 }
 
