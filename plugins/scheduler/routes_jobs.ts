@@ -21,20 +21,10 @@ import {
   parseStart,
   type StoredTarget,
 } from "./jobs.ts";
-import { ErrorBody } from "./routes_quick_run.ts";
+import { errorsWithConflict, json } from "./openapi.ts";
 import type { RunEngine } from "./runs.ts";
 
-const json = (schema: z.ZodType, description: string) => ({
-  description,
-  content: { "application/json": { schema } },
-});
-const errors = {
-  400: json(ErrorBody, "Bad request"),
-  401: json(ErrorBody, "Not signed in"),
-  403: json(ErrorBody, "Not allowed"),
-  404: json(ErrorBody, "Not found"),
-  409: json(ErrorBody, "Conflict"),
-};
+const errors = errorsWithConflict;
 const Job = z.record(z.string(), z.unknown()).openapi("ScheduledJob");
 const IdParam = z.object({ id: z.coerce.number().int().positive() });
 

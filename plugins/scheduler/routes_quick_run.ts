@@ -9,25 +9,8 @@ import { badRequest, HttpError, notFound } from "../../core/errors.ts";
 import type { PluginContext } from "../../core/plugin.ts";
 import { activityJson, type ActivityRow, Dispatcher } from "./dispatch.ts";
 import type { QuickRunner } from "./quick_run.ts";
+import { ErrorBody, errors, json } from "./openapi.ts";
 import type { CodeSigner } from "./signing.ts";
-
-/** The error body every route documents. */
-export const ErrorBody = z.object({
-  error: z.string(),
-  message: z.string(),
-  details: z.unknown().optional(),
-}).openapi("SchedulerError");
-
-const json = (schema: z.ZodType, description: string) => ({
-  description,
-  content: { "application/json": { schema } },
-});
-const errors = {
-  400: json(ErrorBody, "Bad request"),
-  401: json(ErrorBody, "Not signed in"),
-  403: json(ErrorBody, "Not allowed"),
-  404: json(ErrorBody, "Not found"),
-};
 
 const QuickRunBody = z.object({
   assembly_guid: z.string().min(1).max(100).optional(),

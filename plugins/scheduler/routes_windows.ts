@@ -9,20 +9,10 @@ import { canSeeSite, type Principal, principalOf, requireRole } from "../../core
 import { badRequest, notFound } from "../../core/errors.ts";
 import type { PluginContext } from "../../core/plugin.ts";
 import type { FilterService } from "../inventory/mod.ts";
-import { ErrorBody } from "./routes_quick_run.ts";
+import { errors, json } from "./openapi.ts";
 import { cronProblem } from "./schedule.ts";
 import type { WindowRow, WindowService } from "./windows.ts";
 
-const json = (schema: z.ZodType, description: string) => ({
-  description,
-  content: { "application/json": { schema } },
-});
-const errors = {
-  400: json(ErrorBody, "Bad request"),
-  401: json(ErrorBody, "Not signed in"),
-  403: json(ErrorBody, "Not allowed"),
-  404: json(ErrorBody, "Not found"),
-};
 const Body = z.object({
   name: z.string().trim().min(1).max(200),
   cron: z.string().min(1).max(200),
