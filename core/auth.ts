@@ -44,9 +44,23 @@ export interface Principal {
  */
 export type Authenticator = (c: Context<AppEnv>) => Promise<Principal | null>;
 
+/** Records a guard's refusal of an identified caller (set by the engine to its auditor). */
+export type DenialRecorder = (c: Context<AppEnv>, err: HttpError) => Promise<void>;
+
 /** The authenticators installed by plugins, tried in installation order. */
 export class AuthRegistry {
   #authenticators: Array<{ name: string; fn: Authenticator }> = [];
+  #onDenied?: DenialRecorder;
+
+  /** Sets what records guard refusals (the engine points it at the audit trail). */
+  onDenied(fn: DenialRecorder): void {
+    this.#onDenied = fn;
+  }
+
+  /** Records a refusal; a failing recorder never changes the answer. */
+  async denied(c: Context<AppEnv>, err: HttpError): Promise<void> {
+    await this.#onDenied?.(c, err).catch(() => {});
+  }
 
   /** Adds an authenticator (called by authentication plugins during setup). */
   install(name: string, fn: Authenticator): void {
@@ -77,42 +91,66 @@ export function getPrincipal(c: Context<AppEnv>): Promise<Principal | null> {
   return c.env.auth.resolve(c);
 }
 
+/**
+ * Runs a guard's check; a 403 it raises is recorded (ASVS 16.3.2: authorisation failures
+ * are logged) before it is thrown. Anonymous 401s are not recorded: scanners would flood
+ * the trail and nobody is identified. A 403 raised later by the handler is not the
+ * guard's and is not recorded here.
+ */
+async function checked(
+  c: Context<AppEnv>,
+  check: () => Promise<void> | void,
+  next: () => Promise<void>,
+): Promise<void> {
+  try {
+    await check();
+  } catch (err) {
+    if (err instanceof HttpError && err.status === 403) await c.env.auth.denied(c, err);
+    throw err;
+  }
+  await next();
+}
+
 /** Guard: a principal (optionally of one kind) is required; 401 otherwise. */
 export function requirePrincipal(kind?: PrincipalKind): MiddlewareHandler<AppEnv> {
   return async function requirePrincipal(c, next) {
-    const p = await getPrincipal(c);
-    if (!p) throw unauthorized();
-    if (kind && p.kind !== kind) {
-      throw forbidden("wrong_principal_kind", `this route is for ${kind}s`);
-    }
-    await next();
+    await checked(c, async () => {
+      const p = await getPrincipal(c);
+      if (!p) throw unauthorized();
+      if (kind && p.kind !== kind) {
+        throw forbidden("wrong_principal_kind", `this route is for ${kind}s`);
+      }
+    }, next);
   };
+}
+
+async function checkRole(c: Context<AppEnv>, role: Role): Promise<Principal> {
+  const p = await getPrincipal(c);
+  if (!p) throw unauthorized();
+  if (p.kind !== "operator" && p.kind !== "system") {
+    throw forbidden("operator_required", "this route is for operators");
+  }
+  if (role === "Admin" && p.kind === "operator" && p.role !== "Admin") {
+    throw forbidden("admin_required", "this action needs the Admin role");
+  }
+  if (p.readOnly && !["GET", "HEAD", "OPTIONS"].includes(c.req.method)) {
+    throw forbidden("read_only_token", "this API token is read-only");
+  }
+  return p;
 }
 
 /** Guard: an operator with at least `role` (Admin ⊃ User). */
 export function requireRole(role: Role): MiddlewareHandler<AppEnv> {
   return async function requireRole(c, next) {
-    const p = await getPrincipal(c);
-    if (!p) throw unauthorized();
-    if (p.kind !== "operator" && p.kind !== "system") {
-      throw forbidden("operator_required", "this route is for operators");
-    }
-    if (role === "Admin" && p.kind === "operator" && p.role !== "Admin") {
-      throw forbidden("admin_required", "this action needs the Admin role");
-    }
-    if (p.readOnly && !["GET", "HEAD", "OPTIONS"].includes(c.req.method)) {
-      throw forbidden("read_only_token", "this API token is read-only");
-    }
-    await next();
+    await checked(c, () => checkRole(c, role).then(() => {}), next);
   };
 }
 
 /** Guard: an Admin whose session holds a Dev Mode grant. */
 export function requireDevMode(): MiddlewareHandler<AppEnv> {
-  const admin = requireRole("Admin");
   return async function requireDevMode(c, next) {
-    await admin(c, async () => {
-      const p = (await getPrincipal(c))!;
+    await checked(c, async () => {
+      const p = await checkRole(c, "Admin");
       if (p.kind === "operator" && !p.devMode) {
         throw new HttpError(
           403,
@@ -120,8 +158,7 @@ export function requireDevMode(): MiddlewareHandler<AppEnv> {
           'this action needs Dev Mode: POST /api/dev-mode {"enabled": true} as an Admin, then retry',
         );
       }
-      await next();
-    });
+    }, next);
   };
 }
 

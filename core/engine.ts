@@ -333,6 +333,14 @@ export class Engine {
   ): Promise<void> {
     const services = this.#services;
     const audit = createAuditor(this.sql, this.logSink.logger("audit"), this.clock);
+    this.auth.onDenied((c, err) =>
+      audit(c, {
+        action: "authz.denied",
+        target: `${c.req.method} ${c.req.path}`.slice(0, 300),
+        outcome: "denied",
+        details: { reason: err.code }, // not "code": audit details redact that name
+      })
+    );
     const requiresOf = new Map(this.plugins.map((p) => [p.name, p.requires ?? []]));
     const closure = (name: string): Set<string> => {
       const seen = new Set<string>([name]);

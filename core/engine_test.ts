@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { createRoute, z } from "@hono/zod-openapi";
 import { orderPlugins, PluginGraphError, selectPlugins } from "./engine.ts";
+import { requireRole } from "./auth.ts";
 import { definePlugin, serviceKey } from "./plugin.ts";
 import { startTestEngine } from "../tests/helpers/test_engine.ts";
 import { createTestDatabase } from "../tests/helpers/test_db.ts";
@@ -243,6 +244,60 @@ Deno.test("engine: a route declared with zod shows its validation errors per fie
     assert.equal(res.status, 400);
     const body = await res.json();
     assert.deepEqual(body.details.map((d: { field: string }) => d.field).sort(), ["a", "b"]);
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("auth: a guard's 403 to an identified caller is audited; anonymous 401s and passes are not", async () => {
+  const guarded = definePlugin({
+    name: "guarded",
+    setup(ctx) {
+      // Callers name themselves in a header: enough to exercise the kernel's guards.
+      ctx.auth.install("header", (c) => {
+        const who = c.req.header("x-test-user");
+        if (!who) return Promise.resolve(null);
+        return Promise.resolve({
+          kind: "operator",
+          id: who,
+          name: who,
+          role: who === "root" ? "Admin" : "User",
+          sites: "all",
+        });
+      });
+      ctx.http.openapi(
+        createRoute({
+          method: "post",
+          path: "/api/guarded",
+          middleware: [requireRole("Admin")] as const,
+          responses: { 200: { description: "ok" } },
+        }),
+        (c) => c.json({ ok: true }, 200),
+      );
+    },
+  });
+  const t = await startTestEngine({ plugins: [guarded] });
+  try {
+    const denied = await t.request("/api/guarded", {
+      method: "POST",
+      headers: { "x-test-user": "alice" },
+    });
+    assert.equal(denied.status, 403);
+    assert.equal((await denied.json()).error, "admin_required");
+    assert.equal((await t.request("/api/guarded", { method: "POST" })).status, 401);
+    const ok = await t.request("/api/guarded", {
+      method: "POST",
+      headers: { "x-test-user": "root" },
+    });
+    assert.equal(ok.status, 200);
+    await ok.body?.cancel();
+    const rows = await t.engine.sql<
+      { actor: string; target: string; details: { reason: string } }[]
+    >`select actor_name as actor, target, details from audit_log where action = 'authz.denied'`;
+    assert.deepEqual(
+      rows.map((r) => [r.actor, r.target, r.details.reason]),
+      [["alice", "POST /api/guarded", "admin_required"]],
+    );
   } finally {
     await t.close();
   }

@@ -7,7 +7,7 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import { canSeeSite, principalOf } from "../../core/auth.ts";
-import { requireRole } from "./guards.ts";
+import { requireRole } from "../../core/auth.ts";
 import { badRequest, conflict, HttpError, notFound } from "../../core/errors.ts";
 import type { PluginContext } from "../../core/plugin.ts";
 import { ErrorBody } from "./routes.ts";

@@ -13,7 +13,6 @@ import { definePlugin, serviceKey } from "../../core/plugin.ts";
 import { installAegisRoutes } from "./routes.ts";
 import { installCredentials } from "./credentials.ts";
 import { AegisVault, type Vault } from "./vault.ts";
-import { auditDenials } from "./guards.ts";
 
 export type {
   ForceResetResult,
@@ -26,7 +25,6 @@ export type {
   VaultStatus,
 } from "./vault.ts";
 export { lockedError, notConfiguredError } from "./vault.ts";
-export { audited, requireDevMode, requirePrincipal, requireRole } from "./guards.ts";
 export type { CredentialSecrets, CredentialService } from "./credentials.ts";
 
 /** The vault service: `ctx.use(vaultKey)` in a plugin that requires "aegis". */
@@ -68,7 +66,6 @@ export default definePlugin({
     ),
   },
   async setup(ctx) {
-    auditDenials(ctx.auth, ctx.audit);
     const vault = new AegisVault({
       sql: ctx.sql,
       clock: ctx.clock,

@@ -6,7 +6,7 @@
  * @module
  */
 import { createRoute, z } from "@hono/zod-openapi";
-import { requireDevMode, requireRole } from "./guards.ts";
+import { requireDevMode, requireRole } from "../../core/auth.ts";
 import { badRequest } from "../../core/errors.ts";
 import type { PluginContext } from "../../core/plugin.ts";
 import type { AegisVault } from "./vault.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 import { createRoute, z } from "@hono/zod-openapi";
-import { requireRole } from "../aegis/mod.ts";
+import { requireRole } from "../../core/auth.ts";
 import { badRequest } from "../../core/errors.ts";
 import type { Deps } from "./deps.ts";
 import { err, guarded, json, plainText } from "./http_util.ts";

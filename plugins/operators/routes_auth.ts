@@ -8,7 +8,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { principalOf } from "../../core/auth.ts";
-import { requirePrincipal, requireRole } from "../aegis/mod.ts";
+import { requirePrincipal, requireRole } from "../../core/auth.ts";
 import { badRequest, forbidden, HttpError, notFound, tooManyRequests } from "../../core/errors.ts";
 import type { AppEnv } from "../../core/http.ts";
 import type { Deps } from "./deps.ts";

@@ -15,7 +15,7 @@ import {
 } from "@simplewebauthn/server";
 import { Buffer } from "node:buffer";
 import { type Principal, principalOf } from "../../core/auth.ts";
-import { requireRole } from "../aegis/mod.ts";
+import { requireRole } from "../../core/auth.ts";
 import { badRequest, HttpError, notFound } from "../../core/errors.ts";
 import type { Deps } from "./deps.ts";
 import { body, err, guarded, json, plainText } from "./http_util.ts";

@@ -7,7 +7,7 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import { principalOf } from "../../core/auth.ts";
-import { requireRole } from "../aegis/mod.ts";
+import { requireRole } from "../../core/auth.ts";
 import { forbidden, notFound } from "../../core/errors.ts";
 import type { Deps } from "./deps.ts";
 import { body, err, guarded, json, plainText } from "./http_util.ts";
