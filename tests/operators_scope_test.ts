@@ -105,6 +105,18 @@ Deno.test("site scope: assignments and credentials name existing sites; Users se
       json: { site_id: ghost },
     });
     assert.equal(r.status, 400);
+
+    // Deleting a site removes its assignments and detaches its credentials (foreign keys).
+    r = await post("/api/sites/delete", { ids: [south] });
+    assert.equal(r.status, 200, await r.clone().text());
+    await r.body?.cancel();
+    const after =
+      await (await post("/api/user_site_assignments/selection", { usernames: ["nora"] }))
+        .json();
+    assert.deepEqual(after.selected_site_ids, []);
+    const [detached] = await t.engine.sql<{ site_id: number | null }[]>`
+      select site_id from credentials where id = ${southCred.id}`;
+    assert.equal(detached?.site_id, null);
   } finally {
     await t.close();
   }
