@@ -774,7 +774,15 @@ export function payloadHttpError(r: AssemblyRecord, err: PayloadError): HttpErro
 }
 
 function toItem(e: Entry, includePayloadGuid: boolean): ListItem {
-  const r = e.record;
+  return recordItem(e.record, e.dirty, includePayloadGuid);
+}
+
+/** The list shape of a record (also the body of create and update answers). */
+export function recordItem(
+  r: AssemblyRecord,
+  isDirty: boolean,
+  includePayloadGuid: boolean,
+): ListItem {
   const item: ListItem = {
     assembly_guid: r.assembly_guid,
     source: r.domain,
@@ -788,7 +796,7 @@ function toItem(e: Entry, includePayloadGuid: boolean): ListItem {
     tags: [...r.tags],
     payload_type: r.payload_type,
     payload_size_bytes: r.payload_size_bytes,
-    is_dirty: e.dirty,
+    is_dirty: isDirty,
     created_at: r.created_at,
     updated_at: r.updated_at,
   };

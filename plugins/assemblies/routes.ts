@@ -12,6 +12,7 @@ import { forbidden, HttpError } from "../../core/errors.ts";
 import type { AppEnv } from "../../core/http.ts";
 import type { PluginContext } from "../../core/plugin.ts";
 import { operatorsKey } from "../operators/mod.ts";
+import { recordItem } from "./cache.ts";
 import type { AssemblyRecord, Domain } from "./model.ts";
 import { DOMAINS, KINDS, PAYLOAD_TYPES, TYPES } from "./model.ts";
 import type { AssembliesService } from "./service.ts";
@@ -209,56 +210,24 @@ export function registerRoutes(ctx: PluginContext, service: AssembliesService): 
     }
   };
 
-  const toDetail = (r: AssemblyRecord, payload: unknown, admin: boolean) => {
+  const toDetail = (
+    r: AssemblyRecord,
+    payload: unknown,
+    admin: boolean,
+  ): z.infer<typeof Detail> => {
     const state = service.cache.state(r.assembly_guid)!;
-    const out: z.infer<typeof Detail> = {
-      assembly_guid: r.assembly_guid,
-      source: r.domain,
-      domain: r.domain,
-      display_name: r.display_name,
-      summary: r.summary,
-      category: r.category,
-      assembly_kind: r.assembly_kind,
-      assembly_type: r.assembly_type,
-      version: r.version,
-      tags: r.tags,
-      payload_type: r.payload_type,
-      payload_size_bytes: r.payload_size_bytes,
-      is_dirty: state.is_dirty,
-      created_at: r.created_at,
-      updated_at: r.updated_at,
+    return {
+      ...recordItem(r, state.is_dirty, admin),
       metadata: r.metadata,
       payload,
       payload_checksum: r.payload_checksum,
       checksum: r.checksum,
       state,
     };
-    if (admin) out.payload_guid = r.payload_guid;
-    return out;
   };
 
-  const summary = (r: AssemblyRecord, admin: boolean) => {
-    const state = service.cache.state(r.assembly_guid);
-    const out: z.infer<typeof Item> = {
-      assembly_guid: r.assembly_guid,
-      source: r.domain,
-      domain: r.domain,
-      display_name: r.display_name,
-      summary: r.summary,
-      category: r.category,
-      assembly_kind: r.assembly_kind,
-      assembly_type: r.assembly_type,
-      version: r.version,
-      tags: r.tags,
-      payload_type: r.payload_type,
-      payload_size_bytes: r.payload_size_bytes,
-      is_dirty: state?.is_dirty ?? true,
-      created_at: r.created_at,
-      updated_at: r.updated_at,
-    };
-    if (admin) out.payload_guid = r.payload_guid;
-    return out;
-  };
+  const summary = (r: AssemblyRecord, admin: boolean): z.infer<typeof Item> =>
+    recordItem(r, service.cache.state(r.assembly_guid)?.is_dirty ?? true, admin);
 
   // ---- reads ---------------------------------------------------------------------
 
