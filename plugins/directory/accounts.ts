@@ -143,6 +143,37 @@ export class DirectoryAccounts implements ExternalAuthenticator {
   }
 
   /**
+   * Called before a passkey sign-in of a directory account gets a session: the service
+   * account searches the user with the provider's filter (no password: the passkey was
+   * the proof) and the same rules as a password sign-in apply — gone → disabled here
+   * (401), disabled in the directory or no mapped group → 403 with the login's codes,
+   * otherwise role, sites and name are refreshed. An unreachable provider refuses (401
+   * with reason `directory_unavailable`, as the password path does).
+   */
+  async recheck(user: UserRow): Promise<ExternalLoginResult> {
+    const link = await this.link(user.id);
+    if (!link) return { status: "invalid", reason: "directory_link_missing" };
+    if (user.disabled && !link.disabled_by_directory) {
+      return { status: "invalid", reason: "account_disabled" };
+    }
+    const p = await this.d.store.get(link.provider_id);
+    if (!p?.enabled) return { status: "invalid", reason: "provider_disabled" };
+    let entry: DirectoryEntry | null;
+    try {
+      entry = await this.d.reader.lookup(p, await this.d.store.bindPassword(p), user.username);
+    } catch (e) {
+      this.#providerTrouble(p, e);
+      return { status: "invalid", reason: "directory_unavailable" };
+    }
+    if (!entry || (link.subject && entry.subject && link.subject !== entry.subject)) {
+      // A different entry under the same name is not this account: like a vanished one.
+      await this.#disable(user.id, "not_found");
+      return { status: "invalid", reason: "directory_user_not_found" };
+    }
+    return await this.#admit(p, entry, user.username, user);
+  }
+
+  /**
    * Logs why a provider could not answer; true when it was unreachable. Vault errors
    * (locked) propagate; anything the directory said is the provider's problem, not a 500.
    */
@@ -216,6 +247,7 @@ export class DirectoryAccounts implements ExternalAuthenticator {
       return { status: "ok", userId: clash.id };
     }
     let created: UserRow;
+    const now = new Date(this.d.clock.now());
     try {
       created = await this.d.operators.createUser({
         username,
@@ -223,24 +255,21 @@ export class DirectoryAccounts implements ExternalAuthenticator {
         authSource: "directory",
         displayName: entry.display_name,
         sites: await this.#knownSites(mapped.site_ids),
+        // The link is written in the account's own transaction: an account without its
+        // link could never sign in again, and no half-made account is ever visible.
+        inTransaction: async (tx, row) => {
+          await tx`
+            insert into directory_users (user_id, provider_id, dn, subject, mail, groups,
+                                         last_login_at, last_sync_at, created_at)
+            values (${row.id}, ${p.id}, ${entry.dn}, ${entry.subject}, ${entry.mail},
+                    ${tx.json(entry.groups)}, ${now}, ${now}, ${now})`;
+        },
       });
     } catch (e) {
       // Two first logins racing: the loser finds the winner's account on a second pass.
       if (e instanceof HttpError && e.code === "username_taken" && !retried) {
         return await this.#admit(p, entry, typed, undefined, true);
       }
-      throw e;
-    }
-    const now = new Date(this.d.clock.now());
-    try {
-      await this.d.sql`
-        insert into directory_users (user_id, provider_id, dn, subject, mail, groups,
-                                     last_login_at, last_sync_at, created_at)
-        values (${created.id}, ${p.id}, ${entry.dn}, ${entry.subject}, ${entry.mail},
-                ${this.d.sql.json(entry.groups)}, ${now}, ${now}, ${now})`;
-    } catch (e) {
-      // An account without its link could never sign in again: undo the creation.
-      await this.d.sql`delete from users where id = ${created.id} and auth_source = 'directory'`;
       throw e;
     }
     await this.d.audit(null, {
@@ -286,6 +315,7 @@ export class DirectoryAccounts implements ExternalAuthenticator {
       where user_id = ${userId}`;
     if (sitesChanged) await this.d.operators.assignSites(userId, sites);
     else if (roleChanged || enable) this.d.operators.invalidate();
+    if (before.role === "Admin" && mapped.role !== "Admin") await this.#adminsLeft(userId);
     if (roleChanged || sitesChanged) {
       await this.d.audit(null, {
         action: "directory.user_updated",
@@ -300,9 +330,10 @@ export class DirectoryAccounts implements ExternalAuthenticator {
   /** Disables an account because of the directory and revokes its sessions and tokens. */
   async #disable(userId: string, reason: string): Promise<boolean> {
     const now = new Date(this.d.clock.now());
-    const r = await this.d.sql`
+    const r = await this.d.sql<{ role: string }[]>`
       update users set disabled = true, updated_at = ${now}
-      where id = ${userId} and auth_source = 'directory' and not disabled`;
+      where id = ${userId} and auth_source = 'directory' and not disabled
+      returning role`;
     if (r.count > 0) {
       await this.d.sql`
         update directory_users set disabled_by_directory = true, disabled_reason = ${reason},
@@ -317,8 +348,32 @@ export class DirectoryAccounts implements ExternalAuthenticator {
         actor: SYSTEM,
         details: { reason },
       });
+      if (r[0]?.role === "Admin") await this.#adminsLeft(userId);
     }
     return r.count > 0;
+  }
+
+  /**
+   * The directory is the authority over its accounts, so a demotion or disable applies
+   * even to the last directory admin (an admin removed from the admin group must lose
+   * access at once). The operators plugin keeps at least one enabled local admin for
+   * exactly this reason; should none exist (accounts from before that rule), say loudly
+   * how to get back in.
+   */
+  async #adminsLeft(userId: string): Promise<void> {
+    const [r] = await this.d.sql<{ n: number }[]>`
+      select count(*)::int as n from users where role = 'Admin' and not disabled`;
+    if (r!.n > 0) return;
+    this.d.log.warn(
+      "the directory removed the last enabled admin; no one can administer this engine until " +
+        "an admin is created from the server shell: deno task start users create-admin --username NAME",
+    );
+    await this.d.audit(null, {
+      action: "directory.no_admin_left",
+      target: `user:${userId}`,
+      outcome: "failure",
+      actor: SYSTEM,
+    });
   }
 
   /** Site ids that still exist (when the inventory plugin's table is there). */

@@ -1,14 +1,22 @@
 /**
  * Reading a provider's directory: finding a user with the configured filter (every
  * value escaped), binding as the user (never with an empty password), reading the
- * user's groups (AD: one matching-rule-in-chain search; OpenLDAP and others: iterative
- * member searches, cycle-safe), the disabled check, and the provider test's steps.
+ * user's groups (AD: one matching-rule-in-chain search plus the primary group, which
+ * `memberOf` never lists; OpenLDAP and others: iterative member searches, cycle-safe),
+ * the disabled check, and the provider test's steps. Group searches are paged (RFC 2696),
+ * so a user in more groups than the server's size limit still gets all of them.
  *
  * @module
  */
 import type { Client } from "ldapts";
 import { HttpError } from "../../core/errors.ts";
-import { adNestedGroupsFilter, directMembersFilter, normalizeDn, renderFilter } from "./escape.ts";
+import {
+  adNestedGroupsFilter,
+  directMembersFilter,
+  domainRoot,
+  normalizeDn,
+  renderFilter,
+} from "./escape.ts";
 import {
   allValues,
   closeClient,
@@ -17,10 +25,12 @@ import {
   firstValue,
   isTransportError,
   openClient,
+  rawValue,
   resultCode,
   type ServerPool,
 } from "./ldap.ts";
 import type { Provider } from "./providers.ts";
+import { objectSidFilter, primaryGroupSid } from "./sid.ts";
 
 /** A user as the directory describes it. */
 export interface DirectoryEntry {
@@ -78,6 +88,20 @@ const MAX_USERNAME = 256;
 const MAX_NESTING = 16;
 const MAX_GROUPS = 5000;
 const BATCH = 50;
+/**
+ * Entries per page of a paged group search: under Active Directory's default
+ * MaxPageSize (1000), which caps larger requests anyway.
+ */
+export const PAGE_SIZE = 500;
+
+/** What a found entry carries before its groups are read. */
+type Found = Partial<DirectoryEntry> & {
+  dn: string;
+  memberOf: string[];
+  /** AD: the binary objectSid and the primaryGroupID (RID). */
+  sid?: Uint8Array;
+  primaryGroupId?: number;
+};
 
 /** True when a submitted username may be searched for at all. */
 export function acceptableUsername(username: string): boolean {
@@ -90,6 +114,8 @@ export function acceptableUsername(username: string): boolean {
 
 const subjectAttribute = (p: Provider) =>
   p.provider_type === "active_directory" ? "objectGUID" : "entryUUID";
+const binaryAttributes = (p: Provider) =>
+  p.provider_type === "active_directory" ? ["objectGUID", "objectSid"] : [];
 
 /**
  * One LDAP round trip (the root DSE) so a server that accepts TCP but never answers
@@ -172,13 +198,13 @@ export class DirectoryReader {
       await this.#serviceBind(client, p, bindPassword);
       const out = new Map<string, DirectoryEntry | null>();
       for (const dn of dns) {
-        let entry: Partial<DirectoryEntry> | null = null;
+        let entry: Found | null = null;
         try {
           const { searchEntries } = await client.search(dn, {
             scope: "base",
             filter: "(objectClass=*)",
             attributes: this.#attributes(p),
-            explicitBufferAttributes: p.provider_type === "active_directory" ? ["objectGUID"] : [],
+            explicitBufferAttributes: binaryAttributes(p),
           });
           entry = searchEntries[0] ? this.#toEntry(p, searchEntries[0]) : null;
         } catch (e) {
@@ -309,6 +335,7 @@ export class DirectoryReader {
       p.member_of_attribute,
       subjectAttribute(p),
       "cn",
+      ...(p.provider_type === "active_directory" ? ["objectSid", "primaryGroupID"] : []),
     ];
   }
 
@@ -316,12 +343,12 @@ export class DirectoryReader {
     client: Client,
     p: Provider,
     username: string,
-  ): Promise<Partial<DirectoryEntry> | null> {
+  ): Promise<Found | null> {
     const { searchEntries } = await client.search(p.base_dn, {
       scope: "sub",
       filter: renderFilter(p.user_search_filter, username),
       attributes: this.#attributes(p),
-      explicitBufferAttributes: p.provider_type === "active_directory" ? ["objectGUID"] : [],
+      explicitBufferAttributes: binaryAttributes(p),
       sizeLimit: 2,
     });
     if (searchEntries.length === 0) return null;
@@ -333,12 +360,9 @@ export class DirectoryReader {
     return this.#toEntry(p, searchEntries[0]!);
   }
 
-  #toEntry(p: Provider, e: Record<string, unknown> & { dn: string }): Partial<DirectoryEntry> & {
-    dn: string;
-    memberOf: string[];
-  } {
+  #toEntry(p: Provider, e: Record<string, unknown> & { dn: string }): Found {
     const username = firstValue(e, p.username_attribute) ?? "";
-    return {
+    const found: Found = {
       dn: e.dn,
       username,
       display_name: firstValue(e, p.display_name_attribute) ?? firstValue(e, "cn") ?? username,
@@ -346,23 +370,46 @@ export class DirectoryReader {
       subject: firstValue(e, subjectAttribute(p)) ?? null,
       memberOf: allValues(e, p.member_of_attribute),
     };
+    if (p.provider_type === "active_directory") {
+      const sid = rawValue(e, "objectSid");
+      const rid = Number(firstValue(e, "primaryGroupID"));
+      if (sid && Number.isInteger(rid) && rid > 0) {
+        found.sid = sid;
+        found.primaryGroupId = rid;
+      }
+    }
+    return found;
   }
 
-  async #complete(
-    client: Client,
-    p: Provider,
-    found: Partial<DirectoryEntry> & { memberOf?: string[] },
-  ): Promise<DirectoryEntry> {
-    const dn = found.dn!;
+  async #complete(client: Client, p: Provider, found: Found): Promise<DirectoryEntry> {
+    const dn = found.dn;
     return {
       dn,
       username: found.username ?? "",
       display_name: (found.display_name ?? "").slice(0, 200),
       mail: found.mail ?? null,
       subject: found.subject ?? null,
-      groups: await this.#groups(client, p, dn, found.memberOf ?? []),
+      groups: await this.#groups(client, p, found),
       disabled: await this.#disabled(client, p, dn),
     };
+  }
+
+  /**
+   * AD: the DN of the user's primary group, found by its SID (the user's domain SID +
+   * `primaryGroupID`) under the domain root of the user's DN; null when the entry has
+   * no usable SID or no such group is visible.
+   */
+  async #primaryGroup(client: Client, p: Provider, found: Found): Promise<string | null> {
+    if (!found.sid || !found.primaryGroupId) return null;
+    const groupSid = primaryGroupSid(found.sid, found.primaryGroupId);
+    if (!groupSid) return null;
+    const { searchEntries } = await client.search(domainRoot(found.dn) ?? p.base_dn, {
+      scope: "sub",
+      filter: objectSidFilter(groupSid).filter,
+      attributes: ["1.1"],
+      sizeLimit: 1,
+    });
+    return searchEntries[0]?.dn ?? null;
   }
 
   async #disabled(client: Client, p: Provider, dn: string): Promise<boolean> {
@@ -375,12 +422,20 @@ export class DirectoryReader {
     return searchEntries.length > 0;
   }
 
-  async #groups(
-    client: Client,
-    p: Provider,
-    userDn: string,
-    memberOf: string[],
-  ): Promise<string[]> {
+  /** A paged subtree search for the DNs of entries matching `filter`. */
+  async #pagedDns(client: Client, base: string, filter: string): Promise<string[]> {
+    const { searchEntries } = await client.search(base, {
+      scope: "sub",
+      filter,
+      attributes: ["1.1"],
+      paged: { pageSize: PAGE_SIZE },
+    });
+    return searchEntries.map((e) => e.dn);
+  }
+
+  async #groups(client: Client, p: Provider, user: Found): Promise<string[]> {
+    const userDn = user.dn;
+    const memberOf = user.memberOf ?? [];
     const base = p.group_search_base ?? p.base_dn;
     const found = new Map<string, string>();
     const add = (dn: string) => {
@@ -391,14 +446,21 @@ export class DirectoryReader {
     };
     for (const g of memberOf) add(g);
     if (p.provider_type === "active_directory") {
+      // memberOf never lists the primary group (Domain Users, usually), nor does the
+      // in-chain search find it: it is named by the user's primaryGroupID only.
+      const primary = await this.#primaryGroup(client, p, user);
+      if (primary) add(primary);
       if (p.nested_groups) {
-        // The domain controller walks the nesting itself (LDAP_MATCHING_RULE_IN_CHAIN).
-        const { searchEntries } = await client.search(base, {
-          scope: "sub",
-          filter: adNestedGroupsFilter(userDn, p.group_member_attribute),
-          attributes: ["1.1"],
-        });
-        for (const e of searchEntries) add(e.dn);
+        // The domain controller walks the nesting itself (LDAP_MATCHING_RULE_IN_CHAIN);
+        // for the primary group, a second walk from it finds the groups it is in.
+        for (const from of primary ? [userDn, primary] : [userDn]) {
+          const dns = await this.#pagedDns(
+            client,
+            base,
+            adNestedGroupsFilter(from, p.group_member_attribute),
+          );
+          for (const dn of dns) add(dn);
+        }
       }
       return [...found.values()];
     }
@@ -408,12 +470,12 @@ export class DirectoryReader {
     for (let depth = 0; depth < (p.nested_groups ? MAX_NESTING : 1) && frontier.length; depth++) {
       const next: string[] = [];
       for (let i = 0; i < frontier.length; i += BATCH) {
-        const { searchEntries } = await client.search(base, {
-          scope: "sub",
-          filter: directMembersFilter(frontier.slice(i, i + BATCH), p.group_member_attribute),
-          attributes: ["1.1"],
-        });
-        for (const e of searchEntries) if (add(e.dn)) next.push(e.dn);
+        const dns = await this.#pagedDns(
+          client,
+          base,
+          directMembersFilter(frontier.slice(i, i + BATCH), p.group_member_attribute),
+        );
+        for (const dn of dns) if (add(dn)) next.push(dn);
         if (found.size >= MAX_GROUPS) return [...found.values()];
       }
       // memberOf values seed the walk as well, so nesting above them is found.

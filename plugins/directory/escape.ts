@@ -29,6 +29,15 @@ export function escapeFilterValue(value: string): string {
 }
 
 /**
+ * Escapes a binary value (such as an `objectSid`) for a filter: RFC 4515 §3 lets any
+ * octet be written as `\XX`, and octets that are not valid UTF-8 must be, so every one
+ * is.
+ */
+export function escapeFilterBytes(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => "\\" + b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
  * Escapes an attribute value for use in a DN (RFC 4514 §2.4): `"` `+` `,` `;` `<` `>`
  * `\` get a backslash, NUL becomes `\00`, and a leading space or `#` and a trailing
  * space are escaped.
@@ -125,6 +134,24 @@ export function normalizeDn(dn: string): string {
   if (!parts) return dn.trim().toLowerCase();
   return parts.map(([a, v, sep]) => `${sep}${a.toLowerCase()}=${escapeDnValue(v.toLowerCase())}`)
     .join("");
+}
+
+/**
+ * The domain root of a DN: its trailing `dc=` RDNs (`DC=corp,DC=example,DC=com` for
+ * `CN=Ann,OU=Staff,DC=corp,DC=example,DC=com`), values re-escaped per RFC 4514; null
+ * when the DN does not end in `dc=` components.
+ */
+export function domainRoot(dn: string): string | null {
+  const parts = splitDn(dn);
+  if (!parts) return null;
+  let start = parts.length;
+  // A multi-valued RDN (`+`) ends the domain part: its pieces belong together.
+  while (
+    start > 0 && parts[start - 1]![0].toLowerCase() === "dc" &&
+    (start === parts.length || parts[start]![2] !== "+") && parts[start - 1]![2] !== "+"
+  ) start--;
+  if (start === parts.length) return null;
+  return parts.slice(start).map(([a, v]) => `${a}=${escapeDnValue(v)}`).join(",");
 }
 
 /** True when `dn` parses as a non-empty DN (`attr=value` pairs). */

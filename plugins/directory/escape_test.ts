@@ -5,7 +5,9 @@ import {
   AD_IN_CHAIN_OID,
   adNestedGroupsFilter,
   directMembersFilter,
+  domainRoot,
   escapeDnValue,
+  escapeFilterBytes,
   escapeFilterValue,
   isDn,
   normalizeDn,
@@ -130,4 +132,22 @@ Deno.test("mapping: highest privilege wins, sites unite, no match means no role"
   // Site mappings alone grant no role.
   assert.equal(mapGroups(p, ["cn=field,dc=x"]).role, null);
   assert.equal(mapGroups(p, []).role, null);
+});
+
+Deno.test("domainRoot: the trailing dc= components of a DN, re-escaped", () => {
+  assert.equal(
+    domainRoot("CN=Ann Smith,OU=Staff,DC=corp,DC=example,DC=com"),
+    "DC=corp,DC=example,DC=com",
+  );
+  assert.equal(domainRoot("uid=a,ou=people,dc=example,dc=org"), "dc=example,dc=org");
+  assert.equal(domainRoot("CN=Smith\\, John,DC=corp , DC=com"), "DC=corp,DC=com");
+  assert.equal(domainRoot("cn=x,dc=a+dc=b,dc=c"), "dc=c", "a multi-valued RDN ends it");
+  assert.equal(domainRoot("cn=x,o=Example"), null);
+  assert.equal(domainRoot("dc=we\\,ird,dc=org"), "dc=we\\,ird,dc=org");
+  assert.equal(domainRoot("not a dn"), null);
+});
+
+Deno.test("escapeFilterBytes: every octet as \\XX", () => {
+  assert.equal(escapeFilterBytes(new Uint8Array([0, 0x28, 0x5c, 0xff])), "\\00\\28\\5c\\ff");
+  assert.equal(escapeFilterBytes(new Uint8Array()), "");
 });

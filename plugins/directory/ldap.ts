@@ -201,3 +201,15 @@ export function allValues(entry: Record<string, unknown>, attr: string): string[
       : String(x)
   );
 }
+
+/** The first value of a binary attribute (one named in `explicitBufferAttributes`). */
+export function rawValue(entry: Record<string, unknown>, attr: string): Uint8Array | undefined {
+  const key = Object.keys(entry).find((k) => k.toLowerCase() === attr.toLowerCase());
+  if (!key || key === "dn") return undefined;
+  const v = entry[key];
+  const first = Array.isArray(v) ? v[0] : v;
+  if (first instanceof Uint8Array) return first;
+  // ldapts matches explicitBufferAttributes case-sensitively and otherwise decodes values
+  // that happen to be valid UTF-8: encoding them again gives back the very same bytes.
+  return typeof first === "string" ? new TextEncoder().encode(first) : undefined;
+}

@@ -52,7 +52,19 @@ export type ExternalLoginResult =
 
 /** Checks credentials of directory accounts and unknown usernames. */
 export interface ExternalAuthenticator {
+  /**
+   * A password sign-in (and the password re-entered before a factor change) of a
+   * directory account or an unknown name.
+   */
   authenticate(login: ExternalLogin): Promise<ExternalLoginResult>;
+  /**
+   * Re-checks an existing account of this authenticator without its password, before a
+   * passkey sign-in gets a session: the account must still exist there, not be disabled
+   * and still map to a role; role and sites are refreshed as a password sign-in would.
+   * `ok` lets the sign-in go on; `denied` is a 403 with its code; `invalid` (including
+   * an unreachable directory) is the usual 401. Never `skip`.
+   */
+  recheck(user: UserRow): Promise<ExternalLoginResult>;
 }
 
 /** Scope checks for site-scoped objects. */

@@ -222,6 +222,10 @@ export async function issueSession(
 /**
  * Re-authentication before a password or factor change (ASVS 7.5.1), throttled like a
  * sign-in under the same username so a stolen session cannot guess the password freely.
+ * A directory account has no local password: its directory checks it with a bind (the
+ * same check as a sign-in, which also refreshes role and sites). The caller is signed
+ * in, so a directory that cannot answer is a 503, not a "wrong password" that would
+ * count against the throttle; a directory that refuses the account is its 403.
  */
 export async function reauthenticate(
   deps: Deps,
@@ -233,11 +237,39 @@ export async function reauthenticate(
   return await deps.throttle.serialize(user.username, ip, async () => {
     const wait = await deps.throttle.waitMs(user.username, ip);
     if (wait > 0) throw tooManyRequests(wait / 1000, "too many wrong passwords; try again later");
-    const ok = await deps.users.checkPassword(user, password);
+    const ok = user.auth_source === "directory"
+      ? await directoryPassword(deps, user, password, ip)
+      : await deps.users.checkPassword(user, password);
     if (ok) await deps.throttle.succeed(user.username);
     else await deps.throttle.fail(user.username, ip);
     return ok;
   });
+}
+
+/** Reasons an external authenticator gives when it could not decide at all. */
+const UNDECIDED = new Set(["directory_unavailable", "provider_disabled", "directory_link_missing"]);
+
+async function directoryPassword(
+  deps: Deps,
+  user: UserRow,
+  password: string,
+  ip: string | null,
+): Promise<boolean> {
+  const external = deps.external?.current;
+  const outcome = external
+    ? await external.authenticate({ username: user.username, password, user, ip })
+    : ({ status: "invalid", reason: "directory_unavailable" } as const);
+  if (outcome.status === "ok") return outcome.userId === user.id;
+  if (outcome.status === "denied") throw forbidden(outcome.code, outcome.message);
+  if (outcome.status === "invalid" && UNDECIDED.has(outcome.reason)) {
+    throw new HttpError(
+      503,
+      "directory_unavailable",
+      "the directory this account comes from cannot check the password now (unreachable, or " +
+        "its provider is disabled); try again later or ask an admin",
+    );
+  }
+  return false;
 }
 
 /** Installs the sign-in and own-account routes. */

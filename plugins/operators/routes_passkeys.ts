@@ -2,7 +2,9 @@
  * Passkeys (WebAuthn) with `@simplewebauthn/server`: a signed-in user registers one;
  * anyone may start a passwordless sign-in, which counts as multi-factor. Challenges are
  * stored server-side, live five minutes and are consumed by the first verify that
- * names them. RP ID and origins come from settings.
+ * names them. RP ID and origins come from settings. Directory accounts register with
+ * their directory password (checked by a bind) and, at every passkey sign-in, are
+ * re-checked against their directory before a session is issued.
  *
  * @module
  */
@@ -50,8 +52,9 @@ const registerOptionsRoute = createRoute({
   request: body(z.object({ current_password: z.string().min(1).max(1024) }).strict()),
   responses: {
     200: json(z.record(z.string(), z.unknown()), "Creation options"),
-    400: err("Bad body or a directory account"),
+    400: err("Bad body"),
     429: err("Too many wrong passwords"),
+    503: err("A directory account's directory cannot check the password now"),
     ...guarded,
   },
 });
@@ -90,7 +93,9 @@ const authVerifyRoute = createRoute({
   responses: {
     200: json(z.record(z.string(), z.unknown()), "Signed in"),
     400: err("Bad body"),
-    401: err("Passkey not accepted"),
+    401: err("Passkey not accepted (also: a directory account's directory is unreachable)"),
+    403: err("A directory account the directory now refuses (disabled, no mapped group)"),
+    423: err("The account needs an auth reset"),
   },
 });
 const listRoute = createRoute({
@@ -185,11 +190,9 @@ export function installPasskeyRoutes(deps: Deps): void {
     const p = await principalOf(c);
     const user = await users.byId(p.id);
     if (!user) throw notFound("the account no longer exists");
-    if (user.auth_source !== "local") {
-      throw badRequest("directory_user", "directory accounts cannot register passkeys");
-    }
     // A passkey alone signs in, so adding one from a hijacked session would be a lasting
-    // back door: the password is asked again first (ASVS 7.5.1).
+    // back door: the password is asked again first (ASVS 7.5.1). For a directory account
+    // that is its directory password, checked by a bind as the user.
     if (!(await reauthenticate(deps, c, user, c.req.valid("json").current_password))) {
       await ctx.audit(c, {
         action: "passkey.register",
@@ -302,8 +305,14 @@ export function installPasskeyRoutes(deps: Deps): void {
     const [key] = await sql<PasskeyRow[]>`
       select * from user_passkeys where credential_id = ${response.id}`;
     if (!key) throw await fail("unknown_credential");
-    const user = await users.byId(key.user_id);
-    if (!user || user.disabled || user.auth_source !== "local") {
+    let user = await users.byId(key.user_id);
+    const external = deps.external?.current;
+    // A directory account the directory plugin disabled may be enabled again by the
+    // re-check below (as by a password sign-in); an admin's own disable is final there.
+    if (
+      !user || (user.auth_source === "local" && user.disabled) ||
+      (user.auth_source === "directory" && !external)
+    ) {
       throw await fail("account_unavailable", user?.username);
     }
     let result;
@@ -325,12 +334,30 @@ export function installPasskeyRoutes(deps: Deps): void {
       throw await fail("verification_failed", user.username);
     }
     if (!result.verified) throw await fail("verification_failed", user.username);
+    await sql`update user_passkeys set sign_count = ${result.authenticationInfo.newCounter},
+              last_used_at = ${new Date(clock.now())} where id = ${key.id}`;
+    if (user.auth_source === "directory") {
+      // Passwordless must not mean directory-less: the account is checked against its
+      // provider (only after the assertion verified, so strangers cannot make us query
+      // the directory) and refreshed, exactly as a password sign-in would be.
+      const outcome = await external!.recheck(user);
+      if (outcome.status === "denied") {
+        await fail(outcome.reason, user.username);
+        throw new HttpError(403, outcome.code, outcome.message);
+      }
+      if (outcome.status !== "ok" || outcome.userId !== user.id) {
+        throw await fail(
+          outcome.status === "invalid" ? outcome.reason : "recheck_failed",
+          user.username,
+        );
+      }
+      user = await users.byId(user.id);
+      if (!user || user.disabled) throw await fail("account_unavailable", user?.username);
+    }
     if (user.auth_reset_required) {
       await fail("auth_reset_required", user.username);
       throw new HttpError(423, "auth_reset_required", "an admin must reset this account first");
     }
-    await sql`update user_passkeys set sign_count = ${result.authenticationInfo.newCounter},
-              last_used_at = ${new Date(clock.now())} where id = ${key.id}`;
     return c.json(await issueSession(deps, c, user, "passkey"), 200);
   });
 

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type postgres from "postgres";
 import type { Clock } from "../../core/clock.ts";
 import type { Sql } from "../../core/db.ts";
 import { badRequest, conflict, notFound } from "../../core/errors.ts";
@@ -50,6 +51,12 @@ export interface NewUser {
   sites?: readonly number[];
   /** Bootstrap: create only while no admin exists (checked under a lock). */
   onlyIfNoAdmin?: boolean;
+  /**
+   * Runs inside the transaction that inserts the account (use only `tx`): another
+   * plugin's rows that belong to the account, such as its directory link, are written
+   * together with it; throwing rolls the account back.
+   */
+  inTransaction?: (tx: postgres.TransactionSql, user: UserRow) => Promise<void>;
 }
 
 /** The public shape of a user in API responses. */
@@ -120,6 +127,8 @@ export class UserStore {
       throw badRequest("missing_password", "local accounts need a password");
     }
     const now = new Date(this.clock.now());
+    // Only a duplicate name on the users insert itself means "username taken".
+    let inserted = false;
     try {
       return await this.sql.begin(async (tx) => {
         if (input.onlyIfNoAdmin) {
@@ -135,14 +144,16 @@ export class UserStore {
           values (${input.username}, ${input.displayName ?? ""}, ${input.role}, ${hash},
                   ${input.mfaExempt ?? false}, ${input.authSource ?? "local"}, ${now}, ${now})
           returning *`;
+        inserted = true;
         for (const site of input.sites ?? []) {
           await tx`insert into user_site_assignments (user_id, site_id, assigned_at)
                    values (${row!.id}, ${site}, ${now}) on conflict do nothing`;
         }
+        await input.inTransaction?.(tx, row!);
         return row!;
       });
     } catch (e) {
-      if (isUniqueViolation(e)) {
+      if (isUniqueViolation(e) && !inserted) {
         throw conflict("username_taken", `a user named ${input.username} already exists`);
       }
       throw e;
@@ -197,9 +208,30 @@ export class UserStore {
     return r!.n > 0;
   }
 
-  /** Refuses a change that would leave no enabled admin. */
+  /** Number of enabled local (not directory) admins. */
+  async localAdminCount(): Promise<number> {
+    const [r] = await this.sql<{ n: number }[]>`
+      select count(*)::int as n from users
+      where role = 'Admin' and not disabled and auth_source = 'local'`;
+    return r!.n;
+  }
+
+  /**
+   * Refuses a change (delete, demote, disable) that would leave no enabled admin, or no
+   * enabled *local* admin. The directory demotes and disables its accounts on its own
+   * authority at any sign-in or sync, so directory admins never count as the way back
+   * in: the last enabled local admin stays, whatever directory admins exist.
+   */
   async guardLastAdmin(user: UserRow): Promise<void> {
-    if (user.role === "Admin" && !user.disabled && (await this.adminCount()) <= 1) {
+    if (user.role !== "Admin" || user.disabled) return;
+    if (user.auth_source === "local" && (await this.localAdminCount()) <= 1) {
+      throw conflict(
+        "last_admin",
+        "this is the last enabled local admin; directory admins cannot be the only way in " +
+          "(the directory may demote or disable them at any time): create another local admin first",
+      );
+    }
+    if ((await this.adminCount()) <= 1) {
       throw conflict("last_admin", "this is the last enabled admin; create another admin first");
     }
   }

@@ -9,7 +9,9 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import { Attribute, Change, Client } from "ldapts";
+import { encodeSid, parseSidString } from "../../plugins/directory/sid.ts";
 
 /** Suffix of the test tree. */
 export const BASE_DN = "dc=example,dc=org";
@@ -65,6 +67,40 @@ export const USERS = {
   grace: user("grace"),
 } as const;
 
+/**
+ * The Active Directory look-alike part of the tree (`{adLike: true}`): a test schema
+ * with AD's `objectSid`, `primaryGroupID` and `sAMAccountName`, a domain SID whose
+ * binary form holds `( ) * \` NUL and bytes from 0x80 up (so escaping and binary
+ * filters are really exercised), and a user whose only group is its primary group.
+ */
+export const AD = {
+  /** Sub-authorities 0x5c2a2928 and 0x80c300ff: bytes 28 29 2a 5c and ff 00 c3 80. */
+  domainSid: `S-1-5-21-${0x5c2a2928}-${0x80c300ff}-1813906818`,
+  domainUsers: `cn=Domain Users,ou=groups,${BASE_DN}`,
+  domainAdmins: `cn=Domain Admins,ou=groups,${BASE_DN}`,
+  /** sAMAccountName adam, primaryGroupID 513 (Domain Users), in no group's member list. */
+  adam: { ...user("adam"), rid: 1105, primaryGroupId: 513 },
+  /** primaryGroupID 1999: no such group. */
+  orphan: { ...user("orphan"), rid: 1106, primaryGroupId: 1999 },
+} as const;
+
+const AD_SCHEMA = `
+attributetype ( 1.2.840.113556.1.4.146 NAME 'objectSid'
+  EQUALITY octetStringMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.40 SINGLE-VALUE )
+attributetype ( 1.2.840.113556.1.4.98 NAME 'primaryGroupID'
+  EQUALITY integerMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.27 SINGLE-VALUE )
+attributetype ( 1.2.840.113556.1.4.221 NAME 'sAMAccountName'
+  EQUALITY caseIgnoreMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 SINGLE-VALUE )
+objectclass ( 1.3.6.1.4.1.32473.1.1 NAME 'borealisAdLike' AUXILIARY
+  MAY ( objectSid $ primaryGroupID $ sAMAccountName ) )
+`;
+
+/** The binary SID of `rid` in the test domain. */
+export function adSid(rid: number): Uint8Array {
+  const domain = parseSidString(AD.domainSid)!;
+  return encodeSid({ ...domain, subAuthorities: [...domain.subAuthorities, rid] });
+}
+
 /** A running test server. */
 export interface Slapd {
   url: string;
@@ -108,7 +144,7 @@ function freePort(): number {
   return port;
 }
 
-function config(dir: string, tls: boolean): string {
+function config(dir: string, tls: boolean, sizeLimit?: number, adLike?: boolean): string {
   const schema = "/etc/ldap/schema";
   const tlsLines = tls
     ? `TLSCACertificateFile ${dir}/ca.pem
@@ -121,7 +157,7 @@ include ${schema}/core.schema
 include ${schema}/cosine.schema
 include ${schema}/inetorgperson.schema
 include ${schema}/nis.schema
-modulepath /usr/lib/ldap
+${adLike ? `include ${dir}/ad-like.schema\n` : ""}modulepath /usr/lib/ldap
 moduleload back_mdb
 moduleload memberof
 pidfile ${dir}/slapd.pid
@@ -133,10 +169,19 @@ suffix "${BASE_DN}"
 rootdn "${ROOT_DN}"
 rootpw ${ROOT_PW}
 directory ${dir}/db
-overlay memberof
+${sizeLimitLine(sizeLimit)}overlay memberof
 access to attrs=userPassword by self write by anonymous auth by * none
 access to * by * read
 `;
+}
+
+/**
+ * A size limit for everyone but the root DN, which a paged search may go past (the
+ * total of a paged search is unlimited, like Active Directory's MaxPageSize): an
+ * unpaged search matching more entries fails with "size limit exceeded" (4).
+ */
+function sizeLimitLine(limit?: number): string {
+  return limit ? `limits * size.soft=${limit} size.hard=${limit} size.prtotal=unlimited\n` : "";
 }
 
 async function waitReady(port: number, child: Deno.ChildProcess): Promise<void> {
@@ -219,6 +264,10 @@ async function makeCertificates(dir: string): Promise<string> {
 export interface SlapdOptions {
   /** Also listen on ldaps:// and offer StartTLS, with a certificate from a fresh CA. */
   tls?: boolean;
+  /** Server size limit for searches (not the root DN); paged searches may go past it. */
+  sizeLimit?: number;
+  /** Add the Active Directory look-alike schema and entries ({@link AD}). */
+  adLike?: boolean;
 }
 
 /** Starts slapd with the test tree loaded. */
@@ -238,8 +287,12 @@ async function startOnce(options: SlapdOptions): Promise<Slapd> {
   if (!path) throw new Error("slapd is not installed");
   const dir = await Deno.makeTempDir({ prefix: "borealis-slapd-" });
   await Deno.mkdir(`${dir}/db`);
+  if (options.adLike) await Deno.writeTextFile(`${dir}/ad-like.schema`, AD_SCHEMA);
   const caPem = options.tls ? await makeCertificates(dir) : undefined;
-  await Deno.writeTextFile(`${dir}/slapd.conf`, config(dir, !!options.tls));
+  await Deno.writeTextFile(
+    `${dir}/slapd.conf`,
+    config(dir, !!options.tls, options.sizeLimit, options.adLike),
+  );
   const port = freePort();
   const url = `ldap://127.0.0.1:${port}`;
   const ldapsUrl = options.tls ? `ldaps://127.0.0.1:${freePort()}` : undefined;
@@ -281,6 +334,7 @@ async function startOnce(options: SlapdOptions): Promise<Slapd> {
   try {
     await waitReady(port, child);
     await asRoot(loadTree);
+    if (options.adLike) await asRoot(loadAdTree);
   } catch (e) {
     await stop();
     throw e;
@@ -340,6 +394,34 @@ async function loadTree(c: Client): Promise<void> {
       modification: new Attribute({ type: "member", values: [GROUPS.loopB] }),
     }),
   ]);
+}
+
+async function loadAdTree(c: Client): Promise<void> {
+  const sid = (rid: number) =>
+    new Attribute({ type: "objectSid", values: [Buffer.from(adSid(rid))] });
+  for (const [dn, rid] of [[AD.domainUsers, 513], [AD.domainAdmins, 512]] as const) {
+    await c.add(dn, [
+      new Attribute({ type: "objectClass", values: ["groupOfNames", "borealisAdLike"] }),
+      new Attribute({ type: "cn", values: [dn.slice(3, dn.indexOf(","))] }),
+      // groupOfNames needs a member; the real members of a primary group are implicit.
+      new Attribute({ type: "member", values: [SERVICE_DN] }),
+      sid(rid),
+    ]);
+  }
+  for (const u of [AD.adam, AD.orphan]) {
+    await c.add(u.dn, [
+      new Attribute({ type: "objectClass", values: ["inetOrgPerson", "borealisAdLike"] }),
+      new Attribute({ type: "uid", values: [u.uid] }),
+      new Attribute({ type: "sAMAccountName", values: [u.uid] }),
+      new Attribute({ type: "cn", values: [u.cn] }),
+      new Attribute({ type: "sn", values: [u.uid] }),
+      new Attribute({ type: "displayName", values: [`${u.cn} Example`] }),
+      new Attribute({ type: "mail", values: [u.mail] }),
+      new Attribute({ type: "userPassword", values: [u.password] }),
+      new Attribute({ type: "primaryGroupID", values: [String(u.primaryGroupId)] }),
+      sid(u.rid),
+    ]);
+  }
 }
 
 /** Site ids the test provider's site mappings hand out. */
