@@ -125,7 +125,8 @@ export function optionalStringEnv(): z.ZodType<string | undefined> {
   return z.string().optional();
 }
 
-function urlEnv(protocols: string[]): z.ZodType<string | undefined> {
+/** An optional URL with one of the given protocols (`"https:"`, …). */
+export function urlEnv(protocols: string[]): z.ZodType<string | undefined> {
   return z.string().optional().refine((v) => {
     if (v === undefined) return true;
     try {

@@ -15,6 +15,7 @@ export interface OperatorSettings {
   sessionIdleSeconds: number;
   sessionAbsoluteSeconds: number;
   passwordScryptLn: number;
+  passwordBreachApi?: string;
   loginMaxFailures: number;
   loginIpMaxFailures: number;
   loginLockoutSeconds: number;

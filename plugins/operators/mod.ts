@@ -7,11 +7,19 @@
  * @module
  */
 import { canSeeSite } from "../../core/auth.ts";
-import { boolEnv, intEnv, optionalStringEnv, setting, stringEnv } from "../../core/config.ts";
+import {
+  boolEnv,
+  intEnv,
+  optionalStringEnv,
+  setting,
+  stringEnv,
+  urlEnv,
+} from "../../core/config.ts";
 import { eventKey } from "../../core/events.ts";
 import { definePlugin } from "../../core/plugin.ts";
 import { vaultKey } from "../aegis/mod.ts";
 import { operatorAuthenticator } from "./authenticator.ts";
+import { rangeApiChecker } from "./breached.ts";
 import { createAdminCommand } from "./commands.ts";
 import { installAuditRoutes } from "./routes_audit.ts";
 import { installAuthRoutes } from "./routes_auth.ts";
@@ -67,6 +75,13 @@ export default definePlugin({
       "an integer from 14 to 20 (scrypt N = 2^value)",
       "Password hash cost; raising it rehashes each password at its next login.",
       "15",
+    ),
+    passwordBreachApi: setting(
+      "BOREALIS_PASSWORD_BREACH_API",
+      urlEnv(["https:", "http:"]),
+      "a URL, e.g. https://api.pwnedpasswords.com/range/",
+      "Range API (k-anonymity) that new passwords are checked against; off when unset.",
+      "unset (off)",
     ),
     loginMaxFailures: setting(
       "BOREALIS_LOGIN_MAX_FAILURES",
@@ -128,7 +143,12 @@ export default definePlugin({
   async setup(ctx) {
     const s = ctx.settings as OperatorSettings;
     const vault = ctx.use(vaultKey);
-    const users = new UserStore(ctx.sql, ctx.clock, { ln: s.passwordScryptLn, r: 8, p: 1 });
+    const breach = s.passwordBreachApi
+      ? rangeApiChecker(s.passwordBreachApi, {
+        warn: (message, fields) => ctx.log.warn(message, fields),
+      })
+      : undefined;
+    const users = new UserStore(ctx.sql, ctx.clock, { ln: s.passwordScryptLn, r: 8, p: 1 }, breach);
     const sessions = new SessionStore(ctx.sql, ctx.clock, {
       idleMs: s.sessionIdleSeconds * 1000,
       absoluteMs: s.sessionAbsoluteSeconds * 1000,

@@ -7,7 +7,8 @@
 import type postgres from "postgres";
 import type { Clock } from "../../core/clock.ts";
 import type { Sql } from "../../core/db.ts";
-import { badRequest, conflict, notFound } from "../../core/errors.ts";
+import { badRequest, conflict, type HttpError, notFound } from "../../core/errors.ts";
+import type { BreachChecker } from "./breached.ts";
 import {
   DEFAULT_HASH_PARAMS,
   type HashParams,
@@ -89,7 +90,15 @@ export class UserStore {
     private readonly sql: Sql,
     private readonly clock: Clock,
     readonly hashParams: HashParams = DEFAULT_HASH_PARAMS,
+    /** Optional breached-password lookup, consulted after the offline rules pass. */
+    private readonly breach?: BreachChecker,
   ) {}
+
+  /** The rule a new password breaks (offline rules, then the breach corpus), or null. */
+  async #passwordProblem(password: string, username: string): Promise<HttpError | null> {
+    return await passwordProblem(password, username) ?? await this.breach?.problem(password) ??
+      null;
+  }
 
   /** Finds a user by name, ignoring case. */
   async byUsername(username: string): Promise<UserRow | undefined> {
@@ -120,7 +129,7 @@ export class UserStore {
     }
     let hash: string | null = null;
     if (input.password !== undefined) {
-      const problem = await passwordProblem(input.password, input.username);
+      const problem = await this.#passwordProblem(input.password, input.username);
       if (problem) throw problem;
       hash = await hashPassword(input.password, this.hashParams);
     } else if ((input.authSource ?? "local") === "local") {
@@ -180,7 +189,7 @@ export class UserStore {
 
   /** Sets a new password (rules checked). */
   async setPassword(user: UserRow, password: string): Promise<void> {
-    const problem = await passwordProblem(password, user.username);
+    const problem = await this.#passwordProblem(password, user.username);
     if (problem) throw problem;
     const hash = await hashPassword(password, this.hashParams);
     await this.sql`update users set password_hash = ${hash}, auth_reset_required = false,
