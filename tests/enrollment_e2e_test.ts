@@ -8,36 +8,10 @@ import { join } from "node:path";
 import { ManualClock } from "../core/clock.ts";
 import { Agent } from "./agent/agent.ts";
 import { startIdentity } from "./agent/harness.ts";
+import { type AgentEvent, spawnAgent } from "./agent/process.ts";
 
-const CLI = new URL("./agent/cli.ts", import.meta.url).pathname;
-
-async function runCli(args: string[], onLine?: (e: Record<string, unknown>) => Promise<void>) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", CLI, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const events: Record<string, unknown>[] = [];
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let buf = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buf += value;
-    let nl;
-    while ((nl = buf.indexOf("\n")) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      if (!line.trim()) continue;
-      const e = JSON.parse(line);
-      events.push(e);
-      await onLine?.(e);
-    }
-  }
-  const status = await child.status;
-  const stderr = await new Response(child.stderr).text();
-  return { code: status.code, events, stderr };
-}
+const runCli = (args: string[], onLine?: (e: AgentEvent) => Promise<void>) =>
+  spawnAgent(args, { onLine }).done;
 
 Deno.test({
   name:

@@ -14,6 +14,13 @@
 import { unb64 } from "./agent.ts";
 import type { AgentSocket, Frame } from "./socket.ts";
 
+/** Kills a script and everything in its process group. */
+function killGroup(child: Deno.ChildProcess): void {
+  try {
+    Deno.kill(-child.pid, "SIGKILL");
+  } catch { /* already gone */ }
+}
+
 /** Options of {@link ScriptRunner}. */
 export interface RunnerOptions {
   /** Pinned base64 SPKI of the engine's code-signing key. */
@@ -39,6 +46,9 @@ export class ScriptRunner {
   #key?: Promise<CryptoKey>;
   readonly #done = new Map<string, JobOutcome>();
   readonly #running = new Set<string>();
+  readonly #children = new Set<Deno.ChildProcess>();
+  readonly #inflight = new Set<Promise<JobOutcome>>();
+  #stopping = false;
   /** Every job this runner executed (a job id appears once). */
   readonly executed: string[] = [];
   /** Jobs refused (bad signature, unsupported type). */
@@ -58,6 +68,16 @@ export class ScriptRunner {
     if (frame.type !== "quick_job_run") return;
     await this.handle(frame.data as Record<string, unknown>);
   };
+
+  /**
+   * Kills every script still running and waits until their temporary folders are gone
+   * (the agent is stopping; the engine times those jobs out).
+   */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    for (const child of this.#children) killGroup(child);
+    await Promise.allSettled(this.#inflight);
+  }
 
   /** The outcome of a job, once finished. */
   outcome(jobId: string): JobOutcome | undefined {
@@ -110,13 +130,16 @@ export class ScriptRunner {
       return null;
     }
     this.#running.add(jobId);
+    const execution = this.#execute(jobId, job);
+    this.#inflight.add(execution);
     try {
-      const outcome = await this.#execute(jobId, job);
+      const outcome = await execution;
       this.#done.set(jobId, outcome);
       this.#send("quick_job_result", { ...outcome, context });
       return outcome;
     } finally {
       this.#running.delete(jobId);
+      this.#inflight.delete(execution);
     }
   }
 
@@ -155,22 +178,27 @@ export class ScriptRunner {
     try {
       const path = `${dir}/script.sh`;
       await Deno.writeFile(path, bytes, { mode: 0o700 });
+      // Checked with no await before the spawn, so stop() never misses a child.
+      if (this.#stopping) return fail("not run: the agent is stopping");
+      // Its own process group (detached = setsid), so a timeout or a stop kills whatever
+      // the script started too; otherwise a background `sleep` would hold the output pipes
+      // open and the run would outlast its timeout.
       const child = new Deno.Command("bash", {
         args: [path],
+        detached: true,
         env,
         cwd: dir,
         stdin: "null",
         stdout: "piped",
         stderr: "piped",
       }).spawn();
+      this.#children.add(child);
       let timedOut = false;
       const timer = setTimeout(() => {
         timedOut = true;
-        try {
-          child.kill("SIGKILL");
-        } catch { /* already gone */ }
+        killGroup(child);
       }, limit);
-      const out = await child.output();
+      const out = await child.output().finally(() => this.#children.delete(child));
       clearTimeout(timer);
       const max = this.o.maxOutputBytes ?? 1_000_000;
       const text = (b: Uint8Array) => new TextDecoder().decode(b.subarray(0, max));

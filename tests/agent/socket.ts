@@ -2,11 +2,13 @@
  * The reference agent's WebSocket: opens `/api/agent/ws` with `Authorization: DPoP`
  * and a proof for `GET <http(s) URL of the path>`, answers frames, heartbeats on the
  * interval the engine announces, and reconnects with full-jitter backoff (a random
- * delay in [0, min(cap, base·2^attempt)]), honouring close code 4001 (refresh first).
+ * delay in [0, min(cap, base·2^attempt)]), honouring close code 4001 (refresh first), a
+ * 401 upgrade (refresh, then retry) and giving up when retrying cannot help (403
+ * `device_revoked`, or a refresh family that is gone).
  *
  * @module
  */
-import type { Agent } from "./agent.ts";
+import { type Agent, AgentError } from "./agent.ts";
 
 /** One frame. */
 export interface Frame {
@@ -30,9 +32,35 @@ export interface AgentSocketOptions {
   /** Backoff base and cap (ms). */
   backoffBaseMs?: number;
   backoffCapMs?: number;
+  /** Called when an open socket closes (before any reconnect is scheduled). */
+  onClose?: (e: CloseEvent) => void;
+  /**
+   * Called once when reconnecting cannot help and the socket stops for good: the upgrade
+   * was refused with 403 (`device_revoked`), or the token refresh answered 401/403 (the
+   * refresh family is gone, or the device was revoked). Receives that error.
+   */
+  onGiveUp?: (err: unknown) => void;
 }
 
-/** Opens one socket (no reconnect); resolves once open, rejects with the HTTP status text otherwise. */
+/**
+ * A socket that did not open. `status` is the HTTP status of a refused upgrade when the
+ * runtime reports it (Deno's message reads "… Invalid status code: 403"); undefined for
+ * network errors.
+ */
+export class SocketOpenError extends Error {
+  constructor(message: string, readonly status?: number) {
+    super(message);
+    this.name = "SocketOpenError";
+  }
+}
+
+/** True when retrying cannot help (docs/agent-protocol.md: upgrade answers, §3.1). */
+export function isFatalSocketError(err: unknown): boolean {
+  if (err instanceof SocketOpenError) return err.status === 403;
+  return err instanceof AgentError && (err.status === 401 || err.status === 403);
+}
+
+/** Opens one socket (no reconnect); resolves once open, rejects with a {@link SocketOpenError} otherwise. */
 export async function openAgentSocket(
   agent: Agent,
   server: string,
@@ -76,13 +104,15 @@ export async function openAgentSocket(
     };
     ws.onerror = (e) => {
       clearTimeout(timer);
-      reject(new Error((e as ErrorEvent).message ?? "websocket error"));
+      const message = (e as ErrorEvent).message ?? "websocket error";
+      const status = /status code:? (\d{3})/i.exec(message)?.[1];
+      reject(new SocketOpenError(message, status ? Number(status) : undefined));
     };
     let opened = false;
     ws.onclose = (e) => {
       clearTimeout(timer);
       if (opened) opts.onClose?.(e);
-      else reject(new Error("websocket closed before opening"));
+      else reject(new SocketOpenError("websocket closed before opening"));
     };
     const onopen = ws.onopen;
     ws.onopen = (e) => {
@@ -108,9 +138,14 @@ export class AgentSocket {
 
   constructor(readonly agent: Agent, readonly o: AgentSocketOptions) {}
 
-  /** Connects (and keeps reconnecting unless told not to). */
-  async start(): Promise<void> {
-    await this.#connect();
+  /**
+   * Connects (and keeps reconnecting after a close unless told not to). A failed first
+   * attempt throws, unless `keepTrying`: then it is retried like a reconnect (jittered
+   * backoff, `onGiveUp` when hopeless) and `start` resolves after the first attempt.
+   */
+  async start(opts: { keepTrying?: boolean } = {}): Promise<void> {
+    if (opts.keepTrying) await this.#retry(false);
+    else await this.#connect();
   }
 
   async #connect(): Promise<void> {
@@ -125,6 +160,7 @@ export class AgentSocket {
 
   #onClose(e: CloseEvent): void {
     clearInterval(this.#timer);
+    if (!this.#stopped) this.o.onClose?.(e);
     if (this.#stopped || this.o.reconnect === false) return;
     if (e.code === 4409) return; // replaced by a newer connection of the same device
     const base = this.o.backoffBaseMs ?? 1000;
@@ -160,14 +196,22 @@ export class AgentSocket {
     try {
       if (refreshFirst) await this.agent.refresh();
       await this.#connect();
-    } catch {
+    } catch (err) {
       this.failedAttempts++;
+      if (isFatalSocketError(err)) {
+        this.#stopped = true;
+        this.o.onGiveUp?.(err);
+        return;
+      }
       const delay = Math.random() *
         Math.min(
           this.o.backoffCapMs ?? 60_000,
           (this.o.backoffBaseMs ?? 1000) * 2 ** this.#attempt++,
         );
-      setTimeout(() => void this.#retry(false), delay);
+      // A 401 upgrade means the access token was refused (expired, old token_version after
+      // a quarantine): refresh before the next attempt instead of presenting it again.
+      const refresh = err instanceof SocketOpenError && err.status === 401;
+      setTimeout(() => void this.#retry(refresh), delay);
     }
   }
 
