@@ -20,6 +20,7 @@ interface TokenRow {
   absolute_expires_at: Date;
   rotated_at: Date | null;
   revoked_at: Date | null;
+  revoke_reason: string | null;
 }
 
 const invalid = (code: string, message: string) =>
@@ -96,7 +97,8 @@ export class RefreshTokens {
     if (won) return { guid: won.guid, token: next };
 
     const [row] = await sql<TokenRow[]>`
-      select id, family_id, guid, dpop_jkt, expires_at, absolute_expires_at, rotated_at, revoked_at
+      select id, family_id, guid, dpop_jkt, expires_at, absolute_expires_at, rotated_at, revoked_at,
+             revoke_reason
       from refresh_tokens where token_hash = ${hash}`;
     if (!row || (guid !== undefined && row.guid.toLowerCase() !== guid.toLowerCase())) {
       throw invalid("invalid_refresh_token", "refresh token not recognised");
@@ -113,7 +115,14 @@ export class RefreshTokens {
         },
       );
     }
-    if (row.revoked_at) throw invalid("refresh_token_revoked", "refresh token revoked");
+    if (row.revoked_at) {
+      // Revoked because the device was: tell the agent to stop rather than to enroll again
+      // (the proof above showed it holds the bound key, so this reveals nothing new).
+      if (row.revoke_reason === "device_revoked") {
+        throw new HttpError(403, "device_revoked", "this device has been revoked");
+      }
+      throw invalid("refresh_token_revoked", "refresh token revoked");
+    }
     if (row.rotated_at) {
       // Rotated already: either replayed by someone else or raced by a concurrent use.
       await this.#reused(row);
