@@ -25,9 +25,11 @@ import {
   firstValue,
   isTransportError,
   openClient,
+  overrideFor,
   rawValue,
   resultCode,
   type ServerPool,
+  urlHost,
 } from "./ldap.ts";
 import type { Provider } from "./providers.ts";
 import { objectSidFilter, primaryGroupSid } from "./sid.ts";
@@ -81,6 +83,8 @@ export interface TestStep {
   ok: boolean;
   message: string;
   url?: string;
+  /** The address the URL's host was reached at, when a host override applied. */
+  via?: string;
   ms: number;
 }
 
@@ -135,6 +139,19 @@ async function probe(client: Client): Promise<Client> {
     }
   }
   return client;
+}
+
+/**
+ * For the connect step: "; <url> via <address> (host override…)" when the URL's host is
+ * overridden, saying which name TLS checks, so the report shows where it really went.
+ */
+function overrideNote(url: string, p: Provider): string {
+  const via = overrideFor(url, p);
+  if (!via) return "";
+  const tls = url.toLowerCase().startsWith("ldaps:") || p.start_tls;
+  return `; ${url} via ${via} (host override${
+    tls ? `; the certificate is checked for ${urlHost(url)}, not for ${via}` : ""
+  })`;
 }
 
 /** Reads a provider's directory through the failover pool. */
@@ -227,18 +244,27 @@ export class DirectoryReader {
       step: string,
       url: string | undefined,
       fn: () => Promise<{ value: T; message: string }>,
+      note = "",
     ): Promise<T | undefined> => {
       const t0 = performance.now();
+      const via = url ? overrideFor(url, p) : undefined;
+      const where = { url, ...(via ? { via } : {}) };
       try {
         const { value, message } = await fn();
-        steps.push({ step, ok: true, message, url, ms: Math.round(performance.now() - t0) });
+        steps.push({
+          step,
+          ok: true,
+          message: message + note,
+          ...where,
+          ms: Math.round(performance.now() - t0),
+        });
         return value;
       } catch (e) {
         steps.push({
           step,
           ok: false,
-          message: e instanceof DirectoryConfigError ? e.message : describeError(e, p),
-          url,
+          message: (e instanceof DirectoryConfigError ? e.message : describeError(e, p)) + note,
+          ...where,
           ms: Math.round(performance.now() - t0),
         });
         return undefined;
@@ -254,7 +280,7 @@ export class DirectoryReader {
           : p.start_tls
           ? "connected, StartTLS negotiated"
           : "connected (plain LDAP: passwords travel unencrypted; use ldaps:// or StartTLS)",
-      }));
+      }), overrideNote(url, p));
       if (c && !client) {
         client = c;
         clientUrl = url;

@@ -5,14 +5,23 @@
  * unavailable is skipped (and tried last for a while); an LDAP answer such as "invalid
  * credentials" is the directory's verdict and is not retried elsewhere.
  *
+ * Host overrides: a URL whose host name has an entry in `host_overrides` is reached at that
+ * address instead of the name's DNS answer; the TLS layer (ldaps:// and StartTLS) still
+ * gets the host name as `servername`, which Node's tls uses both for SNI and for
+ * `checkServerIdentity`, so the certificate must still carry the name.
+ *
  * @module
  */
 import { Client, FilterParser, ResultCodeError } from "ldapts";
+import * as net from "node:net";
+import * as tls from "node:tls";
 import type { Clock } from "../../core/clock.ts";
 
 /** What a connection needs from a provider. */
 export interface ConnectionSettings {
   server_urls: string[];
+  /** Lower-case host name → IP address to connect to (TLS still verifies the name). */
+  host_overrides?: Readonly<Record<string, string>>;
   start_tls: boolean;
   tls_ca_pem: string | null;
   connect_timeout_ms: number;
@@ -22,6 +31,8 @@ export interface ConnectionSettings {
 /** One failed attempt on one URL. */
 export interface Attempt {
   url: string;
+  /** The override address the URL's host was reached at, if any. */
+  via?: string;
   message: string;
 }
 
@@ -29,7 +40,9 @@ export interface Attempt {
 export class DirectoryUnavailable extends Error {
   constructor(readonly attempts: Attempt[]) {
     super(
-      `no directory server answered: ${attempts.map((a) => `${a.url}: ${a.message}`).join("; ")}`,
+      `no directory server answered: ${
+        attempts.map((a) => `${a.url}${a.via ? ` via ${a.via}` : ""}: ${a.message}`).join("; ")
+      }`,
     );
     this.name = "DirectoryUnavailable";
   }
@@ -78,7 +91,10 @@ export function describeError(e: unknown, s?: ConnectionSettings): string {
   if (err?.code === "ECONNREFUSED") {
     return "connection refused (is the server running on that port?)";
   }
-  if (err?.code === "ENOTFOUND" || err?.code === "EAI_AGAIN") return "host name not found";
+  if (err?.code === "ENOTFOUND" || err?.code === "EAI_AGAIN") {
+    return "host name not found (no DNS answer; fix DNS, or map the name to the server's " +
+      "address with host_overrides)";
+  }
   if (err?.code === "ECONNRESET") return "connection reset by the server";
   if (msg === "Connection timeout") {
     return `no connection within ${s?.connect_timeout_ms ?? "?"} ms (connect timeout)`;
@@ -106,27 +122,87 @@ interface Connectable {
   _connect?: () => Promise<void> | void;
 }
 
+/** The host of an LDAP URL as written (brackets of an IPv6 literal removed). */
+export function urlHost(url: string): string {
+  return new URL(url).hostname.replace(/^\[|\]$/g, "");
+}
+
+/**
+ * The address a URL's host is overridden to, or undefined. Host names match
+ * case-insensitively (`new URL` keeps the case of an ldap:// host; override keys are
+ * stored in lower case).
+ */
+export function overrideFor(url: string, s: ConnectionSettings): string | undefined {
+  const overrides = s.host_overrides;
+  if (!overrides) return undefined;
+  const host = urlHost(url).toLowerCase();
+  return Object.hasOwn(overrides, host) ? overrides[host] : undefined;
+}
+
+/**
+ * ldapts socket factories that open the TCP connection to `address` instead of resolving
+ * the URL's host. ldapts calls `createConnection(port, host)` for ldap://,
+ * `createSecureConnection(port, host, tlsOptions)` for ldaps:// and
+ * `createSecureConnection(options)` (with `options.socket`) for StartTLS; only the host
+ * is replaced, the TLS options (and so `servername`) pass through untouched.
+ */
+function connectVia(address: string): {
+  createConnection: typeof net.connect;
+  createSecureConnection: typeof tls.connect;
+} {
+  const plain = (port: number) => net.connect({ port, host: address });
+  const secure = (
+    portOrOptions: number | tls.ConnectionOptions,
+    _host?: string,
+    options?: tls.ConnectionOptions,
+  ) =>
+    typeof portOrOptions === "number"
+      ? tls.connect(portOrOptions, address, options)
+      : tls.connect(portOrOptions);
+  return {
+    createConnection: plain as unknown as typeof net.connect,
+    createSecureConnection: secure as unknown as typeof tls.connect,
+  };
+}
+
+/**
+ * The TLS options for a URL: the pinned CA, and `servername` = the URL's host name. Node
+ * sends `servername` as SNI and checks the certificate against it (checkServerIdentity);
+ * without it Node would check against the address connected to, which for an override is
+ * the IP. IP-literal URLs get no servername (SNI carries no IP; Node checks the IP).
+ */
+export function tlsOptionsFor(url: string, s: ConnectionSettings): tls.ConnectionOptions {
+  const host = urlHost(url);
+  const ipLiteral = /^[\d.]+$|:/.test(host);
+  if (ipLiteral && overrideFor(url, s)) {
+    // Cannot happen (override keys are host names); never let an override skip the check.
+    throw new Error("a host override needs a host name in the URL");
+  }
+  return {
+    ...(s.tls_ca_pem ? { ca: [s.tls_ca_pem] } : {}),
+    ...(ipLiteral ? {} : { servername: host }),
+  };
+}
+
 /** Opens a client to one URL (connected, and upgraded by StartTLS when configured). */
 export async function openClient(url: string, s: ConnectionSettings): Promise<Client> {
   const ldaps = url.toLowerCase().startsWith("ldaps:");
-  const host = new URL(url).hostname.replace(/^\[|\]$/g, "");
-  const tls = {
-    ...(s.tls_ca_pem ? { ca: [s.tls_ca_pem] } : {}),
-    // SNI and certificate host check against the URL's host (not for IP literals).
-    ...(/^[\d.]+$|:/.test(host) ? {} : { servername: host }),
-  };
+  const tlsOptions = tlsOptionsFor(url, s);
+  const via = overrideFor(url, s);
   const client = new Client({
     url,
     connectTimeout: s.connect_timeout_ms,
     timeout: s.operation_timeout_ms,
     // ldapts switches to TLS whenever tlsOptions is set, so only pass it for ldaps://.
-    tlsOptions: ldaps ? tls : undefined,
+    tlsOptions: ldaps ? tlsOptions : undefined,
     strictDN: false,
+    ...(via ? connectVia(via) : {}),
   });
   try {
     // ldapts connects lazily; connecting here attributes failures to this URL.
     await (client as unknown as Connectable)._connect?.();
-    if (s.start_tls && !ldaps) await client.startTLS(tls);
+    // A fresh object: ldapts adds `socket` to the options it is given.
+    if (s.start_tls && !ldaps) await client.startTLS({ ...tlsOptions });
     return client;
   } catch (e) {
     await closeClient(client);
@@ -171,7 +247,8 @@ export class ServerPool {
         return out;
       } catch (e) {
         if (!isTransportError(e)) throw e;
-        attempts.push({ url, message: describeError(e, s) });
+        const via = overrideFor(url, s);
+        attempts.push({ url, ...(via ? { via } : {}), message: describeError(e, s) });
         this.#downUntil.set(url, this.clock.now() + this.holdDownMs);
       } finally {
         if (client) await closeClient(client);

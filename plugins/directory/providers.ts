@@ -6,6 +6,7 @@
  * @module
  */
 import { z } from "@hono/zod-openapi";
+import { isIP } from "node:net";
 import type { Clock } from "../../core/clock.ts";
 import type postgres from "postgres";
 import type { Sql } from "../../core/db.ts";
@@ -38,6 +39,8 @@ export interface Provider {
   enabled: boolean;
   priority: number;
   server_urls: string[];
+  /** Host name (lower case) → the IPv4 / IPv6 address to connect to instead of DNS. */
+  host_overrides: Record<string, string>;
   start_tls: boolean;
   tls_ca_pem: string | null;
   base_dn: string;
@@ -136,6 +139,98 @@ export const Pem = z.string().max(65_536).refine(
   "a PEM certificate (-----BEGIN CERTIFICATE----- …)",
 );
 
+/** Most host overrides one provider may carry. */
+export const MAX_HOST_OVERRIDES = 16;
+
+const LABEL = "[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?";
+const HOST_NAME = new RegExp(`^(?=.{1,253}$)${LABEL}(?:\\.${LABEL})*$`, "i");
+
+/**
+ * True for a DNS host name an override may be keyed by: letters, digits and hyphens in
+ * dot-separated labels (IDNs in their xn-- form), and not an address (an IP literal in a
+ * URL needs no override; an all-numeric last label would read as one).
+ */
+export function isOverridableHost(host: string): boolean {
+  return HOST_NAME.test(host) && isIP(host) === 0 && !/^\d+$/.test(host.split(".").at(-1)!);
+}
+
+/**
+ * True for an address a server can listen on: an IPv4 or IPv6 literal (no port, no
+ * brackets, no zone), not unspecified (0.0.0.0/8, ::), and not multicast or broadcast.
+ */
+export function isOverrideAddress(address: string): boolean {
+  if (z.ipv4().safeParse(address).success) {
+    const first = Number(address.split(".")[0]);
+    return first !== 0 && first < 224;
+  }
+  if (!z.ipv6().safeParse(address).success) return false;
+  const a = address.toLowerCase();
+  return !/^[0:]+$/.test(a) && !a.startsWith("ff");
+}
+
+/** Lower-case host names (as URLs are matched), lower-case IPv6, sorted by host. */
+export function normalizeHostOverrides(o: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(o)
+      .map(([host, address]) => [host.toLowerCase(), address.toLowerCase()] as const)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+  );
+}
+
+/** `{host name: address}`: connect to the address, keep the name for TLS (SNI, certificate). */
+export const HostOverrides = z.preprocess(
+  (raw, ctx) => {
+    // zod's record silently drops a "__proto__" key (JSON.parse makes it an own property):
+    // refuse it here rather than store less than was sent.
+    if (raw && typeof raw === "object" && Object.hasOwn(raw, "__proto__")) {
+      ctx.issues.push({
+        code: "custom",
+        path: ["__proto__"],
+        message: "the key must be a host name (letters, digits, hyphens, dots), not an address",
+        input: raw,
+      });
+    }
+    return raw;
+  },
+  z.record(z.string().max(253), z.string().max(64)).superRefine((o, ctx) => {
+    const entries = Object.entries(o);
+    if (entries.length > MAX_HOST_OVERRIDES) {
+      ctx.addIssue({
+        code: "custom",
+        message: `at most ${MAX_HOST_OVERRIDES} host overrides (got ${entries.length})`,
+      });
+    }
+    const seen = new Set<string>();
+    for (const [host, address] of entries) {
+      if (!isOverridableHost(host)) {
+        ctx.addIssue({
+          code: "custom",
+          path: [host],
+          message: "the key must be a host name (letters, digits, hyphens, dots), not an address",
+        });
+      } else if (seen.has(host.toLowerCase())) {
+        ctx.addIssue({
+          code: "custom",
+          path: [host],
+          message: "the same host name twice (host names are case-insensitive)",
+        });
+      }
+      seen.add(host.toLowerCase());
+      if (!isOverrideAddress(address)) {
+        ctx.addIssue({
+          code: "custom",
+          path: [host],
+          message: "must be an IPv4 or IPv6 address (no port, no brackets, not 0.0.0.0, :: " +
+            "or multicast)",
+        });
+      }
+    }
+  }).overwrite(normalizeHostOverrides),
+).openapi({
+  description: "host name → IPv4/IPv6 address to connect to; TLS still checks the host name",
+  example: { "dc1.corp.example": "10.20.0.5" },
+});
+
 const GroupMappingSchema = z.object({ group_dn: Dn, role: z.enum(["Admin", "User"]) }).strict();
 const SiteMappingSchema = z.object({
   label: text(100).default(""),
@@ -147,6 +242,7 @@ const fields = {
   name: text(100).trim().min(1),
   priority: z.number().int().min(0).max(100_000),
   server_urls: z.array(Url).min(1).max(8),
+  host_overrides: HostOverrides,
   start_tls: z.boolean(),
   tls_ca_pem: Pem.nullable(),
   base_dn: Dn,
@@ -197,6 +293,7 @@ export const ProviderView = z.object({
   enabled: z.boolean(),
   priority: z.number(),
   server_urls: z.array(z.string()),
+  host_overrides: z.record(z.string(), z.string()),
   start_tls: z.boolean(),
   tls_ca_pem: z.string().nullable(),
   base_dn: z.string(),
@@ -238,6 +335,7 @@ export function toView(p: Provider, userCount: number): z.infer<typeof ProviderV
     enabled: p.enabled,
     priority: p.priority,
     server_urls: p.server_urls,
+    host_overrides: normalizeHostOverrides(p.host_overrides ?? {}),
     start_tls: p.start_tls,
     tls_ca_pem: p.tls_ca_pem,
     base_dn: p.base_dn,
@@ -277,6 +375,7 @@ export function isTested(p: Provider): boolean {
 /** Fields whose change makes a passed test stale. */
 const CONNECTION_FIELDS = [
   "server_urls",
+  "host_overrides",
   "start_tls",
   "tls_ca_pem",
   "base_dn",
@@ -368,14 +467,16 @@ export class ProviderStore {
       await this.sql.begin(async (tx) => {
         await tx`
           insert into directory_providers (
-            id, name, provider_type, enabled, priority, server_urls, start_tls, tls_ca_pem,
+            id, name, provider_type, enabled, priority, server_urls, host_overrides, start_tls,
+            tls_ca_pem,
             base_dn, bind_dn, bind_password_encrypted, user_search_filter, group_search_base,
             username_attribute, display_name_attribute, mail_attribute, member_of_attribute,
             group_member_attribute, disabled_filter, nested_groups, connect_timeout_ms,
             operation_timeout_ms, created_at, updated_at)
           values (
             ${id}, ${input.name}, ${input.type}, false, ${merged.priority ?? 100},
-            ${tx.json(merged.server_urls as string[])}, ${merged.start_tls ?? false},
+            ${tx.json(merged.server_urls as string[])},
+            ${tx.json(merged.host_overrides ?? {})}, ${merged.start_tls ?? false},
             ${merged.tls_ca_pem ?? null}, ${merged.base_dn!}, ${merged.bind_dn ?? null},
             ${sealed}, ${merged.user_search_filter}, ${merged.group_search_base ?? null},
             ${merged.username_attribute}, ${merged.display_name_attribute},
@@ -397,8 +498,7 @@ export class ProviderStore {
     const changed = CONNECTION_FIELDS.some((f) =>
       patch[f] !== undefined &&
       (f === "bind_password" ||
-        JSON.stringify(patch[f]) !==
-          JSON.stringify((current as unknown as Record<string, unknown>)[f]))
+        !sameValue(patch[f], (current as unknown as Record<string, unknown>)[f]))
     );
     const merged = { ...current, ...stripUndefined(patch) } as Provider & PatchInput;
     checkConsistency(merged);
@@ -427,7 +527,11 @@ export class ProviderStore {
     for (const f of COLUMNS) row[f] = (merged as unknown as Record<string, unknown>)[f];
     try {
       await this.sql.begin(async (tx) => {
-        const values = { ...row, server_urls: tx.json(row.server_urls as string[]) };
+        const values = {
+          ...row,
+          server_urls: tx.json(row.server_urls as string[]),
+          host_overrides: tx.json(row.host_overrides as Record<string, string>),
+        };
         await tx`update directory_providers set ${tx(values as never)} where id = ${id}`;
         if (patch.group_mappings !== undefined || patch.site_mappings !== undefined) {
           await writeMappings(
@@ -525,6 +629,22 @@ async function writeMappings(
       tx.json(s.site_ids)
     }, ${i})`;
   }
+}
+
+/**
+ * Equal as JSON, whatever the order of object keys (jsonb hands objects back with its own
+ * key order, so a re-sent unchanged value must not count as a change).
+ */
+function sameValue(a: unknown, b: unknown): boolean {
+  const canonical = (v: unknown): unknown =>
+    Array.isArray(v)
+      ? v.map(canonical)
+      : v && typeof v === "object" && !(v instanceof Date)
+      ? Object.fromEntries(
+        Object.keys(v).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
+      )
+      : v;
+  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

@@ -50,6 +50,7 @@ const Step = z.object({
   ok: z.boolean(),
   message: z.string(),
   url: z.string().optional(),
+  via: z.string().optional(),
   ms: z.number(),
 });
 const Lookup = z.object({
@@ -246,7 +247,11 @@ export function installRoutes({ ctx, store, reader, accounts, operators }: Route
     await ctx.audit(c, {
       action: "directory.provider_create",
       target: `directory_provider:${p.name}`,
-      details: { type: p.provider_type, server_urls: p.server_urls },
+      details: {
+        type: p.provider_type,
+        server_urls: p.server_urls,
+        host_overrides: p.host_overrides,
+      },
     });
     return c.json(toView(p, 0), 201);
   });

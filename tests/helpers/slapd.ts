@@ -207,11 +207,19 @@ async function run(cmd: string, args: string[], cwd: string): Promise<void> {
   }
 }
 
-/** A throwaway CA and a server certificate for 127.0.0.1 / localhost (openssl CLI). */
-async function makeCertificates(dir: string): Promise<string> {
+/**
+ * A throwaway CA and a server certificate for 127.0.0.1 / localhost, plus `extraNames`
+ * (DNS names) when given (openssl CLI). Writes `ca.pem`, `server.pem` and `server.key`
+ * into `dir`; returns the CA certificate.
+ */
+export async function makeCertificates(
+  dir: string,
+  extraNames: readonly string[] = [],
+): Promise<string> {
+  const names = ["DNS:localhost", "IP:127.0.0.1", ...extraNames.map((n) => `DNS:${n}`)];
   await Deno.writeTextFile(
     `${dir}/san.ext`,
-    "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    `subjectAltName=${names.join(",")}\nextendedKeyUsage=serverAuth\n`,
   );
   await run("openssl", [
     "req",
@@ -264,6 +272,11 @@ async function makeCertificates(dir: string): Promise<string> {
 export interface SlapdOptions {
   /** Also listen on ldaps:// and offer StartTLS, with a certificate from a fresh CA. */
   tls?: boolean;
+  /**
+   * With `tls`: DNS names the server certificate carries besides localhost and
+   * 127.0.0.1 (e.g. a name that does not resolve, reached through a host override).
+   */
+  certNames?: string[];
   /** Server size limit for searches (not the root DN); paged searches may go past it. */
   sizeLimit?: number;
   /** Add the Active Directory look-alike schema and entries ({@link AD}). */
@@ -288,7 +301,7 @@ async function startOnce(options: SlapdOptions): Promise<Slapd> {
   const dir = await Deno.makeTempDir({ prefix: "borealis-slapd-" });
   await Deno.mkdir(`${dir}/db`);
   if (options.adLike) await Deno.writeTextFile(`${dir}/ad-like.schema`, AD_SCHEMA);
-  const caPem = options.tls ? await makeCertificates(dir) : undefined;
+  const caPem = options.tls ? await makeCertificates(dir, options.certNames) : undefined;
   await Deno.writeTextFile(
     `${dir}/slapd.conf`,
     config(dir, !!options.tls, options.sizeLimit, options.adLike),
