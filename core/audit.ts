@@ -49,7 +49,10 @@ export function createAuditor(sql: Sql, log: Logger, clock: Clock): Auditor {
   };
 }
 
-/** The caller's address as the listener saw it (proxies are not trusted by default). */
+/**
+ * The caller's address: the TCP peer, or behind a proxy listed in
+ * `BOREALIS_TRUSTED_PROXIES` the address it forwarded (core/client_ip.ts).
+ */
 export function clientIp(c: Context<AppEnv>): string | null {
-  return c.env?.remoteAddr?.hostname ?? null;
+  return c.env?.clientIp ?? c.env?.remoteAddr?.hostname ?? null;
 }

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { parseTrustedProxies } from "./client_ip.ts";
 import { z } from "zod";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath as fromFileUrl } from "node:url";
@@ -197,6 +198,18 @@ export const coreSettingSpecs = {
     "a comma-separated list of origins (https://console.example.com), or *",
     "Origins granted CORS access. Empty: same-origin only.",
     "(empty)",
+  ),
+  trustedProxies: setting(
+    "BOREALIS_TRUSTED_PROXIES",
+    listEnv([]).superRefine((list, ctx) => {
+      const bad = parseTrustedProxies(list);
+      if (Array.isArray(bad)) {
+        ctx.addIssue({ code: "custom", message: `not an address or range: ${bad.join(", ")}` });
+      }
+    }),
+    "a comma-separated list of addresses and CIDR ranges (10.0.0.0/8, 127.0.0.1, fd00::/8)",
+    "Reverse proxies whose X-Forwarded-For is believed (client address for throttling and audit).",
+    "(none: the TCP peer is the client)",
   ),
   debug: setting(
     "BOREALIS_DEBUG",

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { parseTrustedProxies } from "./client_ip.ts";
 import { fileURLToPath as fromFileUrl } from "node:url";
 import { createAuditor } from "./audit.ts";
 import { AuthRegistry } from "./auth.ts";
@@ -297,9 +298,12 @@ export class Engine {
         isDraining: () => engine.#draining,
       });
       (engine as { app: Router }).app = app;
+      const proxies = parseTrustedProxies(settings.trustedProxies);
       engine.#handle = createHandler(app, {
         auth: engine.auth,
         isDraining: () => engine.#draining,
+        // The setting was validated at parse time, so this is never the error list.
+        trustedProxies: Array.isArray(proxies) ? undefined : proxies,
       });
       tasks.every("kernel.prune_event_payloads", 3_600_000, async () => {
         await events.prune(3_600_000, clock.now());

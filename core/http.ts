@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { type ProxyMatcher, resolveClientIp } from "./client_ip.ts";
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
@@ -28,6 +29,8 @@ export interface RequestEnv {
   auth: AuthRegistry;
   /** The peer address, when served by a listener. */
   remoteAddr?: { hostname: string; port: number; transport?: string };
+  /** The client's address (the peer, or what trusted proxies forwarded); made on first use. */
+  readonly clientIp: string | null;
 }
 
 /** Hono environment of every route. */
@@ -112,6 +115,8 @@ export interface AppOptions {
   ready: () => Promise<void>;
   /** Set while the engine drains: new requests get 503. */
   isDraining?: () => boolean;
+  /** Proxies whose `X-Forwarded-For` is believed (none by default). */
+  trustedProxies?: ProxyMatcher;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -211,13 +216,14 @@ export function createApp(options: AppOptions): Router {
  */
 export function createHandler(
   app: Router,
-  options: Pick<AppOptions, "auth" | "isDraining">,
+  options: Pick<AppOptions, "auth" | "isDraining" | "trustedProxies">,
 ): (request: Request, info?: { remoteAddr?: RequestEnv["remoteAddr"] }) => Promise<Response> {
   const draining = options.isDraining ?? (() => false);
   return async function handle(request, info) {
     // The id is made on first use (errors, logs, audit rows): reading a request header
     // makes Deno materialise all of them, which costs GET /health a fifth of its rate.
     let requestId: string | undefined;
+    let clientIp: string | null | undefined;
     const env: RequestEnv = {
       get requestId() {
         if (requestId === undefined) {
@@ -228,6 +234,18 @@ export function createHandler(
       },
       auth: options.auth,
       remoteAddr: info?.remoteAddr,
+      get clientIp() {
+        if (clientIp === undefined) {
+          const peer = info?.remoteAddr?.hostname;
+          // Only a trusted peer's forwarding header is read (reading headers is not free).
+          clientIp = peer === undefined ? null : resolveClientIp(
+            peer,
+            options.trustedProxies?.trusts(peer) ? request.headers.get("x-forwarded-for") : null,
+            options.trustedProxies,
+          );
+        }
+        return clientIp;
+      },
     };
     let res: Response;
     if (draining()) {

@@ -62,11 +62,19 @@ export function readCookie(c: Context, name: string): string | undefined {
   return undefined;
 }
 
-/** True when the request comes from this machine (not via a proxy header). */
+/**
+ * True when the request comes from this machine. A loopback peer that forwards for
+ * someone else (a reverse proxy on the same host that is not in
+ * `BOREALIS_TRUSTED_PROXIES`) does not count: otherwise a local nginx would make every
+ * internet client look local to the first-admin setup.
+ */
 export function isLoopback(c: Context): boolean {
   const ip = clientIp(c);
-  return ip === "127.0.0.1" || ip === "::1" || ip === "::ffff:127.0.0.1" ||
-    (ip?.startsWith("127.") ?? false);
+  const local = ip === "::1" || (ip?.startsWith("127.") ?? false) ||
+    (ip?.startsWith("::ffff:127.") ?? false);
+  if (!local) return false;
+  return !c.req.header("x-forwarded-for") && !c.req.header("forwarded") &&
+    !c.req.header("x-real-ip");
 }
 
 export { clientIp };
