@@ -61,6 +61,30 @@ Deno.test({
       assert.equal(items[0]!.watchdog_id, w.id);
       assert.equal(items[0]!.action_summary.length, 1, "actions ran once");
 
+      // The same race on more devices: whichever instance wins, each pair gets one
+      // incident, one trigger and one action run (the loser sees the state changed).
+      const more = [];
+      for (let i = 0; i < 8; i++) more.push(await h.enrolled(`cluster-race-${i}`));
+      const w2 = await h.policy({
+        name: "hot-many",
+        targets: more.map((d) => ({ kind: "device" as const, device_guid: d.guid })),
+        criteria: { rules: [{ type: "cpu_percent", threshold: 90 }] },
+        actions: { actions: [{ type: "do_nothing" }] },
+      });
+      for (const d of more) await h.heartbeat(d, { cpu_percent: 99 });
+      await h.t.engine.service(realtimeInternalsKey).flush();
+      // All sixteen judgments at once, so reads and writes of the two instances interleave.
+      const runs = await Promise.all(
+        more.flatMap((d) => [apiA.service.runFor([d.guid]), apiB.service.runFor([d.guid])]),
+      );
+      assert.equal(runs.reduce((n, r) => n + r.opened, 0), more.length, "one opening per device");
+      for (const d of more) {
+        const its = (await h.incidentsOf(d.guid)).filter((x) => x.watchdog_id === w2.id);
+        assert.equal(its.length, 1);
+        assert.equal(its[0]!.action_summary.length, 1, `${d.guid}: actions ran once`);
+        assert.equal(its[0]!.trigger_count, 1, `${d.guid}: triggered once`);
+      }
+
       // The interval loop is a cluster singleton: over five minutes one instance ran it.
       for (let i = 0; i < 10; i++) await tick(30_000);
       const statsOf = (t: typeof b) =>

@@ -51,6 +51,8 @@ export interface EvalStats {
   retriggered: number;
   resolved: number;
   actions: number;
+  /** Pairs left to another instance that judged them at the same moment. */
+  concurrent: number;
   ms: number;
   /** Time spent reading, computing and writing (ms). */
   phases: { read: number; compute: number; write: number };
@@ -114,6 +116,8 @@ interface StateRow {
   clear_since: Date | null;
   last_action_at: Date | null;
   held_until: Date | null;
+  /** The row's `xmin`: changes with every write, so a concurrent evaluation shows. */
+  version: string;
 }
 
 const parse = (text: string | null | undefined): unknown =>
@@ -305,6 +309,7 @@ export class Evaluator {
       retriggered: 0,
       resolved: 0,
       actions: 0,
+      concurrent: 0,
       ms: 0,
       phases: { read: 0, compute: 0, write: 0 },
     };
@@ -337,7 +342,7 @@ export class Evaluator {
     for (
       const r of await sql<StateRow[]>`
         select watchdog_id, device_guid, state, consecutive_matches, first_match_at, last_match_at,
-          clear_since, last_action_at, held_until
+          clear_since, last_action_at, held_until, xmin::text as version
         from watchdog_device_state where watchdog_id = any(${ids}::uuid[]) ${onlyGuids}`
     ) states.set(key(r.watchdog_id, r.device_guid.toUpperCase()), r);
     const incidents = new Map<
@@ -392,6 +397,8 @@ export class Evaluator {
     const deletes: { watchdog_id: string; device_guid: string }[] = [];
     const opens: Record<string, unknown>[] = [];
     const refreshes: Record<string, unknown>[] = [];
+    /** Pairs that open, retrigger or fire, with the state version this evaluation read. */
+    const eventful = new Map<string, string | null>();
     const resolves: { id: string; reason: string }[] = [];
     const fires: { policy: Policy; key: string; guid: string; summary: string }[] = [];
     const changes: IncidentChange[] = [];
@@ -472,11 +479,13 @@ export class Evaluator {
             last_sample_json: sampleOf(),
             current_incident_id: out.resolve ? null : incident?.id ?? null,
           };
-          upserts.push(rec);
+          upserts.push({ ...rec, key: k });
           stateOf.set(k, rec);
         } else if (row) deletes.push({ watchdog_id: p.id, device_guid: guid });
+        if (out.open || out.retrigger || out.fire) eventful.set(k, row?.version ?? null);
         if (out.open) {
           opens.push({
+            key: k,
             id: crypto.randomUUID(),
             watchdog_id: p.id,
             device_guid: guid,
@@ -492,6 +501,7 @@ export class Evaluator {
         }
         if (incident && out.retrigger) {
           refreshes.push({
+            key: k,
             id: incident.id,
             inc: out.retrigger ? 1 : 0,
             message: summaryOf(),
@@ -551,8 +561,40 @@ export class Evaluator {
     const writeStart = performance.now();
     stats.phases.compute = writeStart - computeStart;
     const opened = new Map<string, string>();
-    if (upserts.length || deletes.length || opens.length || refreshes.length || resolves.length) {
+    const stale = new Set<string>();
+    if (
+      eventful.size || upserts.length || deletes.length || opens.length || refreshes.length ||
+      resolves.length
+    ) {
       await sql.begin(async (tx) => {
+        // Another instance may judge the same pair at the same moment (telemetry lands on
+        // any instance). Serialise the pairs that open, retrigger or fire, and drop this
+        // evaluation's view of any pair whose state changed since it was read: the other
+        // instance's decision (incident, trigger count, actions) stands, and runs once.
+        if (eventful.size) {
+          const keys = [...eventful.keys()].sort();
+          await tx`select pg_advisory_xact_lock(hashtext('watchdogs:' || k))
+                   from (select k from unnest(${keys}::text[]) as k order by k) s`;
+          const now = new Map<string, string>();
+          for (
+            const r of await tx<{ k: string; version: string }[]>`
+              select s.watchdog_id::text || '|' || upper(s.device_guid::text) as k,
+                s.xmin::text as version
+              from watchdog_device_state s
+              join (select split_part(k, '|', 1)::uuid as w, split_part(k, '|', 2)::uuid as d
+                    from unnest(${keys}::text[]) as k) v
+                on s.watchdog_id = v.w and s.device_guid = v.d`
+          ) now.set(r.k, r.version);
+          for (const k of keys) {
+            if ((now.get(k) ?? null) !== eventful.get(k)) stale.add(k);
+          }
+          if (stale.size) {
+            const keep = (r: Record<string, unknown>) => !stale.has(r.key as string);
+            upserts.splice(0, upserts.length, ...upserts.filter(keep));
+            opens.splice(0, opens.length, ...opens.filter(keep));
+            refreshes.splice(0, refreshes.length, ...refreshes.filter(keep));
+          }
+        }
         if (resolves.length) {
           await tx`
             update watchdog_incidents i set state = 'resolved', resolved_at = ${nowIso}::timestamptz,
@@ -625,6 +667,18 @@ export class Evaluator {
               updated_at = excluded.updated_at`;
         }
       });
+    }
+    if (stale.size) {
+      stats.concurrent = stale.size;
+      fires.splice(0, fires.length, ...fires.filter((f) => !stale.has(f.key)));
+      changes.splice(
+        0,
+        changes.length,
+        ...changes.filter((c) =>
+          c.change !== "retriggered" ||
+          !stale.has(key(c.watchdog_id, c.device_guid.toUpperCase()))
+        ),
+      );
     }
     stats.resolved = resolves.length;
     stats.phases.write = performance.now() - writeStart;
