@@ -224,19 +224,24 @@ export function createHandler(
     // makes Deno materialise all of them, which costs GET /health a fifth of its rate.
     let requestId: string | undefined;
     let clientIp: string | null | undefined;
+    // Read now: after a WebSocket upgrade Deno refuses to hand out the peer or headers.
+    const remoteAddr = info?.remoteAddr;
     const env: RequestEnv = {
       get requestId() {
         if (requestId === undefined) {
-          const incoming = request.headers.get("x-request-id");
+          let incoming: string | null = null;
+          try {
+            incoming = request.headers.get("x-request-id");
+          } catch { /* after a WebSocket upgrade the headers are gone */ }
           requestId = incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
         }
         return requestId;
       },
       auth: options.auth,
-      remoteAddr: info?.remoteAddr,
+      remoteAddr,
       get clientIp() {
         if (clientIp === undefined) {
-          const peer = info?.remoteAddr?.hostname;
+          const peer = remoteAddr?.hostname;
           // Only a trusted peer's forwarding header is read (reading headers is not free).
           clientIp = peer === undefined ? null : resolveClientIp(
             peer,

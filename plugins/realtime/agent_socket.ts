@@ -185,10 +185,12 @@ export function registerAgentSocket(ctx: PluginContext, d: Deps): void {
       if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
         throw new HttpError(426, "upgrade_required", "this endpoint needs a WebSocket upgrade");
       }
+      // Before the upgrade: afterwards Deno no longer hands out the request's headers.
+      const ip = clientIp(c) ?? undefined;
       const { socket, response } = Deno.upgradeWebSocket(c.req.raw, {
         idleTimeout: d.settings.idleTimeoutSeconds,
       });
-      openAgent(socket, who, clientIp(c) ?? undefined);
+      openAgent(socket, who, ip);
       return response as never;
     },
   );
