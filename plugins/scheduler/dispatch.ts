@@ -133,6 +133,34 @@ export const QuickJobProgress = QuickJobResult.extend({
   metadata: z.record(z.string(), z.unknown()).optional(),
 }).partial({ status: true });
 
+/**
+ * An agent's answer to `quick_job_status` for a job id it has never seen (the script
+ * frame was lost before it reached the agent): the engine sends the script now.
+ */
+export const QuickJobUnknown = z.object({
+  job_id: z.union([z.string().min(1).max(40), z.number().int()]),
+}).strict();
+
+/**
+ * The `error` frame an agent sends for a frame it cannot handle (`id` correlates it, as
+ * the engine's own error frames do). Only errors about a `quick_job_status` are used.
+ */
+export const AgentErrorFrame = z.object({
+  code: z.string().max(64),
+  message: z.string().max(2000).optional(),
+}).passthrough();
+
+/** Frame id of the `quick_job_status` query of an activity (an agent's error echoes it). */
+export const statusFrameId = (activityId: number) => `quick_job_status:${activityId}`;
+
+/** The activity id from a `quick_job_status` frame id, or null. */
+export function activityOfStatusFrame(id: string | undefined): number | null {
+  const m = /^quick_job_status:(\d{1,18})$/.exec(id ?? "");
+  if (!m) return null;
+  const n = Number(m[1]);
+  return Number.isSafeInteger(n) ? n : null;
+}
+
 /** Normalises an agent's status word. */
 export function normalizeStatus(s: string | undefined): string {
   const v = (s ?? "").trim().toLowerCase().replace(/[\s_-]+/g, " ");
@@ -259,6 +287,22 @@ export class Dispatcher {
     return cred;
   }
 
+  /**
+   * The status query for a run whose script was sent before (a reclaimed lease): the
+   * agent answers with its stored `quick_job_result`, a `quick_job_progress` (still
+   * running) or `quick_job_unknown` (never received the script).
+   */
+  statusFrame(
+    activityId: number,
+    context: RunContext,
+  ): { type: string; id: string; data: Record<string, unknown> } {
+    return {
+      type: "quick_job_status",
+      id: statusFrameId(activityId),
+      data: { job_id: String(activityId), context },
+    };
+  }
+
   /** The frame for one target. */
   frame(
     prepared: PreparedScript,
@@ -347,9 +391,12 @@ export class Dispatcher {
       where id = ${id} and device_guid = ${agent.guid} and status in ('Pending', 'Running')
       returning ${this.o.sql.unsafe(ACTIVITY_COLUMNS)}`;
     if (!rows.length) return { status: "unknown_job" };
+    // Progress also answers a status query ("still running"): the query is no longer
+    // outstanding, so the lease is renewed again.
     await this.o.sql`update scheduled_job_runs set status = 'Running',
-      started_ts = coalesce(started_ts, ${now}), updated_at = ${now}
-      where activity_id = ${id} and status = 'Dispatching'`;
+      started_ts = coalesce(started_ts, ${now}), updated_at = ${now}, status_query_at = null
+      where activity_id = ${id}
+        and (status = 'Dispatching' or (status = 'Running' and status_query_at is not null))`;
     await this.onChange(rows, "progress", "agent");
     return { status: "ok" };
   }

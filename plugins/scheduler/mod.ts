@@ -14,7 +14,15 @@ import { filtersKey } from "../inventory/mod.ts";
 import { agentStatusChanged, realtimeKey } from "../realtime/mod.ts";
 import { tokensKey } from "../tokens/mod.ts";
 import { schedulerKey } from "./api.ts";
-import { activityJson, Dispatcher, QuickJobProgress, QuickJobResult } from "./dispatch.ts";
+import {
+  activityJson,
+  activityOfStatusFrame,
+  AgentErrorFrame,
+  Dispatcher,
+  QuickJobProgress,
+  QuickJobResult,
+  QuickJobUnknown,
+} from "./dispatch.ts";
 import { QuickRunner } from "./quick_run.ts";
 import { registerJobRoutes } from "./routes_jobs.ts";
 import { registerQuickRunRoutes } from "./routes_quick_run.ts";
@@ -173,6 +181,27 @@ export default definePlugin({
 
     channel.on("quick_job_result", QuickJobResult, (agent, d) => dispatcher.result(agent, d));
     channel.on("quick_job_progress", QuickJobProgress, (agent, d) => dispatcher.progress(agent, d));
+    // Answer to `quick_job_status` from an agent that never received the script: send it
+    // now (only the agent's own run, only while a query is outstanding).
+    channel.on(
+      "quick_job_unknown",
+      QuickJobUnknown,
+      (agent, d) => runs.answerUnknown(agent, Number(d.job_id), "unknown"),
+    );
+    // An agent that does not know `quick_job_status` answers with an error frame carrying
+    // the query's id. Such an agent predates the query; the protocol it implements already
+    // required deduplication by job id, so it gets the script again (the earlier
+    // behaviour) rather than leaving a run it may have finished to time out. Other error
+    // frames are only logged, and no error frame is ever answered (no ping-pong).
+    channel.on("error", AgentErrorFrame, async (agent, d, frame) => {
+      const activity = activityOfStatusFrame(frame.id);
+      if (activity === null) {
+        ctx.log.debug(`agent ${agent.guid} reported error ${d.code} (frame ${frame.id ?? "-"})`);
+        return undefined;
+      }
+      await runs.answerUnknown(agent, activity, "unsupported");
+      return undefined;
+    });
 
     ctx.provide(schedulerKey, {
       quickRun: (req) => quick.run(req),

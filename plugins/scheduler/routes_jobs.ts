@@ -378,6 +378,7 @@ export function registerJobRoutes(
     component_index: number;
     resolved_from_filter_id: number | null;
     dispatch_count: number;
+    status_query_count: number;
     lease_owner: string | null;
   }
   const runJson = (r: RunRow) => ({
@@ -395,6 +396,7 @@ export function registerJobRoutes(
     component_index: r.component_index,
     resolved_from_filter_id: r.resolved_from_filter_id,
     dispatch_count: r.dispatch_count,
+    status_query_count: r.status_query_count,
   });
 
   ctx.http.openapi(
@@ -418,7 +420,8 @@ export function registerJobRoutes(
       await visibleJob(p, id);
       const runs = await sql<RunRow[]>`
         select id, scheduled_ts, started_ts, finished_ts, status, error, hostname, device_guid::text,
-          site_id, activity_id, component_index, resolved_from_filter_id, dispatch_count, lease_owner
+          site_id, activity_id, component_index, resolved_from_filter_id, dispatch_count,
+          status_query_count, lease_owner
         from scheduled_job_runs where job_id = ${id} order by scheduled_ts desc, id desc
         limit ${c.req.valid("query").limit}`;
       const occs = await sql<
@@ -508,7 +511,7 @@ export function registerJobRoutes(
       const runs = await sql<(RunRow & { stdout: string | null; stderr: string | null })[]>`
         select r.id, r.scheduled_ts, r.started_ts, r.finished_ts, r.status, r.error, r.hostname,
           r.device_guid::text, r.site_id, r.activity_id, r.component_index, r.resolved_from_filter_id,
-          r.dispatch_count, r.lease_owner, a.stdout, a.stderr
+          r.dispatch_count, r.status_query_count, r.lease_owner, a.stdout, a.stderr
         from scheduled_job_runs r left join activity_history a on a.id = r.activity_id
         where r.occurrence_id = ${occ.id} order by lower(r.hostname), r.component_index`;
       return c.json({

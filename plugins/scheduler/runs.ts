@@ -7,8 +7,10 @@
  *   previous occurrence is finished. Targets are resolved and snapshotted then.
  * - The pump (every instance) claims per-target runs with `FOR UPDATE SKIP LOCKED` and
  *   a lease, dispatches them, and renews its leases while they run. A lease that
- *   expires (its instance died) is reclaimed by another instance, which re-sends the
- *   same activity id; the agent recognises the id and never runs a script twice.
+ *   expires (its instance died) is reclaimed by another instance. A reclaimed run whose
+ *   script was already sent is never sent again blindly: the instance asks the agent
+ *   (`quick_job_status`), and only an agent that answers `quick_job_unknown` (the first
+ *   delivery was lost) gets the script. So at most one script frame reaches an agent.
  *
  * @module
  */
@@ -18,7 +20,7 @@ import type { Sql } from "../../core/db.ts";
 import { HttpError } from "../../core/errors.ts";
 import type { Logger } from "../../core/log.ts";
 import type { FilterService } from "../inventory/mod.ts";
-import type { AgentChannel } from "../realtime/mod.ts";
+import type { AgentChannel, AgentRef } from "../realtime/mod.ts";
 import type { Dispatcher, PreparedScript } from "./dispatch.ts";
 import { type JobRow, scheduleOf } from "./jobs.ts";
 import { dueSlot, expirationMs } from "./schedule.ts";
@@ -67,8 +69,14 @@ interface ResolvedTarget {
 export interface RunStats {
   ticks: number;
   occurrences: number;
+  /** Script frames sent. */
   dispatched: number;
+  /** Runs reclaimed after their lease expired (each gets a status query). */
   reclaimed: number;
+  /** `quick_job_status` frames sent. */
+  statusQueries: number;
+  /** Scripts sent after an agent answered `quick_job_unknown` (or could not answer). */
+  redelivered: number;
   expired: number;
   timedOut: number;
 }
@@ -80,6 +88,8 @@ export class RunEngine {
     occurrences: 0,
     dispatched: 0,
     reclaimed: 0,
+    statusQueries: 0,
+    redelivered: 0,
     expired: 0,
     timedOut: 0,
   };
@@ -370,8 +380,11 @@ export class RunEngine {
   async pump(): Promise<number> {
     const { sql, clock, instanceId } = this.o;
     let now = clock.now();
+    // A run with an unanswered status query is not renewed: an agent that does not answer
+    // within the lease is asked again at the next reclaim.
     await sql`update scheduled_job_runs set lease_expires_at = ${new Date(now + this.o.leaseMs)}
-      where lease_owner = ${instanceId} and status in ('Dispatching', 'Running')`;
+      where lease_owner = ${instanceId} and status in ('Dispatching', 'Running')
+        and status_query_at is null`;
     let sent = 0;
     // Keyset over run ids, so runs of offline devices at the front never starve the rest.
     let after = 0;
@@ -410,7 +423,9 @@ export class RunEngine {
         update scheduled_job_runs r set lease_owner = ${instanceId},
           lease_expires_at = ${new Date(now + this.o.leaseMs)},
           status = case when r.status = 'Pending' then 'Dispatching' else r.status end,
-          dispatch_count = r.dispatch_count + 1, updated_at = ${new Date(now)}
+          status_query_count = r.status_query_count + (r.activity_id is not null)::int,
+          status_query_at = case when r.activity_id is null then null else ${new Date(now)} end,
+          updated_at = ${new Date(now)}
         from (
           select id from scheduled_job_runs
           where id = any(${ids}::bigint[])
@@ -429,7 +444,78 @@ export class RunEngine {
     return sent;
   }
 
+  /**
+   * Sends what claimed runs need: a run never sent (no activity yet) gets its script; a
+   * reclaimed run whose script was sent before gets a `quick_job_status` query instead.
+   */
   async #dispatch(runs: RunRow[]): Promise<number> {
+    const queried = runs.filter((r) => r.activity_id !== null);
+    const fresh = runs.filter((r) => r.activity_id === null);
+    if (queried.length) {
+      this.stats.reclaimed += queried.length;
+      for (const r of queried) {
+        await this.o.dispatcher.send(
+          r.device_guid,
+          this.o.dispatcher.statusFrame(Number(r.activity_id), this.#context(r)),
+        );
+      }
+      this.stats.statusQueries += queried.length;
+      const now = new Date(this.o.clock.now());
+      await this.o.sql`update scheduled_job_runs set status = 'Running', updated_at = ${now}
+        where id = any(${queried.map((r) => Number(r.id))}::bigint[]) and status = 'Dispatching'`;
+    }
+    return fresh.length ? await this.#sendScripts(fresh) : 0;
+  }
+
+  #context(r: RunRow) {
+    return {
+      scheduled_job_id: Number(r.job_id),
+      scheduled_job_run_id: Number(r.id),
+      scheduled_ts: Math.floor(r.scheduled_ts.getTime() / 1000),
+    };
+  }
+
+  /**
+   * An agent answered a status query with `quick_job_unknown` (it never received the
+   * script), or could not answer it at all (`unsupported`: an agent predating the query,
+   * which per the earlier protocol dedups by job id). Sends the script once: only while
+   * a query is outstanding, cleared in the same statement, so a second answer (to an
+   * earlier query) sends nothing. The instance sending the script takes the lease.
+   */
+  async answerUnknown(
+    agent: AgentRef,
+    activityId: number,
+    why: "unknown" | "unsupported",
+  ): Promise<{ status: "dispatched" | "ignored" }> {
+    if (!Number.isSafeInteger(activityId)) return { status: "ignored" };
+    const now = this.o.clock.now();
+    const rows = await this.o.sql<RunRow[]>`
+      update scheduled_job_runs r set status_query_at = null, dispatch_count = r.dispatch_count + 1,
+        lease_owner = ${this.o.instanceId}, lease_expires_at = ${new Date(now + this.o.leaseMs)},
+        updated_at = ${new Date(now)}
+      where r.activity_id = ${activityId} and r.device_guid = ${agent.guid}::uuid
+        and r.status in ('Dispatching', 'Running') and r.status_query_at is not null
+        and exists (select 1 from activity_history a
+          where a.id = r.activity_id and a.status in ('Pending', 'Running'))
+      returning r.id, r.job_id, r.occurrence_id, r.scheduled_ts, r.component_index,
+        r.device_guid::text as device_guid, r.hostname, r.site_id, r.status, r.activity_id,
+        r.expires_at, r.window_only`;
+    if (!rows.length) return { status: "ignored" };
+    this.o.log.info(
+      `run ${rows[0]!.id}: agent ${agent.guid} ${
+        why === "unknown" ? "never received activity" : "cannot answer a status query for"
+      } ${activityId}; sending the script`,
+    );
+    this.stats.redelivered += rows.length;
+    await this.#sendScripts(rows);
+    return { status: "dispatched" };
+  }
+
+  /**
+   * Prepares (resolves, renders, signs) and sends scripts. Runs without an activity get
+   * one (and count a script dispatch); runs with one were counted by the caller.
+   */
+  async #sendScripts(runs: RunRow[]): Promise<number> {
     const { sql, clock } = this.o;
     const jobIds = [...new Set(runs.map((r) => Number(r.job_id)))];
     const jobs = new Map(
@@ -471,8 +557,6 @@ export class RunEngine {
         continue;
       }
       const fresh = group.filter((r) => r.activity_id === null);
-      const resent = group.filter((r) => r.activity_id !== null);
-      this.stats.reclaimed += resent.length;
       const stopAt = job!.duration_stop_enabled ? expirationMs(job!.expiration) : null;
       const ids = await this.o.dispatcher.createActivities(
         script,
@@ -491,19 +575,23 @@ export class RunEngine {
       );
       fresh.forEach((r, i) => (r.activity_id = ids[i]!));
       if (fresh.length) {
+        // dispatch_count counts script frames sent: the activity and the count are written
+        // together, right before the send.
         await sql`
           update scheduled_job_runs r set activity_id = u.a, status = 'Running',
+            dispatch_count = r.dispatch_count + 1,
             started_ts = coalesce(r.started_ts, ${now}), updated_at = ${now}
           from unnest(${fresh.map((r) => Number(r.id))}::bigint[], ${ids}::bigint[]) as u(id, a)
           where r.id = u.id`;
       }
       const offline: number[] = [];
       for (const r of group) {
-        const frame = this.o.dispatcher.frame(script, Number(r.activity_id), r.hostname, {
-          scheduled_job_id: Number(r.job_id),
-          scheduled_job_run_id: Number(r.id),
-          scheduled_ts: Math.floor(r.scheduled_ts.getTime() / 1000),
-        });
+        const frame = this.o.dispatcher.frame(
+          script,
+          Number(r.activity_id),
+          r.hostname,
+          this.#context(r),
+        );
         const status = await this.o.dispatcher.send(r.device_guid, frame);
         if (status === "offline") offline.push(Number(r.id));
         sent++;
@@ -512,10 +600,6 @@ export class RunEngine {
       // delivers it when the agent reconnects, so the run simply stays Running.
       if (offline.length) {
         this.o.log.debug(`runs ${offline.join(", ")}: agent offline; realtime holds the message`);
-      }
-      if (resent.length) {
-        await sql`update scheduled_job_runs set status = 'Running', updated_at = ${now}
-          where id = any(${resent.map((r) => Number(r.id))}::bigint[]) and status = 'Dispatching'`;
       }
     }
     this.stats.dispatched += sent;

@@ -133,6 +133,11 @@ function connectLoop(l: Loop): Promise<number> {
       });
       return;
     }
+    if (f.type === "quick_job_status") {
+      // A reclaiming engine instance asks about a job instead of re-sending the script.
+      const answer = r.status(f.data as Record<string, unknown>);
+      return emit("job_status_query", { job_id: (f.data as { job_id?: unknown }).job_id, answer });
+    }
     if (f.type !== "quick_job_run") return;
     const job = f.data as Record<string, unknown>;
     emit("job_started", {

@@ -6,8 +6,11 @@
  * platform, and answers with `quick_job_progress` / `quick_job_result`.
  *
  * A job id it has seen before is never run again: a finished one gets its stored
- * result re-sent (an engine instance that reclaimed the run is asking), a running one
- * is left to finish.
+ * result re-sent, a running one is left to finish. An engine instance that reclaimed a
+ * run asks with `quick_job_status {job_id}` instead of re-sending the script; the runner
+ * answers with the stored `quick_job_result` (finished), `quick_job_progress` with status
+ * Running (still running), or `quick_job_unknown` (never seen: the engine then sends the
+ * script).
  *
  * @module
  */
@@ -55,6 +58,10 @@ export class ScriptRunner {
   readonly refused: Array<{ job_id: string; reason: string }> = [];
   /** Duplicate dispatches seen (same job id again). */
   duplicates = 0;
+  /** Job id of every `quick_job_run` frame received, in order (duplicates included). */
+  readonly received: string[] = [];
+  /** Every `quick_job_status` query received and what it was answered. */
+  readonly queries: Array<{ job_id: string; answer: "result" | "running" | "unknown" }> = [];
 
   constructor(readonly o: RunnerOptions) {}
 
@@ -65,6 +72,10 @@ export class ScriptRunner {
 
   /** Feed every frame here (AgentSocket's onFrame). */
   onFrame = async (frame: Frame): Promise<void> => {
+    if (frame.type === "quick_job_status") {
+      this.status(frame.data as Record<string, unknown>);
+      return;
+    }
     if (frame.type !== "quick_job_run") return;
     await this.handle(frame.data as Record<string, unknown>);
   };
@@ -114,11 +125,26 @@ export class ScriptRunner {
     }
   }
 
+  /** Answers one `quick_job_status` query; returns the answer given. */
+  status(query: Record<string, unknown>): "result" | "running" | "unknown" | null {
+    const jobId = String(query.job_id ?? "");
+    if (!jobId) return null;
+    const prior = this.#done.get(jobId);
+    const answer = prior ? "result" : this.#running.has(jobId) ? "running" : "unknown";
+    this.queries.push({ job_id: jobId, answer });
+    if (prior) this.#send("quick_job_result", { ...prior, context: query.context });
+    else if (answer === "running") {
+      this.#send("quick_job_progress", { job_id: jobId, status: "Running", append_output: "" });
+    } else this.#send("quick_job_unknown", { job_id: jobId });
+    return answer;
+  }
+
   /** Handles one `quick_job_run` payload. */
   async handle(job: Record<string, unknown>): Promise<JobOutcome | null> {
     const jobId = String(job.job_id ?? "");
     const context = job.context;
     if (!jobId) return null;
+    this.received.push(jobId);
     const prior = this.#done.get(jobId);
     if (prior) {
       this.duplicates++;
