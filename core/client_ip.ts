@@ -9,6 +9,8 @@
  * @module
  */
 import { BlockList, isIP } from "node:net";
+import type { Context } from "hono";
+import type { AppEnv } from "./http.ts";
 
 /** Matches addresses against the trusted proxies. */
 export interface ProxyMatcher {
@@ -83,4 +85,19 @@ export function resolveClientIp(
     if (!proxies.trusts(h)) return client;
   }
   return client;
+}
+
+/**
+ * True when the request comes from this machine. A loopback peer that forwards for
+ * someone else (a reverse proxy on the same host that is not in
+ * `BOREALIS_TRUSTED_PROXIES`) does not count: otherwise a local nginx would make every
+ * internet client look local to loopback-only routes.
+ */
+export function isLoopbackRequest(c: Context<AppEnv>): boolean {
+  const ip = c.env?.clientIp ?? c.env?.remoteAddr?.hostname ?? null;
+  const local = ip === "::1" || (ip?.startsWith("127.") ?? false) ||
+    (ip?.startsWith("::ffff:127.") ?? false);
+  if (!local) return false;
+  return !c.req.header("x-forwarded-for") && !c.req.header("forwarded") &&
+    !c.req.header("x-real-ip");
 }

@@ -8,6 +8,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Auditor } from "../../core/audit.ts";
 import { principalOf, requireRole } from "../../core/auth.ts";
+import { isLoopbackRequest } from "../../core/client_ip.ts";
+import { forbidden } from "../../core/errors.ts";
 import type { Router } from "../../core/http.ts";
 import { Device, errorResponse, jsonBody, jsonResponse } from "./schemas.ts";
 import type { InventoryService } from "./service.ts";
@@ -166,6 +168,32 @@ const containment = (action: ContainmentAction) =>
     },
   });
 
+const hashList = createRoute({
+  method: "get",
+  path: "/api/agent/hash_list",
+  tags,
+  summary: "Every device's agent build hash (Admin, and only from this machine)",
+  description:
+    "As upstream: Admin and loopback only. A loopback request carrying X-Forwarded-For, " +
+    "Forwarded or X-Real-IP (a local reverse proxy) does not count as local.",
+  middleware: [requireRole("Admin")] as const,
+  responses: {
+    200: jsonResponse(
+      "Hashes",
+      z.object({
+        agents: z.array(z.object({
+          agent_guid: z.string(),
+          hostname: z.string(),
+          site_id: z.number().int().nullable(),
+          agent_hash: z.string().nullable(),
+        })),
+        count: z.number().int(),
+      }),
+    ),
+    403: errorResponse("Not Admin, or not from this machine"),
+  },
+});
+
 /** Registers the device routes. */
 export function registerDeviceRoutes(http: Router, inv: InventoryService, audit: Auditor): void {
   http.openapi(list, async (c) => {
@@ -177,6 +205,19 @@ export function registerDeviceRoutes(http: Router, inv: InventoryService, audit:
       offset: q.offset,
     });
     return c.json({ devices: devices.map(deviceView) }, 200);
+  });
+
+  http.openapi(hashList, async (c) => {
+    if (!isLoopbackRequest(c)) {
+      throw forbidden("loopback_only", "the agent hash list is only served to this machine");
+    }
+    const agents = (await inv.agentHashes()).map((d) => ({
+      agent_guid: d.guid,
+      hostname: d.hostname,
+      site_id: d.site_id,
+      agent_hash: d.agent_hash,
+    }));
+    return c.json({ agents, count: agents.length }, 200);
   });
 
   http.openapi(search, async (c) => {

@@ -372,6 +372,16 @@ export class InventoryService {
     return { ...d, description };
   }
 
+  /** Every device's reported agent build hash (Admin tooling; not site-scoped). */
+  async agentHashes(): Promise<
+    { guid: string; hostname: string; site_id: number | null; agent_hash: string | null }[]
+  > {
+    const rows = await this.#sql<
+      { guid: string; hostname: string; site_id: number | null; agent_hash: string | null }[]
+    >`select guid::text as guid, hostname, site_id, agent_hash from devices order by hostname`;
+    return rows.map((r) => ({ ...r, guid: fmtGuid(r.guid) }));
+  }
+
   /** Stores the agent build hash a device reports. */
   async setAgentHash(guid: string, hash: string): Promise<void> {
     await this.#sql`update devices set agent_hash = ${hash} where guid = ${guid}`;

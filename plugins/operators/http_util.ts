@@ -7,6 +7,8 @@
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { clientIp } from "../../core/audit.ts";
+import { isLoopbackRequest } from "../../core/client_ip.ts";
+import type { AppEnv } from "../../core/http.ts";
 
 /** Name of the session cookie. */
 export const SESSION_COOKIE = "borealis_session";
@@ -62,20 +64,8 @@ export function readCookie(c: Context, name: string): string | undefined {
   return undefined;
 }
 
-/**
- * True when the request comes from this machine. A loopback peer that forwards for
- * someone else (a reverse proxy on the same host that is not in
- * `BOREALIS_TRUSTED_PROXIES`) does not count: otherwise a local nginx would make every
- * internet client look local to the first-admin setup.
- */
-export function isLoopback(c: Context): boolean {
-  const ip = clientIp(c);
-  const local = ip === "::1" || (ip?.startsWith("127.") ?? false) ||
-    (ip?.startsWith("::ffff:127.") ?? false);
-  if (!local) return false;
-  return !c.req.header("x-forwarded-for") && !c.req.header("forwarded") &&
-    !c.req.header("x-real-ip");
-}
+/** True when the request comes from this machine (see core/client_ip.ts). */
+export const isLoopback = (c: Context): boolean => isLoopbackRequest(c as Context<AppEnv>);
 
 export { clientIp };
 
