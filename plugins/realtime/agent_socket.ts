@@ -19,7 +19,7 @@ import type { AcceptLimiter } from "./accept_limiter.ts";
 import type { AgentChannel } from "./channel.ts";
 import type { Liveness } from "./liveness.ts";
 import type { AgentRegistry, LocalAgent } from "./registry.ts";
-import { ConnectAgent, Frame, Heartbeat } from "./schemas.ts";
+import { AgentError, ConnectAgent, Frame, Heartbeat } from "./schemas.ts";
 import type { TelemetryIngest } from "./telemetry.ts";
 
 /** Close codes the agent protocol defines (docs/agent-protocol.md). */
@@ -293,6 +293,19 @@ export function registerAgentSocket(ctx: PluginContext, d: Deps): void {
           return reply("connect_agent_ack", id, { status: "ok" });
         }
         if (type === "ping") return reply("pong", id, {});
+        if (type === "error") {
+          // Never answered (no error ping-pong); a malformed report is only logged.
+          const report = AgentError.safeParse(data ?? {});
+          if (!report.success) {
+            d.log.debug(`agent ${who.guid} sent a malformed error frame`);
+            return;
+          }
+          d.log.debug(`agent ${who.guid} reported ${report.data.code} (frame ${id ?? "-"})`);
+          for (const listen of d.channel.errorListeners) {
+            await listen(ref, report.data, frame.data);
+          }
+          return;
+        }
         const h = d.channel.handler(type);
         if (!h) return fail(id, "unknown_type", `unknown message type ${type}`);
         if (quarantined && !h.allowQuarantined) {

@@ -31,6 +31,20 @@ interface Registered {
   allowQuarantined: boolean;
 }
 
+/** What an agent reported in an `error` frame (it could not handle an engine message). */
+export interface AgentErrorReport {
+  code: string;
+  message?: string;
+  [key: string]: unknown;
+}
+
+/** Hears agents' `error` frames; several plugins may listen, none replies. */
+export type AgentErrorListener = (
+  agent: AgentRef,
+  report: AgentErrorReport,
+  frame: AgentMessage,
+) => Promise<void> | void;
+
 /** One operator event as it travels the bus. */
 export interface OperatorEvent {
   topic: Topic;
@@ -63,6 +77,7 @@ export const telemetryReceived = eventKey<
 /** What `ctx.use(realtimeKey)` returns. */
 export class AgentChannel {
   readonly #handlers = new Map<string, Registered>();
+  readonly #errorListeners: AgentErrorListener[] = [];
 
   constructor(
     private readonly registry: AgentRegistry,
@@ -82,6 +97,9 @@ export class AgentChannel {
     handler: AgentHandler<T>,
     options: { allowQuarantined?: boolean } = {},
   ): void {
+    if (type === "error") {
+      throw new Error("agents' error frames are heard with onAgentError, not handled with on");
+    }
     if (this.#handlers.has(type)) {
       throw new Error(`agent message type ${type} already has a handler`);
     }
@@ -90,6 +108,20 @@ export class AgentChannel {
       handler: handler as AgentHandler<unknown>,
       allowQuarantined: !!options.allowQuarantined,
     });
+  }
+
+  /**
+   * Listens to the `error` frames agents send when they cannot handle an engine message
+   * (the frame's `id` echoes the message's). Every listener hears every report; nothing
+   * is ever answered, so an engine and an agent cannot trade errors forever.
+   */
+  onAgentError(listener: AgentErrorListener): void {
+    this.#errorListeners.push(listener);
+  }
+
+  /** The error listeners (used by the socket). */
+  get errorListeners(): readonly AgentErrorListener[] {
+    return this.#errorListeners;
   }
 
   /** The handler of a type (used by the socket). */

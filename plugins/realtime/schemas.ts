@@ -82,6 +82,12 @@ export const Details = z.object({
 }).strip().openapi("AgentDetails");
 
 /** `connect_agent` frame data. */
+/** An agent's `error` frame: it could not handle an engine message (`id` echoes it). */
+export const AgentError = z.object({
+  code: z.string().min(1).max(64),
+  message: z.string().max(2000).optional(),
+}).passthrough();
+
 export const ConnectAgent = z.object({
   agent_id: z.string().min(1).max(300),
   service_mode: z.enum(["system", "currentuser"]).default("system"),

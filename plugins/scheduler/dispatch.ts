@@ -141,15 +141,6 @@ export const QuickJobUnknown = z.object({
   job_id: z.union([z.string().min(1).max(40), z.number().int()]),
 }).strict();
 
-/**
- * The `error` frame an agent sends for a frame it cannot handle (`id` correlates it, as
- * the engine's own error frames do). Only errors about a `quick_job_status` are used.
- */
-export const AgentErrorFrame = z.object({
-  code: z.string().max(64),
-  message: z.string().max(2000).optional(),
-}).passthrough();
-
 /** Frame id of the `quick_job_status` query of an activity (an agent's error echoes it). */
 export const statusFrameId = (activityId: number) => `quick_job_status:${activityId}`;
 

@@ -17,7 +17,6 @@ import { schedulerKey } from "./api.ts";
 import {
   activityJson,
   activityOfStatusFrame,
-  AgentErrorFrame,
   Dispatcher,
   QuickJobProgress,
   QuickJobResult,
@@ -193,14 +192,9 @@ export default definePlugin({
     // required deduplication by job id, so it gets the script again (the earlier
     // behaviour) rather than leaving a run it may have finished to time out. Other error
     // frames are only logged, and no error frame is ever answered (no ping-pong).
-    channel.on("error", AgentErrorFrame, async (agent, d, frame) => {
+    channel.onAgentError(async (agent, _report, frame) => {
       const activity = activityOfStatusFrame(frame.id);
-      if (activity === null) {
-        ctx.log.debug(`agent ${agent.guid} reported error ${d.code} (frame ${frame.id ?? "-"})`);
-        return undefined;
-      }
-      await runs.answerUnknown(agent, activity, "unsupported");
-      return undefined;
+      if (activity !== null) await runs.answerUnknown(agent, activity, "unsupported");
     });
 
     ctx.provide(schedulerKey, {
