@@ -107,15 +107,30 @@ export class DirectoryAccounts implements ExternalAuthenticator {
     };
   }
 
-  async #existing(user: UserRow, password: string): Promise<ExternalLoginResult> {
+  /**
+   * The account's link and its enabled provider, or why a sign-in stops before the
+   * directory is asked. An admin's own "disable" is final here; only the directory's own
+   * may be lifted by the directory.
+   */
+  async #linked(user: UserRow): Promise<
+    { link: DirectoryLink; p: Provider } | {
+      refused: ExternalLoginResult;
+    }
+  > {
     const link = await this.link(user.id);
-    if (!link) return { status: "invalid", reason: "directory_link_missing" };
-    // An admin's own "disable" is final here; only our own may be lifted by the directory.
+    if (!link) return { refused: { status: "invalid", reason: "directory_link_missing" } };
     if (user.disabled && !link.disabled_by_directory) {
-      return { status: "invalid", reason: "account_disabled" };
+      return { refused: { status: "invalid", reason: "account_disabled" } };
     }
     const p = await this.d.store.get(link.provider_id);
-    if (!p?.enabled) return { status: "invalid", reason: "provider_disabled" };
+    if (!p?.enabled) return { refused: { status: "invalid", reason: "provider_disabled" } };
+    return { link, p };
+  }
+
+  async #existing(user: UserRow, password: string): Promise<ExternalLoginResult> {
+    const linked = await this.#linked(user);
+    if ("refused" in linked) return linked.refused;
+    const { link, p } = linked;
     let outcome;
     try {
       outcome = await this.d.reader.authenticate(
@@ -151,13 +166,9 @@ export class DirectoryAccounts implements ExternalAuthenticator {
    * with reason `directory_unavailable`, as the password path does).
    */
   async recheck(user: UserRow): Promise<ExternalLoginResult> {
-    const link = await this.link(user.id);
-    if (!link) return { status: "invalid", reason: "directory_link_missing" };
-    if (user.disabled && !link.disabled_by_directory) {
-      return { status: "invalid", reason: "account_disabled" };
-    }
-    const p = await this.d.store.get(link.provider_id);
-    if (!p?.enabled) return { status: "invalid", reason: "provider_disabled" };
+    const linked = await this.#linked(user);
+    if ("refused" in linked) return linked.refused;
+    const { link, p } = linked;
     let entry: DirectoryEntry | null;
     try {
       entry = await this.d.reader.lookup(p, await this.d.store.bindPassword(p), user.username);
