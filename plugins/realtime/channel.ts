@@ -134,6 +134,23 @@ export class AgentChannel {
     return this.liveness.state(guid.toUpperCase());
   }
 
+  /**
+   * When this instance last heard from the agent (epoch ms), fresher than
+   * `devices.last_seen`, which is written in batches every few seconds; null when this
+   * instance has not heard from it since it started.
+   */
+  lastSeen(guid: string): number | null {
+    return this.liveness.lastSeen(guid.toUpperCase());
+  }
+
+  /**
+   * Writes this instance's pending `last_seen` values and heartbeat fields now, for a
+   * reader that is about to judge devices from the database (watchdogs).
+   */
+  async flushTelemetry(): Promise<void> {
+    if (this.liveness.pendingCount) await this.liveness.flush();
+  }
+
   /** Whether the agent's socket is open somewhere. */
   connected(guid: string): boolean {
     return this.registry.isConnected(guid.toUpperCase());

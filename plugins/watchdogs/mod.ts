@@ -13,12 +13,7 @@
 import { intEnv, setting } from "../../core/config.ts";
 import { definePlugin, serviceKey } from "../../core/plugin.ts";
 import { filtersKey, inventoryKey } from "../inventory/mod.ts";
-import {
-  agentStatusChanged,
-  realtimeInternalsKey,
-  realtimeKey,
-  telemetryReceived,
-} from "../realtime/mod.ts";
+import { agentStatusChanged, realtimeKey, telemetryReceived } from "../realtime/mod.ts";
 import { schedulerKey } from "../scheduler/api.ts";
 import { ActionRunner } from "./actions.ts";
 import { Evaluator } from "./evaluator.ts";
@@ -72,7 +67,6 @@ export default definePlugin({
   },
   setup(ctx) {
     const channel = ctx.use(realtimeKey);
-    const internals = ctx.use(realtimeInternalsKey);
     const filters = ctx.use(filtersKey);
     const schedulerService = ctx.use(schedulerKey);
     const scheduler = () => schedulerService;
@@ -83,13 +77,11 @@ export default definePlugin({
       log: ctx.log,
       filters,
       channel,
-      lastSeen: (guid) => internals.liveness.lastSeen(guid),
+      lastSeen: (guid) => channel.lastSeen(guid),
       scheduler,
       actions: new ActionRunner(channel, scheduler, () => ctx.clock.now()),
       staleMs: ctx.settings.staleSeconds * 1000,
-      flushTelemetry: async () => {
-        if (internals.liveness.pendingCount) await internals.flush();
-      },
+      flushTelemetry: () => channel.flushTelemetry(),
     });
     const service = new WatchdogService({
       sql: ctx.sql,
