@@ -199,11 +199,13 @@ export class Engine {
   #handle?: (
     request: Request,
     info?: { remoteAddr?: RequestEnv["remoteAddr"] },
-  ) => Promise<Response>;
+  ) => Response | Promise<Response>;
 
   /** Handles one request like the listener does (tests call this directly). */
-  fetch = (request: Request, info?: { remoteAddr?: RequestEnv["remoteAddr"] }): Promise<Response> =>
-    this.#handle!(request, info);
+  fetch = async (
+    request: Request,
+    info?: { remoteAddr?: RequestEnv["remoteAddr"] },
+  ): Promise<Response> => await this.#handle!(request, info);
 
   /**
    * Builds an engine: settings → plugin order → database → migrations → setup.
