@@ -57,10 +57,18 @@ Deno.test({
         await Deno.readTextFile(join(state, "state.json")),
       ).refresh_token;
       // Online: the engine lists its socket, described by connect_agent.
+      let lastAgents: Json = null;
       await until(async () => {
-        const { body } = await s.json("/api/agents");
-        return body.agents.some((a: Json) => a.guid === guid && a.agent_id !== null);
-      }, 30_000);
+        lastAgents = (await s.json("/api/agents")).body;
+        return lastAgents.agents.some((a: Json) => a.guid === guid && a.agent_id !== null);
+      }, 30_000).catch((err) => {
+        // Seen once in ~20 full runs under CI load: say what the engine and the agent saw.
+        throw new Error(
+          `${err.message}: /api/agents ${JSON.stringify(lastAgents)}; agent events ${
+            JSON.stringify(agent.events)
+          }`,
+        );
+      });
       const listed = (await s.json("/api/agents")).body.agents.find((a: Json) => a.guid === guid);
       assert.equal(listed.agent_id, `${HOST}_${guid}_SYSTEM`);
       assert.equal(listed.service_mode, "system");

@@ -98,6 +98,7 @@ export class AgentRegistry {
     if (old && old !== agent) old.close(4409, "replaced by a newer connection");
     this.#local.set(agent.guid, agent);
     const now = new Date(this.#o.clock.now());
+    const described = agent.agentId ?? null;
     await this.#o.sql`
       insert into agent_connections (guid, instance_id, agent_id, service_mode, connected_at, remote_addr)
       values (${agent.guid}, ${this.#o.instanceId}, ${agent.agentId ?? null}, ${
@@ -107,6 +108,14 @@ export class AgentRegistry {
       on conflict (guid) do update set instance_id = excluded.instance_id, agent_id = excluded.agent_id,
         service_mode = excluded.service_mode, connected_at = excluded.connected_at,
         remote_addr = excluded.remote_addr`;
+    // connect_agent may have been handled while this row was being written (its update
+    // can run first on another pooled connection and find no row): write it again.
+    if ((agent.agentId ?? null) !== described) {
+      await this.#o.sql`
+        update agent_connections set agent_id = ${agent.agentId ?? null},
+          service_mode = ${agent.serviceMode ?? null}
+        where guid = ${agent.guid} and instance_id = ${this.#o.instanceId}`;
+    }
     await this.#drainOutbox(agent);
   }
 
