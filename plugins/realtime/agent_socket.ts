@@ -231,22 +231,25 @@ export function registerAgentSocket(ctx: PluginContext, d: Deps): void {
 
     socket.onopen = () => {
       d.liveness.touch(who.guid, ref);
-      // welcome first, then whatever was held for the agent while it was away
-      agent.send({
-        type: "welcome",
-        data: {
-          guid: who.guid,
-          heartbeat_interval_ms: d.settings.heartbeatIntervalSeconds * 1000,
-          max_frame_bytes: d.settings.maxFrameBytes,
-          token_expires_at: new Date(who.exp).toISOString(),
-          quarantined,
-        },
-      });
-      d.registry.add(agent).catch((err) =>
+      // welcome once the connection is registered (every instance can route to the agent
+      // from then on, and connect_agent finds its row), then whatever was held for it.
+      const welcome = () =>
+        agent.send({
+          type: "welcome",
+          data: {
+            guid: who.guid,
+            heartbeat_interval_ms: d.settings.heartbeatIntervalSeconds * 1000,
+            max_frame_bytes: d.settings.maxFrameBytes,
+            token_expires_at: new Date(who.exp).toISOString(),
+            quarantined,
+          },
+        });
+      d.registry.add(agent, welcome).catch((err) => {
         d.log.error(
           `registering agent ${who.guid} failed: ${err instanceof Error ? err.message : err}`,
-        )
-      );
+        );
+        agent.close(1011, "could not register the connection; reconnect later");
+      });
     };
 
     socket.onmessage = async (event) => {

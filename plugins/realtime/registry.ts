@@ -93,7 +93,13 @@ export class AgentRegistry {
   }
 
   /** Registers a freshly opened socket; replaces (and closes) an older one of the same agent. */
-  async add(agent: LocalAgent): Promise<void> {
+  /**
+   * Registers a connected agent: this instance's socket map, then its row (so other
+   * instances can route to it), then `registered` (the socket sends `welcome` there, so
+   * an agent that has its welcome is reachable from every instance), then the messages
+   * held for it while it was away.
+   */
+  async add(agent: LocalAgent, registered?: () => void): Promise<void> {
     const old = this.#local.get(agent.guid);
     if (old && old !== agent) old.close(4409, "replaced by a newer connection");
     this.#local.set(agent.guid, agent);
@@ -116,6 +122,7 @@ export class AgentRegistry {
           service_mode = ${agent.serviceMode ?? null}
         where guid = ${agent.guid} and instance_id = ${this.#o.instanceId}`;
     }
+    registered?.();
     await this.#drainOutbox(agent);
   }
 
