@@ -10,7 +10,7 @@ import { canSeeSite, principalOf } from "../../core/auth.ts";
 import { requireRole } from "../../core/auth.ts";
 import { badRequest, conflict, HttpError, notFound } from "../../core/errors.ts";
 import type { PluginContext } from "../../core/plugin.ts";
-import { ErrorBody } from "./routes.ts";
+import { ErrorBody } from "../../core/openapi.ts";
 import type { AegisVault } from "./vault.ts";
 
 /** A credential with its secrets opened (in-process only). */

@@ -9,20 +9,8 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { requireDevMode, requireRole } from "../../core/auth.ts";
 import { badRequest } from "../../core/errors.ts";
 import type { PluginContext } from "../../core/plugin.ts";
+import { err, json } from "../../core/openapi.ts";
 import type { AegisVault } from "./vault.ts";
-
-/** The shared error body schema. */
-export const ErrorBody = z.object({
-  error: z.string(),
-  message: z.string(),
-  details: z.unknown().optional(),
-}).openapi("Error");
-
-const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({
-  description,
-  content: { "application/json": { schema } },
-});
-const err = (description: string) => json(ErrorBody, description);
 
 /** The typed confirmation force-reset needs. */
 export const FORCE_RESET_CONFIRMATION = "DESTROY ALL SECRETS";

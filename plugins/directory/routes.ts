@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { body, err, json } from "../../core/openapi.ts";
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireRole } from "../../core/auth.ts";
 import { badRequest, HttpError, notFound } from "../../core/errors.ts";
@@ -25,19 +26,6 @@ import {
   toView,
 } from "./providers.ts";
 
-const ErrorBody = z.object({
-  error: z.string(),
-  message: z.string(),
-  details: z.unknown().optional(),
-}).openapi("Error");
-const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({
-  description,
-  content: { "application/json": { schema } },
-});
-const err = (description: string) => json(ErrorBody, description);
-const body = <T extends z.ZodTypeAny>(schema: T) => ({
-  body: { required: true, content: { "application/json": { schema } } },
-});
 const guarded = { 401: err("Not signed in"), 403: err("Not an admin") };
 const admin = requireRole("Admin");
 const IdParam = z.object({ id: z.uuid() });

@@ -8,37 +8,17 @@ import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { clientIp } from "../../core/audit.ts";
 import { isLoopbackRequest } from "../../core/client_ip.ts";
+import { body, err, ErrorBody, json } from "../../core/openapi.ts";
 import type { AppEnv } from "../../core/http.ts";
 
 /** Name of the session cookie. */
 export const SESSION_COOKIE = "borealis_session";
-
-/** The one error body. */
-export const ErrorBody = z.object({
-  error: z.string(),
-  message: z.string(),
-  details: z.unknown().optional(),
-}).openapi("Error");
-
-/** A JSON response entry for createRoute. */
-export const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({
-  description,
-  content: { "application/json": { schema } },
-});
-
-/** An error response entry for createRoute. */
-export const err = (description: string) => json(ErrorBody, description);
 
 /** The common guard failures, added to every guarded route. */
 export const guarded = {
   401: err("Not signed in"),
   403: err("Not allowed"),
 };
-
-/** A required JSON body for createRoute. */
-export const body = <T extends z.ZodTypeAny>(schema: T) => ({
-  body: { required: true, content: { "application/json": { schema } } },
-});
 
 /** `Set-Cookie` value for a new session. */
 export function sessionCookie(token: string, maxAgeSeconds: number, secure: boolean): string {
@@ -67,7 +47,7 @@ export function readCookie(c: Context, name: string): string | undefined {
 /** True when the request comes from this machine (see core/client_ip.ts). */
 export const isLoopback = (c: Context): boolean => isLoopbackRequest(c as Context<AppEnv>);
 
-export { clientIp };
+export { body, clientIp, err, ErrorBody, json };
 
 /** A string without control characters (PostgreSQL text cannot hold NUL, logs hate the rest). */
 export const plainText = (max: number) =>

@@ -3,20 +3,9 @@
  *
  * @module
  */
-import { z } from "@hono/zod-openapi";
+import { ErrorBody, json } from "../../core/openapi.ts";
 
-/** The kernel's error model. */
-export const ErrorBody = z.object({
-  error: z.string(),
-  message: z.string(),
-  details: z.unknown().optional(),
-}).openapi("SchedulerError");
-
-/** A JSON response entry for `createRoute`. */
-export const json = (schema: z.ZodType, description: string) => ({
-  description,
-  content: { "application/json": { schema } },
-});
+export { ErrorBody, json };
 
 /** The error answers every scheduler route can give. */
 export const errors = {
