@@ -168,6 +168,20 @@ export interface Counts {
   total_targets: number;
 }
 
+/** Per-status counts of an occurrence with nothing counted yet. */
+export function emptyCounts(): Counts {
+  return {
+    pending: 0,
+    running: 0,
+    success: 0,
+    failed: 0,
+    expired: 0,
+    timed_out: 0,
+    skipped: 0,
+    total_targets: 0,
+  };
+}
+
 /** The status a list row shows: Running > Timed Out > Expired > Failed > Success. */
 export function lastStatus(c: Counts | undefined, skipped: boolean): string | null {
   if (skipped) return "Skipped";
@@ -218,15 +232,6 @@ export function jobJson(
     last_run_ts: last ? sec(last.scheduled_ts) : null,
     last_status: last ? lastStatus(last.counts, last.status === "Skipped") : null,
     next_run_ts: next === null ? null : Math.floor(next / 1000),
-    result_counts: last?.counts ?? {
-      pending: 0,
-      running: 0,
-      success: 0,
-      failed: 0,
-      expired: 0,
-      timed_out: 0,
-      skipped: 0,
-      total_targets: 0,
-    },
+    result_counts: last?.counts ?? emptyCounts(),
   };
 }

@@ -13,6 +13,7 @@ import {
   canSeeJob,
   checkSchedule,
   type Counts,
+  emptyCounts,
   expirationText,
   JobBody,
   type JobInput,
@@ -53,16 +54,7 @@ export function registerJobRoutes(
       where occurrence_id = any(${occs.map((o) => Number(o.id))}::bigint[])
       group by occurrence_id, status`;
     for (const o of occs) {
-      const c: Counts = {
-        pending: 0,
-        running: 0,
-        success: 0,
-        failed: 0,
-        expired: 0,
-        timed_out: 0,
-        skipped: 0,
-        total_targets: 0,
-      };
+      const c = emptyCounts();
       for (const r of counts) {
         if (Number(r.occurrence_id) !== Number(o.id)) continue;
         c.total_targets += r.n;
