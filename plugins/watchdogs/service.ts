@@ -318,10 +318,10 @@ export class WatchdogService {
     await this.#o.sql.begin(async (tx) => {
       // Only the first acknowledgement is news for the write hooks.
       const [r] = await tx<{ was: Date | null }[]>`
-        with old as (select acknowledged_at from watchdog_incidents where id = ${id} for update)
+        select acknowledged_at as was from watchdog_incidents where id = ${id} for update`;
+      await tx`
         update watchdog_incidents set acknowledged_at = ${now}, acknowledged_by = ${p.name},
-          updated_at = ${now} where id = ${id}
-        returning (select acknowledged_at from old) as was`;
+          updated_at = ${now} where id = ${id}`;
       if (r && !r.was) await this.#o.hooks?.run(tx, [{ id, change: "acknowledged" }], +now);
     });
     await this.#announceOne(i, "acknowledged");
@@ -342,12 +342,12 @@ export class WatchdogService {
     const now = new Date(this.#o.clock.now());
     await this.#o.sql.begin(async (tx) => {
       const [r] = await tx<{ was: string }[]>`
-        with old as (select state from watchdog_incidents where id = ${id} for update)
+        select state as was from watchdog_incidents where id = ${id} for update`;
+      await tx`
         update watchdog_incidents set state = ${state},
           suppressed_reason = ${state === "suppressed" ? reason : null}, updated_at = ${now}
-        where id = ${id} and state <> 'resolved'
-        returning (select state from old) as was`;
-      if (r && r.was !== state) {
+        where id = ${id} and state <> 'resolved'`;
+      if (r && r.was !== "resolved" && r.was !== state) {
         await this.#o.hooks?.run(tx, [{
           id,
           change: state === "suppressed" ? "suppressed" : "reopened",
