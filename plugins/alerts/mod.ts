@@ -55,7 +55,7 @@ export default definePlugin({
       },
     });
 
-    const worker = new DeliveryWorker({
+    const worker: DeliveryWorker = new DeliveryWorker({
       outbox,
       store,
       clock: ctx.clock,
@@ -72,7 +72,7 @@ export default definePlugin({
       linkBase: base,
       dead: (d) => ctx.events.publish(deliveryDead, d),
     });
-    const service = new AlertsService({
+    const service: AlertsService = new AlertsService({
       sql: ctx.sql,
       clock: ctx.clock,
       store,
