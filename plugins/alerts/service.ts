@@ -136,7 +136,8 @@ export class AlertsService {
   /** Opens a channel's secrets; null while the vault is locked or after a reset. */
   async secrets(ch: ChannelRow): Promise<ChannelSecrets | null> {
     if (!ch.secrets_sealed || this.o.vault.state() !== "unlocked") return null;
-    const key = `${ch.id}:${ch.updated_at.getTime()}:${ch.secrets_sealed.length}`;
+    // Keyed by the sealed value itself: any change of the secrets is a new value.
+    const key = `${ch.id}:${ch.secrets_sealed}`;
     let s = this.#secretCache.get(key);
     if (!s) {
       s = JSON.parse(
