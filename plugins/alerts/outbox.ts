@@ -70,6 +70,21 @@ export function alertEventOf(
   }
 }
 
+/** Outcomes written in one statement at most, and how long the first one waits for others. */
+const FINISH_BATCH = 64;
+const FINISH_WAIT_MS = 5;
+
+interface FinishRow {
+  id: string;
+  token: string;
+  status: "delivered" | "queued" | "dead";
+  next_attempt_at: string;
+  delivered_at: string | null;
+  last_error: string | null;
+  response_status: number | null;
+  response_excerpt: string;
+}
+
 /** The outbox and delivery tables. */
 export class Outbox {
   constructor(private readonly sql: Sql, private readonly clock: Clock) {}
@@ -215,14 +230,16 @@ export class Outbox {
     return r.count;
   }
 
-  /** Due deliveries and attempts in the last minute, per channel. */
-  async load(): Promise<Map<string, { due: number; recent: number }>> {
+  /** Due deliveries and attempts in the last minute, per channel (or of one channel). */
+  async load(channelId?: string): Promise<Map<string, { due: number; recent: number }>> {
     const now = this.clock.now();
     const out = new Map<string, { due: number; recent: number }>();
     for (
       const r of await this.sql<{ channel_id: string; n: number }[]>`
         select channel_id, count(*)::int as n from alert_deliveries
-        where status = 'queued' and next_attempt_at <= ${new Date(now)} group by channel_id`
+        where status = 'queued' and next_attempt_at <= ${new Date(now)}
+          ${channelId ? this.sql`and channel_id = ${channelId}` : this.sql``}
+        group by channel_id`
     ) out.set(r.channel_id, { due: r.n, recent: 0 });
     if (!out.size) return out;
     for (
@@ -257,6 +274,15 @@ export class Outbox {
         d.incident_id, d.attempts, d.payload_json`;
   }
 
+  /** Gives claimed, never attempted deliveries back (the attempt is not counted). */
+  async unclaim(rows: Array<{ id: string; token: string }>): Promise<void> {
+    await this.sql`
+      update alert_deliveries d set status = 'queued', claim_token = null, claimed_until = null,
+        attempts = d.attempts - 1
+      from jsonb_to_recordset(${this.sql.json(rows as never)}::jsonb) as v(id uuid, token uuid)
+      where d.id = v.id and d.claim_token = v.token and d.status = 'sending'`;
+  }
+
   /** Stored payloads of events, by id. */
   async payloads(ids: string[]): Promise<Map<string, StoredItem>> {
     if (!ids.length) return new Map();
@@ -265,22 +291,65 @@ export class Outbox {
     return new Map(rows.map((r) => [r.id, r.payload_json]));
   }
 
-  /** Records an attempt's outcome; false when the claim was lost (nothing written). */
-  async finish(id: string, token: string, o: Outcome): Promise<boolean> {
-    const now = new Date(this.clock.now());
-    const r = o.status === "delivered"
-      ? await this.sql`
-        update alert_deliveries set status = 'delivered', delivered_at = ${now}, last_error = null,
-          response_status = ${o.responseStatus}, response_excerpt = ${o.response.slice(0, 500)},
+  /**
+   * Records an attempt's outcome; resolves false when the claim was lost (nothing
+   * written). Outcomes that arrive together are written in one statement: a backlog
+   * drains with one round trip per batch of answers, not one per message.
+   */
+  finish(id: string, token: string, o: Outcome): Promise<boolean> {
+    const now = this.clock.now();
+    const row: FinishRow = {
+      id,
+      token,
+      status: o.status,
+      next_attempt_at: new Date(o.status === "delivered" ? now : o.nextAttemptAt).toISOString(),
+      delivered_at: o.status === "delivered" ? new Date(now).toISOString() : null,
+      last_error: o.status === "delivered" ? null : o.error.slice(0, 1000),
+      response_status: o.responseStatus,
+      response_excerpt: o.response.slice(0, 500),
+    };
+    return new Promise<boolean>((resolve, reject) => {
+      this.#finishing.push({ row, resolve, reject });
+      if (this.#finishing.length >= FINISH_BATCH) {
+        clearTimeout(this.#finishTimer);
+        this.#finishTimer = undefined;
+        void this.#flushFinished();
+      } else if (this.#finishTimer === undefined) {
+        // Real time, not the engine clock: this only coalesces writes, it decides nothing.
+        this.#finishTimer = setTimeout(() => {
+          this.#finishTimer = undefined;
+          void this.#flushFinished();
+        }, FINISH_WAIT_MS);
+      }
+    });
+  }
+
+  #finishTimer: ReturnType<typeof setTimeout> | undefined;
+
+  #finishing: Array<
+    { row: FinishRow; resolve: (kept: boolean) => void; reject: (e: unknown) => void }
+  > = [];
+
+  async #flushFinished(): Promise<void> {
+    const batch = this.#finishing.splice(0);
+    if (!batch.length) return;
+    try {
+      const rows = await this.sql<{ id: string }[]>`
+        update alert_deliveries d set status = v.status, next_attempt_at = v.next_attempt_at,
+          delivered_at = v.delivered_at, last_error = v.last_error,
+          response_status = v.response_status, response_excerpt = v.response_excerpt,
           claim_token = null, claimed_until = null
-        where id = ${id} and claim_token = ${token}`
-      : await this.sql`
-        update alert_deliveries set status = ${o.status},
-          next_attempt_at = ${new Date(o.nextAttemptAt)}, last_error = ${o.error.slice(0, 1000)},
-          response_status = ${o.responseStatus}, response_excerpt = ${o.response.slice(0, 500)},
-          claim_token = null, claimed_until = null
-        where id = ${id} and claim_token = ${token}`;
-    return r.count > 0;
+        from jsonb_to_recordset(${this.sql.json(batch.map((b) => b.row) as never)}::jsonb)
+          as v(id uuid, token uuid, status text, next_attempt_at timestamptz,
+            delivered_at timestamptz, last_error text, response_status integer,
+            response_excerpt text)
+        where d.id = v.id and d.claim_token = v.token
+        returning d.id`;
+      const kept = new Set(rows.map((r) => r.id));
+      for (const b of batch) b.resolve(kept.has(b.row.id));
+    } catch (err) {
+      for (const b of batch) b.reject(err);
+    }
   }
 
   /** Writes a test delivery already attempted once ("send test"). */

@@ -29,6 +29,8 @@ import { type ChannelSecrets, send, type SendOptions } from "./transports.ts";
 
 /** Messages one channel may have in flight at once. */
 export const PER_CHANNEL_IN_FLIGHT = 4;
+/** Messages of one channel claimed at once (sent at most PER_CHANNEL_IN_FLIGHT at a time). */
+const CLAIM_BATCH = 16;
 /** Events fanned out per batch. */
 const DISPATCH_BATCH = 500;
 /** Longest retry delay. */
@@ -83,17 +85,32 @@ export function withLinks(item: StoredItem, base: string): EventItem {
   };
 }
 
+interface Job {
+  ch: ChannelRow;
+  secrets: ChannelSecrets;
+  row: ClaimedDelivery;
+  token: string;
+  payloads: Map<string, StoredItem>;
+  contacts: Map<string, OperatorContact>;
+}
+
 /** The delivery worker of one engine instance. */
 export class DeliveryWorker {
+  /** Sends and refills in progress (what drain waits for). */
   #inflight = new Set<Promise<void>>();
+  #sending = 0;
   #perChannel = new Map<string, number>();
+  #refilling = new Set<string>();
+  /** Claimed messages waiting for a free slot, per channel. */
+  #queues = new Map<string, Job[]>();
+  #channels = new Map<string, ChannelRow>();
   #stopping = false;
   #lockedNoticed = false;
 
   constructor(private readonly d: WorkerDeps) {}
 
   get inFlight(): number {
-    return this.#inflight.size;
+    return this.#sending;
   }
 
   /** One cycle (the task's body). */
@@ -115,7 +132,13 @@ export class DeliveryWorker {
   /** Stops claiming and waits for sends in flight (each is bounded by the timeout). */
   async stop(): Promise<void> {
     this.#stopping = true;
+    // Claimed but not started: back to the queue at once rather than after the lease.
+    const waiting = [...this.#queues.values()].flat();
+    this.#queues.clear();
     await this.drain();
+    if (waiting.length) {
+      await this.d.outbox.unclaim(waiting.map((j) => ({ id: j.row.id, token: j.token })));
+    }
   }
 
   async #dispatch(stats: CycleStats): Promise<void> {
@@ -161,59 +184,102 @@ export class DeliveryWorker {
   async #claimAndSend(): Promise<number> {
     const load = await this.d.outbox.load();
     if (!load.size) return 0;
-    const channels = new Map((await this.d.store.channels()).map((c) => [c.id, c]));
-    const token = crypto.randomUUID();
-    // Long enough for the slowest attempt (mail has three timeouts) to record its outcome.
-    const lease = this.d.settings.timeoutMs * 3 + 60_000;
+    this.#channels = new Map((await this.d.store.channels()).map((c) => [c.id, c]));
     let claimed = 0;
-    for (const [channelId, l] of load) {
-      const ch = channels.get(channelId);
-      if (!ch || !ch.enabled || !ch.secrets_sealed) continue;
-      const free = Math.min(
-        this.d.settings.concurrency - this.#inflight.size,
-        PER_CHANNEL_IN_FLIGHT - (this.#perChannel.get(channelId) ?? 0),
-        ch.rate_per_minute - l.recent,
-        l.due,
-      );
-      if (free <= 0) continue;
-      const secrets = await this.d.secrets(ch);
-      if (!secrets) {
-        if (!this.#lockedNoticed) {
-          this.d.log.warn("alerts: messages wait while the vault is locked");
-          this.#lockedNoticed = true;
-        }
-        continue;
-      }
-      this.#lockedNoticed = false;
-      const rows = await this.d.outbox.claim(channelId, free, token, lease);
-      if (!rows.length) continue;
-      claimed += rows.length;
-      const eventIds = rows.flatMap((r) => [
-        ...(r.event_id ? [r.event_id] : []),
-        ...(r.payload_json?.event_ids ?? []),
-      ]);
-      const [payloads, contacts] = await Promise.all([
-        this.d.outbox.payloads([...new Set(eventIds)]),
-        this.d.contacts([...new Set(rows.flatMap((r) => r.recipient_user_id ?? []))]),
-      ]);
-      const byUser = new Map(contacts.map((c) => [c.id, c]));
-      for (const row of rows) {
-        this.#track(channelId, this.#deliver(ch, secrets, row, token, payloads, byUser));
-      }
-    }
+    for (const [channelId, l] of load) claimed += await this.#claimFor(channelId, l);
     return claimed;
   }
 
-  #track(channelId: string, p: Promise<void>): void {
-    this.#perChannel.set(channelId, (this.#perChannel.get(channelId) ?? 0) + 1);
-    const done = p.catch((err) => {
+  /**
+   * Claims a batch of one channel's due messages (within its rate) into a local queue and
+   * starts as many as its free slots allow; each finished send starts the next, and an
+   * empty queue claims the next batch, so a backlog drains at the channel's pace rather
+   * than the worker's interval. Returns how many it claimed.
+   */
+  async #claimFor(channelId: string, l: { due: number; recent: number }): Promise<number> {
+    const ch = this.#channels.get(channelId);
+    if (this.#stopping || !ch || !ch.enabled || !ch.secrets_sealed) return 0;
+    if (this.#queues.get(channelId)?.length) {
+      this.#pump(channelId);
+      return 0;
+    }
+    if ((this.#perChannel.get(channelId) ?? 0) >= PER_CHANNEL_IN_FLIGHT) return 0;
+    const n = Math.min(CLAIM_BATCH, ch.rate_per_minute - l.recent, l.due);
+    if (n <= 0) return 0;
+    const secrets = await this.d.secrets(ch);
+    if (!secrets) {
+      if (!this.#lockedNoticed) {
+        this.d.log.warn("alerts: messages wait while the vault is locked");
+        this.#lockedNoticed = true;
+      }
+      return 0;
+    }
+    this.#lockedNoticed = false;
+    // Long enough for the whole batch at the slowest (mail has three timeouts per attempt).
+    const lease = Math.ceil(n / PER_CHANNEL_IN_FLIGHT) * this.d.settings.timeoutMs * 3 + 60_000;
+    const token = crypto.randomUUID();
+    const rows = await this.d.outbox.claim(channelId, n, token, lease);
+    if (!rows.length) return 0;
+    const eventIds = rows.flatMap((r) => [
+      ...(r.event_id ? [r.event_id] : []),
+      ...(r.payload_json?.event_ids ?? []),
+    ]);
+    const [payloads, contacts] = await Promise.all([
+      this.d.outbox.payloads([...new Set(eventIds)]),
+      this.d.contacts([...new Set(rows.flatMap((r) => r.recipient_user_id ?? []))]),
+    ]);
+    const byUser = new Map(contacts.map((c) => [c.id, c]));
+    const queue = this.#queues.get(channelId) ?? [];
+    for (const row of rows) queue.push({ ch, secrets, row, token, payloads, contacts: byUser });
+    this.#queues.set(channelId, queue);
+    this.#pump(channelId);
+    return rows.length;
+  }
+
+  /** Starts queued sends of a channel while it has free slots. */
+  #pump(channelId: string): void {
+    const queue = this.#queues.get(channelId);
+    while (
+      queue?.length && !this.#stopping &&
+      (this.#perChannel.get(channelId) ?? 0) < PER_CHANNEL_IN_FLIGHT &&
+      this.#sending < this.d.settings.concurrency
+    ) {
+      const job = queue.shift()!;
+      this.#perChannel.set(channelId, (this.#perChannel.get(channelId) ?? 0) + 1);
+      this.#sending++;
+      this.#track(
+        this.#deliver(job.ch, job.secrets, job.row, job.token, job.payloads, job.contacts)
+          .finally(() => {
+            this.#sending--;
+            const n = (this.#perChannel.get(channelId) ?? 1) - 1;
+            if (n > 0) this.#perChannel.set(channelId, n);
+            else this.#perChannel.delete(channelId);
+            if (queue.length) this.#pump(channelId);
+            else this.#refill(channelId);
+            // A slot freed under the global cap may let another channel go on.
+            for (const other of this.#queues.keys()) if (other !== channelId) this.#pump(other);
+          }),
+      );
+    }
+  }
+
+  #refill(channelId: string): void {
+    if (this.#stopping || this.#refilling.has(channelId)) return;
+    this.#refilling.add(channelId);
+    this.#track(
+      (async () => {
+        const l = await this.d.outbox.load(channelId);
+        const one = l.get(channelId);
+        if (one) await this.#claimFor(channelId, one);
+      })().finally(() => this.#refilling.delete(channelId)),
+    );
+  }
+
+  /** Keeps a send or refill in the set {@link drain} waits for. */
+  #track(p: Promise<unknown>): void {
+    const done: Promise<void> = p.then(() => {}, (err) => {
       this.d.log.error(`alerts: delivery failed unexpectedly: ${(err as Error).message}`);
-    }).finally(() => {
-      this.#inflight.delete(done);
-      const n = (this.#perChannel.get(channelId) ?? 1) - 1;
-      if (n > 0) this.#perChannel.set(channelId, n);
-      else this.#perChannel.delete(channelId);
-    });
+    }).finally(() => this.#inflight.delete(done));
     this.#inflight.add(done);
   }
 
@@ -259,6 +325,11 @@ export class DeliveryWorker {
       result = await this.send(ch, secrets, message);
     }
     const outcome = this.outcome(result, row.attempts);
+    // The slot is free once the answer is in; the outcome is written with others nearby.
+    this.#track(this.#record(ch, row, token, outcome));
+  }
+
+  async #record(ch: ChannelRow, row: ClaimedDelivery, token: string, outcome: Outcome) {
     const kept = await this.d.outbox.finish(row.id, token, outcome);
     if (!kept) {
       this.d.log.warn(`alerts: delivery ${row.id} was reclaimed while it was being sent`);
