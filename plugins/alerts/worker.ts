@@ -106,6 +106,7 @@ export class DeliveryWorker {
   #channels = new Map<string, ChannelRow>();
   #stopping = false;
   #lockedNoticed = false;
+  #unopened = new Set<string>();
 
   constructor(private readonly d: WorkerDeps) {}
 
@@ -206,7 +207,21 @@ export class DeliveryWorker {
     if ((this.#perChannel.get(channelId) ?? 0) >= PER_CHANNEL_IN_FLIGHT) return 0;
     const n = Math.min(CLAIM_BATCH, ch.rate_per_minute - l.recent, l.due);
     if (n <= 0) return 0;
-    const secrets = await this.d.secrets(ch);
+    let secrets: ChannelSecrets | null;
+    try {
+      secrets = await this.d.secrets(ch);
+    } catch (err) {
+      // A sealed value that does not open (tampered, or sealed under a lost key): the
+      // channel waits for an admin; the others go on.
+      if (!this.#unopened.has(ch.id)) {
+        this.d.log.error(
+          `alerts: the secrets of channel "${ch.name}" do not open: ${(err as Error).message}`,
+        );
+        this.#unopened.add(ch.id);
+      }
+      return 0;
+    }
+    this.#unopened.delete(ch.id);
     if (!secrets) {
       if (!this.#lockedNoticed) {
         this.d.log.warn("alerts: messages wait while the vault is locked");
