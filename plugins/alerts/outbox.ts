@@ -230,18 +230,27 @@ export class Outbox {
     return r.count;
   }
 
-  /** Due deliveries and attempts in the last minute, per channel (or of one channel). */
-  async load(channelId?: string): Promise<Map<string, { due: number; recent: number }>> {
+  /**
+   * Channels (or the one channel) with a due delivery, with their attempts in the last
+   * minute. Due messages are not counted: a claim takes what there is, and a dead
+   * channel's backlog may be long.
+   */
+  async load(channelId?: string): Promise<Map<string, { recent: number }>> {
     const now = this.clock.now();
-    const out = new Map<string, { due: number; recent: number }>();
-    for (
-      const r of await this.sql<{ channel_id: string; n: number }[]>`
-        select channel_id, count(*)::int as n from alert_deliveries
-        where status = 'queued' and next_attempt_at <= ${new Date(now)}
-          ${channelId ? this.sql`and channel_id = ${channelId}` : this.sql``}
-        group by channel_id`
-    ) out.set(r.channel_id, { due: r.n, recent: 0 });
+    const out = new Map<string, { recent: number }>();
+    const rows = channelId
+      ? await this.sql<{ channel_id: string }[]>`
+        select ${channelId}::uuid as channel_id where exists (
+          select 1 from alert_deliveries
+          where channel_id = ${channelId} and status = 'queued' and next_attempt_at <= ${new Date(
+        now,
+      )})`
+      : await this.sql<{ channel_id: string }[]>`
+        select distinct channel_id from alert_deliveries
+        where status = 'queued' and next_attempt_at <= ${new Date(now)}`;
+    for (const r of rows) out.set(r.channel_id, { recent: 0 });
     if (!out.size) return out;
+    // Bounded by the rate limits: never more rows than the channels' rates allow per minute.
     for (
       const r of await this.sql<{ channel_id: string; n: number }[]>`
         select channel_id, count(*)::int as n from alert_deliveries

@@ -197,7 +197,7 @@ export class DeliveryWorker {
    * empty queue claims the next batch, so a backlog drains at the channel's pace rather
    * than the worker's interval. Returns how many it claimed.
    */
-  async #claimFor(channelId: string, l: { due: number; recent: number }): Promise<number> {
+  async #claimFor(channelId: string, l: { recent: number }): Promise<number> {
     const ch = this.#channels.get(channelId);
     if (this.#stopping || !ch || !ch.enabled || !ch.secrets_sealed) return 0;
     if (this.#queues.get(channelId)?.length) {
@@ -205,7 +205,7 @@ export class DeliveryWorker {
       return 0;
     }
     if ((this.#perChannel.get(channelId) ?? 0) >= PER_CHANNEL_IN_FLIGHT) return 0;
-    const n = Math.min(CLAIM_BATCH, ch.rate_per_minute - l.recent, l.due);
+    const n = Math.min(CLAIM_BATCH, ch.rate_per_minute - l.recent);
     if (n <= 0) return 0;
     let secrets: ChannelSecrets | null;
     try {
