@@ -56,7 +56,8 @@ export function parseDmidecodeMemory(text: string): MemoryItem[] {
   const out: MemoryItem[] = [];
   for (const block of text.split(/\n\s*\n/)) {
     if (!/Memory Device/.test(block)) continue;
-    const field = (name: string) => new RegExp(`^\\s*${name}:\\s*(.+)$`, "m").exec(block)?.[1]?.trim();
+    const field = (name: string) =>
+      new RegExp(`^\\s*${name}:\\s*(.+)$`, "m").exec(block)?.[1]?.trim();
     const size = field("Size") ?? "";
     const m = /^(\d+)\s*(MB|GB|TB|kB)/i.exec(size);
     if (!m) continue;
@@ -185,7 +186,8 @@ export const linuxCollectors: PlatformCollectors = {
       if (dmi) memory = parseDmidecodeMemory(dmi);
     }
     if (!memory.length) memory = [{ slot: "total", size_bytes: mem.total }];
-    const dmi = async (f: string) => (await readText(`/sys/class/dmi/id/${f}`))?.trim() || undefined;
+    const dmi = async (f: string) =>
+      (await readText(`/sys/class/dmi/id/${f}`))?.trim() || undefined;
     return {
       cpu: {
         model,

@@ -84,9 +84,8 @@ export const macosCollectors: PlatformCollectors = {
     const out = await run("df", ["-Pk"], { anyExit: true });
     if (!out) return [];
     // macOS df has no -T: insert an empty type column so the Linux parser reads it.
-    const withType = out.split("\n").map((l, i) =>
-      i === 0 ? l : l.replace(/^(\S+)\s+/, "$1 - ")
-    ).join("\n");
+    const withType = out.split("\n").map((l, i) => i === 0 ? l : l.replace(/^(\S+)\s+/, "$1 - "))
+      .join("\n");
     return parseDf(withType).filter((d) => d.device.startsWith("/dev/"));
   },
   async software() {

@@ -101,7 +101,9 @@ export interface PlatformCollectors {
   /** Gathers what the wanted collectors need in one go (Windows: one PowerShell run). */
   prepare?(wanted: readonly CollectorName[]): Promise<void>;
   os(): Promise<Record<string, unknown>>;
-  hardware(): Promise<{ cpu: Record<string, unknown>; memory: MemoryItem[]; system: Record<string, unknown> }>;
+  hardware(): Promise<
+    { cpu: Record<string, unknown>; memory: MemoryItem[]; system: Record<string, unknown> }
+  >;
   storage(): Promise<StorageItem[]>;
   software(): Promise<SoftwareItem[]>;
   services(): Promise<ServiceItem[]>;

@@ -59,7 +59,9 @@ export const windowsCollectors: PlatformCollectors = {
       os_family: "Windows",
       os_name: os.caption ?? "Windows",
       os_version: os.version ?? Deno.osRelease(),
-      operating_system: os.caption ? `${os.caption} (${os.version})` : `Windows ${Deno.osRelease()}`,
+      operating_system: os.caption
+        ? `${os.caption} (${os.version})`
+        : `Windows ${Deno.osRelease()}`,
       kernel: os.build ?? Deno.osRelease(),
       device_type: os.product_type === 1 ? "Workstation" : "Server",
       domain: os.part_of_domain ? os.domain : undefined,
@@ -97,50 +99,60 @@ export const windowsCollectors: PlatformCollectors = {
     });
   },
   storage() {
-    return Promise.resolve(arr<Raw>(raw.storage).map((d): StorageItem => {
-      const total = Number(d.total_bytes ?? 0);
-      const free = Number(d.free_bytes ?? 0);
-      return {
-        device: String(d.device),
-        mountpoint: String(d.mountpoint),
-        fstype: String(d.fstype ?? ""),
-        total_bytes: total,
-        used_bytes: total - free,
-        free_bytes: free,
-        used_percent: total ? Math.round(((total - free) / total) * 1000) / 10 : 0,
-      };
-    }));
+    return Promise.resolve(
+      arr<Raw>(raw.storage).map((d): StorageItem => {
+        const total = Number(d.total_bytes ?? 0);
+        const free = Number(d.free_bytes ?? 0);
+        return {
+          device: String(d.device),
+          mountpoint: String(d.mountpoint),
+          fstype: String(d.fstype ?? ""),
+          total_bytes: total,
+          used_bytes: total - free,
+          free_bytes: free,
+          used_percent: total ? Math.round(((total - free) / total) * 1000) / 10 : 0,
+        };
+      }),
+    );
   },
   software() {
-    return Promise.resolve(arr<Raw>(raw.software).map((s) => ({
-      name: String(s.name),
-      version: String(s.version ?? ""),
-      source: "registry",
-    })));
+    return Promise.resolve(
+      arr<Raw>(raw.software).map((s) => ({
+        name: String(s.name),
+        version: String(s.version ?? ""),
+        source: "registry",
+      })),
+    );
   },
   services() {
-    return Promise.resolve(arr<Raw>(raw.services).map((s) => ({
-      name: String(s.name),
-      display_name: s.display_name ?? undefined,
-      state: String(s.state ?? "unknown"),
-      start_mode: s.start_mode ?? undefined,
-    })));
+    return Promise.resolve(
+      arr<Raw>(raw.services).map((s) => ({
+        name: String(s.name),
+        display_name: s.display_name ?? undefined,
+        state: String(s.state ?? "unknown"),
+        start_mode: s.start_mode ?? undefined,
+      })),
+    );
   },
   processes() {
-    return Promise.resolve(arr<Raw>(raw.processes).map((p) => ({
-      pid: Number(p.pid),
-      ppid: Number(p.ppid),
-      name: String(p.name),
-      rss_bytes: Number(p.rss_bytes ?? 0),
-      cpu_seconds: Number(p.cpu_seconds ?? 0),
-    })));
+    return Promise.resolve(
+      arr<Raw>(raw.processes).map((p) => ({
+        pid: Number(p.pid),
+        ppid: Number(p.ppid),
+        name: String(p.name),
+        rss_bytes: Number(p.rss_bytes ?? 0),
+        cpu_seconds: Number(p.cpu_seconds ?? 0),
+      })),
+    );
   },
   sessions() {
-    return Promise.resolve(arr<Raw>(raw.sessions).map((s) => ({
-      user: String(s.user),
-      terminal: s.terminal ?? undefined,
-      since: s.since ?? undefined,
-    })));
+    return Promise.resolve(
+      arr<Raw>(raw.sessions).map((s) => ({
+        user: String(s.user),
+        terminal: s.terminal ?? undefined,
+        since: s.since ?? undefined,
+      })),
+    );
   },
   async cpuPercent() {
     // Between details runs: one cheap query (typeperf ships with every Windows).

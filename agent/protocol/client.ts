@@ -176,7 +176,9 @@ export class Agent {
     // A hung connection must not stall the agent forever (a refresh waiting on it would
     // hold every other call): give up after the timeout and let the caller's retry rules act.
     const timeout = this.#o.requestTimeoutMs ?? 60_000;
-    return await fetch(timeout > 0 ? new Request(req, { signal: AbortSignal.timeout(timeout) }) : req);
+    return await fetch(
+      timeout > 0 ? new Request(req, { signal: AbortSignal.timeout(timeout) }) : req,
+    );
   }
 
   /** Writes state.json (mode 0600). */

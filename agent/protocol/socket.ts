@@ -64,7 +64,9 @@ export class SocketOpenError extends Error {
  * `retry after 5 s`. Values are capped at one hour.
  */
 export function reconnectHintMs(source: unknown): number | undefined {
-  const cap = (ms: number) => (Number.isFinite(ms) && ms >= 0 ? Math.min(ms, 3_600_000) : undefined);
+  const cap = (
+    ms: number,
+  ) => (Number.isFinite(ms) && ms >= 0 ? Math.min(ms, 3_600_000) : undefined);
   const fromObject = (o: Record<string, unknown>): number | undefined => {
     for (const k of ["reconnect_after_ms", "retry_after_ms", "reconnect_delay_ms"]) {
       if (typeof o[k] === "number") return cap(o[k] as number);

@@ -88,7 +88,11 @@ export function interpreterFor(
       const ps = scriptType === "powershell" && win
         ? find("powershell", "pwsh")
         : find("pwsh", ...(win ? ["powershell"] : []));
-      if (!ps) return none(scriptType === "powershell" && win ? "Windows PowerShell" : "PowerShell 7 (pwsh)");
+      if (!ps) {
+        return none(
+          scriptType === "powershell" && win ? "Windows PowerShell" : "PowerShell 7 (pwsh)",
+        );
+      }
       const args = ["-NoProfile", "-NonInteractive"];
       if (win) args.push("-ExecutionPolicy", "Bypass");
       return { command: ps, args: [...args, "-File"], extension: ".ps1" };

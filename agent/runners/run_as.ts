@@ -37,7 +37,9 @@ export async function linuxLoggedOnUser(): Promise<string | null> {
   for (const line of sessions.split("\n")) {
     const cols = line.trim().split(/\s+/);
     // SESSION UID USER SEAT TTY …
-    if (cols.length >= 3 && cols[2] && cols[2] !== "root" && Number(cols[1]) >= 1000) return cols[2];
+    if (cols.length >= 3 && cols[2] && cols[2] !== "root" && Number(cols[1]) >= 1000) {
+      return cols[2];
+    }
   }
   const who = await output("who", []);
   for (const line of who.split("\n")) {
