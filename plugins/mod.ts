@@ -6,6 +6,7 @@
  */
 import type { AnyPlugin } from "../core/plugin.ts";
 import aegis from "./aegis/mod.ts";
+import agentUpdates from "./agent_updates/mod.ts";
 import assemblies from "./assemblies/mod.ts";
 import directory from "./directory/mod.ts";
 import enrollment from "./enrollment/mod.ts";
@@ -29,6 +30,7 @@ export const builtinPlugins: readonly AnyPlugin[] = [
   realtime,
   scheduler,
   watchdogs,
+  agentUpdates,
 ];
 
 /** Loaded only when named in BOREALIS_PLUGINS. */
