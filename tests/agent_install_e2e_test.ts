@@ -1,0 +1,298 @@
+/**
+ * The production agent end to end on Linux: `deno task agent:package` builds a real
+ * package, the engine registers and signs it, the site's Linux install command runs for
+ * real (BOREALIS_AGENT_ROOT + BOREALIS_AGENT_FOREGROUND=1), the agent enrolls through
+ * the install token, reports this machine's inventory, runs a quick job, survives an
+ * engine restart, updates itself 1.0.0 → 1.0.1 and rolls back from a broken 1.0.2.
+ * Revoked and expired install tokens are refused.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { ManualClock } from "../core/clock.ts";
+import { builtinPlugins } from "../plugins/mod.ts";
+import { createOperator, type TestOperator } from "./helpers/operators.ts";
+import { createTestDatabase } from "./helpers/test_db.ts";
+import { startTestEngine, type TestEngine } from "./helpers/test_engine.ts";
+import { Agent } from "../agent/protocol/client.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+// deno-lint-ignore no-explicit-any
+type Json = any;
+
+async function freePort(): Promise<number> {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+async function until<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false>,
+  ms = 60_000,
+): Promise<T> {
+  const end = Date.now() + ms;
+  let last: unknown;
+  while (Date.now() < end) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ""}`);
+}
+
+async function packageVersion(dataDir: string, version: string, extra: string[] = []) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "agent:package", "--version", version, "--platforms", "linux-x64", ...extra],
+    cwd: ROOT,
+    env: { BOREALIS_DATA_DIR: dataDir, NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  assert.ok(out.success, text);
+  return text;
+}
+
+Deno.test({
+  name:
+    "agent: install command, enrollment by token, inventory, job, engine restart, update and rollback",
+  ignore: Deno.build.os !== "linux" || Deno.build.arch !== "x86_64",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const db = await createTestDatabase();
+    const port = await freePort();
+    const clock = new ManualClock(Date.now());
+    const ticker = setInterval(() => void clock.set(Math.max(Date.now(), clock.now())), 200);
+    const env = {
+      BOREALIS_PORT: String(port),
+      BOREALIS_PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
+      BOREALIS_AGENT_HEARTBEAT_SECONDS: "5",
+      BOREALIS_LIVENESS_FLUSH_SECONDS: "1",
+      BOREALIS_AGENT_PACKAGE_SCAN_SECONDS: "3600",
+      BOREALIS_DPOP_MAX_SKEW_SECONDS: "900",
+    };
+    const root = await Deno.makeTempDir({ prefix: "borealis-agent-root-" });
+    let t: TestEngine | undefined;
+    let admin: TestOperator;
+    let child: Deno.ChildProcess | undefined;
+    const lines: Json[] = [];
+    const start = async () => {
+      t = await startTestEngine({ plugins: builtinPlugins, db, clock, env });
+      await t.engine.listen();
+      admin = await createOperator(t, { role: "Admin" });
+    };
+    const op = async (path: string, init: { method?: string; json?: unknown } = {}) => {
+      const res = await t!.request(path, {
+        method: init.method ?? (init.json !== undefined ? "POST" : "GET"),
+        json: init.json,
+        headers: admin.headers,
+      });
+      const text = await res.text();
+      return { status: res.status, body: text ? JSON.parse(text) : null };
+    };
+    const event = (pred: (e: Json) => boolean, from = 0, ms = 90_000) =>
+      until(
+        `an agent event (seen: ${lines.slice(-8).map((l) => l.event).join(", ")})`,
+        () => Promise.resolve(lines.slice(from).find(pred)),
+        ms,
+      );
+    try {
+      await packageVersion(db.dataDir, "1.0.0", ["--channel", "stable"]);
+      await start();
+      const scan = await op("/api/agent-updates/releases/scan", { json: {} });
+      assert.equal(scan.status, 200, JSON.stringify(scan.body));
+      assert.deepEqual(scan.body.registered, ["1.0.0"]);
+      const site =
+        (await op("/api/sites", { json: { name: "Install site", description: "" } })).body;
+
+      const token =
+        (await op(`/api/sites/${site.id}/install-tokens`, { json: { note: "e2e" } })).body;
+      assert.ok(token.token.startsWith("bit_"), JSON.stringify(token));
+      const cmd = token.install_commands.linux as string;
+      assert.match(cmd, /--manifest-sha256 '[0-9a-f]{64}'/);
+      // The site row shows the same command to admins.
+      const row = (await op("/api/sites")).body.sites.find((x: Json) => x.id === site.id);
+      assert.equal(row.install_commands.linux, cmd);
+
+      // Run the install command exactly as printed, unprivileged and in the foreground.
+      const work = join(root, "cwd");
+      await Deno.mkdir(work);
+      child = new Deno.Command("sh", {
+        args: ["-c", cmd],
+        cwd: work,
+        env: { BOREALIS_AGENT_ROOT: join(root, "agent"), BOREALIS_AGENT_FOREGROUND: "1" },
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+        detached: true,
+      }).spawn();
+      const stderr = new Response(child.stderr).text();
+      void (async () => {
+        let buf = "";
+        for await (const chunk of child!.stdout.pipeThrough(new TextDecoderStream())) {
+          buf += chunk;
+          let nl;
+          while ((nl = buf.indexOf("\n")) >= 0) {
+            const line = buf.slice(0, nl);
+            buf = buf.slice(nl + 1);
+            try {
+              lines.push(JSON.parse(line));
+            } catch {
+              lines.push({ event: "text", line });
+            }
+          }
+        }
+      })();
+      const connected = await event((e) => e.event === "connected").catch(async (err) => {
+        throw new Error(
+          `${err.message}\n${JSON.stringify(lines.slice(-20))}\n${await Promise.race([
+            stderr,
+            Promise.resolve(""),
+          ])}`,
+        );
+      });
+      const guid = String(connected.guid).toUpperCase();
+      assert.equal(connected.version, "1.0.0");
+
+      // Real inventory from this machine, and the device list shows the agent version.
+      const osRelease = await Deno.readTextFile("/etc/os-release").catch(() => "");
+      const pretty = /^PRETTY_NAME="?([^"\n]+)"?/m.exec(osRelease)?.[1];
+      const device = await until("details", async () => {
+        const d = (await op(`/api/devices/${guid}`)).body;
+        return d?.details?.summary?.collection_ms ? d : undefined;
+      });
+      if (pretty) assert.equal(device.details.summary.operating_system, pretty);
+      assert.equal(device.site_id, site.id);
+      assert.ok(device.details.network.length > 0);
+      assert.ok(device.details.storage.length > 0);
+      assert.ok(
+        device.details.processes.some((p: Json) => p.pid === child!.pid || p.name === "deno"),
+      );
+      if (await Deno.stat("/usr/bin/dpkg-query").catch(() => null)) {
+        assert.ok(device.details.software.some((x: Json) => x.source === "dpkg"));
+      }
+      await until("agent version in the device list", async () => {
+        const d = (await op("/api/devices")).body.devices.find((x: Json) => x.guid === guid);
+        return d?.agent?.version === "1.0.0";
+      });
+
+      // A quick job runs through the real agent.
+      const asm = await op("/api/assemblies", {
+        json: {
+          domain: "user_created",
+          display_name: "whoami",
+          assembly_kind: "script",
+          assembly_type: "bash",
+          payload: "echo ran-by-agent\n",
+          metadata: { timeout_seconds: 30 },
+        },
+      });
+      assert.equal(asm.status, 201, JSON.stringify(asm.body));
+      const run = await op("/api/scripts/quick_run", {
+        json: { assembly_guid: asm.body.assembly_guid, hostnames: [device.hostname] },
+      });
+      assert.equal(run.status, 200, JSON.stringify(run.body));
+      const activity = Number(run.body.results[0].activity_id);
+      const job = await until("job result", async () => {
+        const r = (await op(`/api/device/activity/job/${activity}`)).body;
+        return r && !["Pending", "Running"].includes(r.status) ? r : undefined;
+      });
+      assert.equal(job.status, "Success", JSON.stringify(job));
+      assert.equal(job.stdout, "ran-by-agent\n");
+
+      // The engine restarts; the agent reconnects by itself.
+      const before = lines.length;
+      await t!.stop();
+      await start();
+      await event((e) => e.event === "connected", before);
+
+      // 1.0.0 → 1.0.1 through a rollout.
+      await packageVersion(db.dataDir, "1.0.1");
+      assert.deepEqual(
+        (await op("/api/agent-updates/releases/scan", { json: {} })).body.registered,
+        ["1.0.1"],
+      );
+      const rollout = await op("/api/agent-updates/rollouts", {
+        json: { device_guids: [guid], version: "1.0.1", max_concurrency: 1 },
+      });
+      assert.equal(rollout.status, 201, JSON.stringify(rollout.body));
+      await event((e) => e.event === "update_installed" && e.to === "1.0.1");
+      await event((e) => e.event === "connected" && e.version === "1.0.1");
+      await until("update succeeded", async () => {
+        const d = (await op("/api/devices")).body.devices.find((x: Json) => x.guid === guid);
+        return d?.agent?.version === "1.0.1" && d.agent.update_state === "succeeded";
+      });
+      const current = await Deno.realPath(join(root, "agent/program/current"));
+      assert.match(current, /versions\/1\.0\.1$/);
+
+      // A broken 1.0.2 is tried, fails and is rolled back to 1.0.1.
+      await packageVersion(db.dataDir, "1.0.2", ["--entry", "tests/fixtures/broken_agent.ts"]);
+      await op("/api/agent-updates/releases/scan", { json: {} });
+      const broken = await op("/api/agent-updates/rollouts", {
+        json: { device_guids: [guid], version: "1.0.2" },
+      });
+      assert.equal(broken.status, 201, JSON.stringify(broken.body));
+      const rolled = await event((e) => e.event === "update_rolled_back" && e.to === "1.0.2");
+      assert.match(String(rolled.reason), /exited with code 1/);
+      await until("rollback reported", async () => {
+        const d = (await op("/api/devices")).body.devices.find((x: Json) => x.guid === guid);
+        return d?.agent?.version === "1.0.1" && d.agent.update_state === "rolled_back";
+      });
+      assert.match(await Deno.realPath(join(root, "agent/program/current")), /versions\/1\.0\.1$/);
+
+      // The technician's status command.
+      const st = await new Deno.Command(join(root, "agent/program/borealis-agent"), {
+        args: ["status", "--json"],
+        stdout: "piped",
+      }).output();
+      const status = JSON.parse(new TextDecoder().decode(st.stdout));
+      assert.equal(status.running, true);
+      assert.equal(status.version, "1.0.1");
+      assert.equal(String(status.guid).toUpperCase(), guid);
+
+      // Stop the agent, then: revoked and expired install tokens are refused.
+      Deno.kill(-child.pid, "SIGTERM");
+      await child.status;
+      child = undefined;
+      const probe = await Agent.open({
+        server: `http://127.0.0.1:${port}`,
+        hostname: "probe-host",
+      });
+      const rev = await op(`/api/sites/${site.id}/install-tokens/${token.id}/revoke`, { json: {} });
+      assert.equal(rev.body.state, "revoked");
+      await assert.rejects(
+        probe.requestEnrollment({ installToken: token.token }),
+        /invalid_install_token/,
+      );
+      const expiring =
+        (await op(`/api/sites/${site.id}/install-tokens`, { json: { expires_in_hours: 1 } }))
+          .body;
+      clearInterval(ticker);
+      await clock.advance(2 * 3_600_000);
+      await assert.rejects(
+        probe.requestEnrollment({ installToken: expiring.token }),
+        /invalid_install_token/,
+      );
+      const listed = (await op(`/api/sites/${site.id}/install-tokens`)).body.tokens;
+      const exp = listed.find((x: Json) => x.id === expiring.id);
+      assert.equal(exp.state, "expired");
+      assert.equal(exp.refused_count, 1);
+    } finally {
+      clearInterval(ticker);
+      if (child) {
+        try {
+          Deno.kill(-child.pid, "SIGKILL");
+        } catch { /* gone */ }
+      }
+      await t?.stop().catch(() => {});
+      await db.drop();
+      await Deno.remove(root, { recursive: true }).catch(() => {});
+    }
+  },
+});
