@@ -4,7 +4,7 @@
  * real (BOREALIS_AGENT_ROOT + BOREALIS_AGENT_FOREGROUND=1), the agent enrolls through
  * the install token, reports this machine's inventory, runs a quick job, survives an
  * engine restart, updates itself 1.0.0 → 1.0.1 and rolls back from a broken 1.0.2.
- * Revoked and expired install tokens are refused.
+ * A revoked install token is refused.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -19,7 +19,7 @@ const ROOT = new URL("../", import.meta.url).pathname;
 // deno-lint-ignore no-explicit-any
 type Json = any;
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
   l.close();
@@ -66,7 +66,7 @@ Deno.test({
   sanitizeOps: false,
   fn: async () => {
     const db = await createTestDatabase();
-    const port = await freePort();
+    const port = freePort();
     const clock = new ManualClock(Date.now());
     const ticker = setInterval(() => void clock.set(Math.max(Date.now(), clock.now())), 200);
     const env = {
@@ -96,6 +96,9 @@ Deno.test({
       const text = await res.text();
       return { status: res.status, body: text ? JSON.parse(text) : null };
     };
+    const t0 = Date.now();
+    const mark = (what: string) =>
+      console.log(`${((Date.now() - t0) / 1000).toFixed(1)} s: ${what}`);
     const event = (pred: (e: Json) => boolean, from = 0, ms = 90_000) =>
       until(
         `an agent event (seen: ${lines.slice(-8).map((l) => l.event).join(", ")})`,
@@ -157,6 +160,7 @@ Deno.test({
           ])}`,
         );
       });
+      mark("installed and connected");
       const guid = String(connected.guid).toUpperCase();
       assert.equal(connected.version, "1.0.0");
 
@@ -174,14 +178,19 @@ Deno.test({
       assert.ok(
         device.details.processes.some((p: Json) => p.pid === child!.pid || p.name === "deno"),
       );
+      // Software goes to its own table (normalized names for searches and watchdogs).
       if (await Deno.stat("/usr/bin/dpkg-query").catch(() => null)) {
-        assert.ok(device.details.software.some((x: Json) => x.source === "dpkg"));
+        const [sw] = await t!.engine.sql<{ n: number }[]>`
+          select count(*)::int as n from device_software_inventory
+          where device_guid = ${guid.toLowerCase()} and source = 'dpkg'`;
+        assert.ok(sw!.n > 10, `software rows: ${sw!.n}`);
       }
       await until("agent version in the device list", async () => {
         const d = (await op("/api/devices")).body.devices.find((x: Json) => x.guid === guid);
         return d?.agent?.version === "1.0.0";
       });
 
+      mark("inventory seen");
       // A quick job runs through the real agent.
       const asm = await op("/api/assemblies", {
         json: {
@@ -206,12 +215,14 @@ Deno.test({
       assert.equal(job.status, "Success", JSON.stringify(job));
       assert.equal(job.stdout, "ran-by-agent\n");
 
+      mark("job done");
       // The engine restarts; the agent reconnects by itself.
       const before = lines.length;
       await t!.stop();
       await start();
       await event((e) => e.event === "connected", before);
 
+      mark("reconnected after the restart");
       // 1.0.0 → 1.0.1 through a rollout.
       await packageVersion(db.dataDir, "1.0.1");
       assert.deepEqual(
@@ -228,6 +239,7 @@ Deno.test({
         const d = (await op("/api/devices")).body.devices.find((x: Json) => x.guid === guid);
         return d?.agent?.version === "1.0.1" && d.agent.update_state === "succeeded";
       });
+      mark("updated to 1.0.1");
       const current = await Deno.realPath(join(root, "agent/program/current"));
       assert.match(current, /versions\/1\.0\.1$/);
 
@@ -246,6 +258,7 @@ Deno.test({
       });
       assert.match(await Deno.realPath(join(root, "agent/program/current")), /versions\/1\.0\.1$/);
 
+      mark("rolled back from 1.0.2");
       // The technician's status command.
       const st = await new Deno.Command(join(root, "agent/program/borealis-agent"), {
         args: ["status", "--json"],
@@ -256,10 +269,13 @@ Deno.test({
       assert.equal(status.version, "1.0.1");
       assert.equal(String(status.guid).toUpperCase(), guid);
 
-      // Stop the agent, then: revoked and expired install tokens are refused.
+      mark("status checked");
+      // Stop the agent; its install token, once revoked, is refused (expiry and the other
+      // refusals are covered in tests/agent_updates_api_test.ts).
       Deno.kill(-child.pid, "SIGTERM");
       await child.status;
       child = undefined;
+      mark("agent stopped");
       const probe = await Agent.open({
         server: `http://127.0.0.1:${port}`,
         hostname: "probe-host",
@@ -270,19 +286,6 @@ Deno.test({
         probe.requestEnrollment({ installToken: token.token }),
         /invalid_install_token/,
       );
-      const expiring =
-        (await op(`/api/sites/${site.id}/install-tokens`, { json: { expires_in_hours: 1 } }))
-          .body;
-      clearInterval(ticker);
-      await clock.advance(2 * 3_600_000);
-      await assert.rejects(
-        probe.requestEnrollment({ installToken: expiring.token }),
-        /invalid_install_token/,
-      );
-      const listed = (await op(`/api/sites/${site.id}/install-tokens`)).body.tokens;
-      const exp = listed.find((x: Json) => x.id === expiring.id);
-      assert.equal(exp.state, "expired");
-      assert.equal(exp.refused_count, 1);
     } finally {
       clearInterval(ticker);
       if (child) {

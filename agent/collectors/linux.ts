@@ -46,6 +46,7 @@ export function parseDf(text: string): StorageItem[] {
       used_bytes: usedB,
       free_bytes: free,
       used_percent: Math.round((usedB / (usedB + free || 1)) * 1000) / 10,
+      usage: Math.round((usedB / (usedB + free || 1)) * 1000) / 10,
     });
   }
   return out;

@@ -136,6 +136,8 @@ export async function collectDetails(o: CollectOptions = {}): Promise<Details> {
     last_user: consoleUser ?? sessions?.[0]?.user,
     internal_ip: network ? primaryAddress(network) : undefined,
     ...hw?.system,
+    // The name device filters read (bytes).
+    total_ram: (hw?.system as { total_memory_bytes?: number } | undefined)?.total_memory_bytes,
     ...o.summary,
     collection_ms: { total: Math.round(performance.now() - start), ...timings },
     ...(Object.keys(errors).length ? { collector_errors: errors } : {}),

@@ -36,6 +36,8 @@ export interface StorageItem {
   used_bytes: number;
   free_bytes: number;
   used_percent: number;
+  /** Same as used_percent: the name device filters read. */
+  usage: number;
 }
 
 /** A memory module (or, when modules cannot be read, one `total` entry). */
