@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { tmpdir } from "node:os";
 import { ManualClock } from "../core/clock.ts";
 import { builtinPlugins } from "../plugins/mod.ts";
 import { createOperator, type TestOperator } from "./helpers/operators.ts";
@@ -16,6 +17,8 @@ import { startTestEngine, type TestEngine } from "./helpers/test_engine.ts";
 import { Agent } from "../agent/protocol/client.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
+/** Compressed runtimes shared by every build of the suite (and by the next run). */
+const PACKAGE_CACHE = join(tmpdir(), "borealis-agent-package-cache");
 // deno-lint-ignore no-explicit-any
 type Json = any;
 
@@ -49,7 +52,7 @@ async function packageVersion(dataDir: string, version: string, extra: string[] 
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["task", "agent:package", "--version", version, "--platforms", "linux-x64", ...extra],
     cwd: ROOT,
-    env: { BOREALIS_DATA_DIR: dataDir, NO_COLOR: "1" },
+    env: { BOREALIS_DATA_DIR: dataDir, NO_COLOR: "1", BOREALIS_AGENT_PACKAGE_CACHE: PACKAGE_CACHE },
     stdout: "piped",
     stderr: "piped",
   }).output();

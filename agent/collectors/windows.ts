@@ -111,7 +111,7 @@ export const windowsCollectors: PlatformCollectors = {
           used_bytes: total - free,
           free_bytes: free,
           used_percent: total ? Math.round(((total - free) / total) * 1000) / 10 : 0,
-        usage: total ? Math.round(((total - free) / total) * 1000) / 10 : 0,
+          usage: total ? Math.round(((total - free) / total) * 1000) / 10 : 0,
         };
       }),
     );

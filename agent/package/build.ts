@@ -12,7 +12,8 @@
  * (agent/updater/manifest.ts). It is written to `<data dir>/agent_packages/<version>/`
  * (BOREALIS_DATA_DIR, default `.data`); the engine's agent_updates plugin finds it,
  * signs the manifest with its code-signing key and serves it. Compressed runtimes are
- * cached in `agent_packages/.cache/`, so a second build takes seconds.
+ * cached in `agent_packages/.cache/` (or BOREALIS_AGENT_PACKAGE_CACHE), so a second
+ * build takes seconds.
  *
  * @module
  */
@@ -186,7 +187,7 @@ export async function buildPackages(o: BuildOptions): Promise<BuildResult> {
   }
   const work = `${dir}.building-${crypto.randomUUID().slice(0, 8)}`;
   await Deno.mkdir(work, { recursive: true });
-  const cache = join(outRoot, ".cache");
+  const cache = Deno.env.get("BOREALIS_AGENT_PACKAGE_CACHE") || join(outRoot, ".cache");
   await Deno.mkdir(cache, { recursive: true });
   try {
     const bundle = join(work, "agent.js");
@@ -228,8 +229,12 @@ export async function buildPackages(o: BuildOptions): Promise<BuildResult> {
       } else {
         info = await gzipFile(source, gzPath);
         if (cached) {
-          await Deno.copyFile(gzPath, cached);
-          await Deno.writeTextFile(meta!, JSON.stringify(info));
+          // Atomic: builds running in parallel may share one cache.
+          const tmp = `${cached}.${crypto.randomUUID().slice(0, 8)}`;
+          await Deno.copyFile(gzPath, tmp);
+          await Deno.rename(tmp, cached);
+          await Deno.writeTextFile(`${tmp}.json`, JSON.stringify(info));
+          await Deno.rename(`${tmp}.json`, meta!);
         }
       }
       manifest.files.push({ platform, name, mode, ...info } satisfies ManifestFile);
