@@ -42,7 +42,21 @@ export function compareVersions(a: string, b: string): number {
   if (x.pre === y.pre) return 0;
   if (x.pre === null) return 1;
   if (y.pre === null) return -1;
-  return x.pre < y.pre ? -1 : 1;
+  // Pre-release identifiers: numbers numerically, text by character, numbers first.
+  const xs = x.pre.split(".");
+  const ys = y.pre.split(".");
+  for (let i = 0; i < Math.max(xs.length, ys.length); i++) {
+    const a = xs[i];
+    const b = ys[i];
+    if (a === undefined) return -1;
+    if (b === undefined) return 1;
+    const an = /^\d+$/.test(a);
+    const bn = /^\d+$/.test(b);
+    if (an && bn && Number(a) !== Number(b)) return Math.sign(Number(a) - Number(b));
+    if (an !== bn) return an ? -1 : 1;
+    if (a !== b) return a < b ? -1 : 1;
+  }
+  return 0;
 }
 
 const b64url = (bytes: Uint8Array) =>
