@@ -189,10 +189,10 @@ export async function runService(o: ServiceOptions): Promise<number> {
       log.event("error", { message: "no installed version to run" });
       return 1;
     }
-    const { cmd, args } = await exists(join(dir, "agent.js")) ? versionCommand(dir, ["worker"]) : {
-      cmd: Deno.execPath(),
-      args: ["run", "--allow-all", "--no-config", join(o.selfDir ?? dir, "agent.js"), "worker"],
-    };
+    // An installed version runs with its own runtime; a bundle run by hand (no `current`
+    // yet) runs with the runtime running this supervisor.
+    const own = versionCommand(dir, ["worker"]);
+    const { cmd, args } = await exists(own.cmd) ? own : { cmd: Deno.execPath(), args: own.args };
     const startedAt = Date.now();
     try {
       child = new Deno.Command(cmd, {
