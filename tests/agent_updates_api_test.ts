@@ -271,6 +271,26 @@ Deno.test({
       assert.match(await (await get("/api/agent/install.sh")).text(), /^#!\/bin\/sh/);
       assert.match(await (await get("/api/agent/install.ps1")).text(), /param\(/);
 
+      // A version rebuilt in place is checked and signed again; an unchanged one is left alone.
+      assert.deepEqual(
+        (await json("/api/agent-updates/releases/scan", { json: {} })).body.registered,
+        [],
+      );
+      await new Promise((r) => setTimeout(r, 5)); // a new `created` line, so new bytes
+      await writePackage(h.t.db.dataDir, "1.1.0-beta.1", "beta");
+      assert.deepEqual(
+        (await json("/api/agent-updates/releases/scan", { json: {} })).body.registered,
+        [
+          "1.1.0-beta.1",
+        ],
+      );
+      const rebuilt = new Uint8Array(
+        await (await get("/api/agent/packages/1.1.0-beta.1/manifest.txt")).arrayBuffer(),
+      );
+      const resigned = (await (await get("/api/agent/packages/1.1.0-beta.1/manifest.sig")).text())
+        .trim();
+      assert.ok(await verifyManifestSignature(rebuilt, resigned, key));
+
       // Channels: a release moves to stable; a site on beta wants the beta.
       assert.equal(
         (await json("/api/agent-updates/releases/1.1.0/channel", { json: { channel: "stable" } }))

@@ -152,15 +152,22 @@ export class AgentUpdatesService {
 
   // ------------------------------------------------------------------ releases
 
-  /** Registers packages found on disk: checks files, signs the manifest, records it. */
+  /**
+   * Registers packages found on disk: checks files, signs the manifest, records it. A
+   * version rebuilt in place (`agent:package --force`) is checked and signed again.
+   */
   async scan(): Promise<string[]> {
     const { sql, store, tokens, log } = this.o;
-    const known = new Set(
-      (await sql<{ version: string }[]>`select version from agent_releases`).map((r) => r.version),
+    const known = new Map(
+      (await sql<{ version: string; manifest_sha256: string }[]>`
+        select version, manifest_sha256 from agent_releases`).map((
+        r,
+      ) => [r.version, r.manifest_sha256]),
     );
     const added: string[] = [];
     for (const version of await store.versions()) {
-      if (known.has(version)) continue;
+      const registered = known.get(version);
+      if (registered && registered === await store.manifestSha256(version)) continue;
       const sign = tokens.codeSigner();
       if (!sign) {
         log.warn(
@@ -185,9 +192,13 @@ export class AgentUpdatesService {
             platforms, built_at, registered_at)
           values (${version}, ${pkg.channel}, ${pkg.manifestSha256}, ${sig.signature}, ${sig.kid},
             ${sql.json(platforms as never)}, ${new Date(pkg.manifest.created)}, ${now})
-          on conflict (version) do nothing`;
+          on conflict (version) do update set manifest_sha256 = excluded.manifest_sha256,
+            signature = excluded.signature, signing_kid = excluded.signing_kid,
+            platforms = excluded.platforms, built_at = excluded.built_at,
+            registered_at = excluded.registered_at`;
         added.push(version);
-        log.info(`agent release ${version} registered (channel ${pkg.channel})`);
+        if (registered) log.warn(`agent release ${version} was rebuilt: signed again`);
+        else log.info(`agent release ${version} registered (channel ${pkg.channel})`);
       } catch (err) {
         log.warn(`agent package ${version} skipped: ${err instanceof Error ? err.message : err}`);
       }

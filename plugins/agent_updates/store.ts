@@ -75,6 +75,12 @@ export class PackageStore {
     return { version, manifest, manifestBytes, manifestSha256: sha256Hex(manifestBytes), channel };
   }
 
+  /** SHA-256 of a version's manifest on disk, or null. */
+  async manifestSha256(version: string): Promise<string | null> {
+    const bytes = await this.meta(version, "manifest.txt");
+    return bytes ? sha256Hex(bytes) : null;
+  }
+
   /** Writes the engine's signature beside the manifest. */
   async writeSignature(version: string, signature: string): Promise<void> {
     await Deno.writeTextFile(join(this.dir, version, "manifest.sig"), signature + "\n");
@@ -85,6 +91,7 @@ export class PackageStore {
     if (!VERSION.test(version)) return null;
     const known = this.#manifests.get(version);
     if (known) return known;
+    // (A rebuilt version is loaded again by scan(), which refreshes this cache.)
     try {
       return (await this.load(version, false)).manifest;
     } catch {
