@@ -293,8 +293,8 @@ export async function runWorker(paths: AgentPaths = agentPaths()): Promise<numbe
     if (f.type === "service_control") {
       const d = f.data as { action?: string; service_name?: string };
       const result = await serviceControl(String(d.action ?? ""), String(d.service_name ?? ""));
+      // The engine expects no answer (docs/agent-protocol.md); the outcome goes to the log.
       emit("service_control", { ...d, ...result });
-      s.send({ type: "service_control_result", id: f.id, data: { ...d, ...result } });
       return;
     }
     if (f.id && !f.type.endsWith("_ack") && !["error", "heartbeat_ack", "pong"].includes(f.type)) {
