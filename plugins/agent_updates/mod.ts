@@ -62,16 +62,17 @@ export default definePlugin({
       svc.resolveInstallToken(token, who)
     );
 
-    inventory.addSiteFields(async (ids, p) => {
+    inventory.addSiteFields(async (rows, p) => {
       const out = new Map<number, Record<string, unknown>>();
       if (!AgentUpdatesService.canSeeInstallCommands(p)) return out;
-      for (const id of ids) out.set(id, { install_commands: await svc.installCommands(id) });
+      for (const { id } of rows) out.set(id, { install_commands: await svc.installCommands(id) });
       return out;
     });
-    inventory.addDeviceFields(async (guids, p) => {
-      const devices = await inventory.listDevices(p, { limit: 10_000 });
-      const siteOf = new Map(devices.map((d) => [d.guid, d.site_id] as const));
-      const info = await svc.deviceInfo(guids, siteOf);
+    inventory.addDeviceFields(async (rows) => {
+      const info = await svc.deviceInfo(
+        rows.map((r) => r.id),
+        new Map(rows.map((r) => [r.id, r.site_id] as const)),
+      );
       return new Map([...info].map(([g, a]) => [g, { agent: a }]));
     });
 

@@ -185,7 +185,11 @@ export function registerSiteRoutes(http: Router, inv: InventoryService, audit: A
   http.openapi(list, async (c) => {
     const p = await principalOf(c);
     const sites = await inv.listSites(p);
-    const extra = await inv.extraFields("site", sites.map((s) => s.id), p);
+    const extra = await inv.extraFields<number>(
+      "site",
+      sites.map((s) => ({ id: s.id, site_id: s.id })),
+      p,
+    );
     return c.json({ sites: sites.map((s) => ({ ...s, ...extra.get(s.id) })) }, 200);
   });
 

@@ -100,10 +100,11 @@ export interface InventoryOptions {
 
 /**
  * Adds fields to site or device rows the API shows (another plugin's data about them,
- * e.g. agent_updates' install commands and agent versions): id → extra fields.
+ * e.g. agent_updates' install commands and agent versions): id → extra fields. Each row
+ * comes with its site (a site's own id for site rows).
  */
 export type RowFields<K> = (
-  ids: K[],
+  rows: { id: K; site_id: number | null }[],
   p: Principal,
 ) => Promise<Map<K, Record<string, unknown>>>;
 
@@ -150,15 +151,15 @@ export class InventoryService {
   /** The extra fields of these rows (one call per registered provider). */
   async extraFields<K>(
     kind: "site" | "device",
-    ids: K[],
+    rows: { id: K; site_id: number | null }[],
     p: Principal,
   ): Promise<Map<K, Record<string, unknown>>> {
     const out = new Map<K, Record<string, unknown>>();
     const providers =
       (kind === "site" ? this.#siteFields : this.#deviceFields) as unknown as RowFields<K>[];
-    if (!ids.length) return out;
+    if (!rows.length) return out;
     for (const fn of providers) {
-      for (const [id, fields] of await fn(ids, p)) out.set(id, { ...out.get(id), ...fields });
+      for (const [id, fields] of await fn(rows, p)) out.set(id, { ...out.get(id), ...fields });
     }
     return out;
   }
