@@ -325,7 +325,13 @@ export async function runWorker(paths: AgentPaths = agentPaths()): Promise<numbe
           emit("revoked", { guid: agent.state.guid });
           return finish(EXIT_REVOKED);
         }
-        if (v === "reenroll" && await credential()) {
+        if (v === "reenroll") {
+          if (!(await credential())) {
+            // The refresh family is gone (purged, expired) and no install token is left:
+            // only a new install command helps. Stop instead of retrying forever.
+            emit("enrollment_lost", { guid: agent.state.guid, reason: String(err) });
+            return finish(EXIT_REVOKED);
+          }
           await agent.forget();
           if (await enroll()) return open();
         }

@@ -325,7 +325,9 @@ export async function runService(o: ServiceOptions): Promise<number> {
     if (code === EXIT_REVOKED) {
       status.state = "revoked";
       await saveStatus();
-      log.event("revoked_waiting", { message: "revoked by an operator; not restarting" });
+      log.event("revoked_waiting", {
+        message: "revoked, or enrollment lost with no install token left; not restarting",
+      });
       while (!stopping) await pause(3_600_000);
       break;
     }

@@ -119,7 +119,9 @@ export class Updater {
       if (!pinned) throw new Error("no code-signing key pinned at enrollment: updates are refused");
       emit("update_downloading", { from: this.o.version, to });
       await this.#report(to, "downloading");
-      const res = await fetch(this.#url(offer.manifest_url));
+      const res = await fetch(this.#url(offer.manifest_url), {
+        signal: AbortSignal.timeout(60_000),
+      });
       if (!res.ok) throw new Error(`manifest download: HTTP ${res.status}`);
       const bytes = new Uint8Array(await res.arrayBuffer());
       if (!(await verifyManifestSignature(bytes, offer.signature, pinned))) {
@@ -136,7 +138,13 @@ export class Updater {
       await Deno.mkdir(partial, { recursive: true });
       const base = this.#url(offer.files_url).replace(/\/+$/, "");
       for (const f of wanted) {
-        await downloadVerified(`${base}/${f.name}.gz`, f, join(partial, f.name));
+        // A stalled download must not block update checks forever.
+        await downloadVerified(
+          `${base}/${f.name}.gz`,
+          f,
+          join(partial, f.name),
+          (url) => fetch(url, { signal: AbortSignal.timeout(30 * 60_000) }),
+        );
       }
       await Deno.writeFile(join(partial, "manifest.txt"), bytes);
       await Deno.writeTextFile(join(partial, "manifest.sig"), offer.signature + "\n");
