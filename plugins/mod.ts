@@ -7,6 +7,7 @@
 import type { AnyPlugin } from "../core/plugin.ts";
 import aegis from "./aegis/mod.ts";
 import alerts from "./alerts/mod.ts";
+import agentUpdates from "./agent_updates/mod.ts";
 import assemblies from "./assemblies/mod.ts";
 import directory from "./directory/mod.ts";
 import enrollment from "./enrollment/mod.ts";
@@ -31,6 +32,7 @@ export const builtinPlugins: readonly AnyPlugin[] = [
   scheduler,
   watchdogs,
   alerts,
+  agentUpdates,
 ];
 
 /** Loaded only when named in BOREALIS_PLUGINS. */

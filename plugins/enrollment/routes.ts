@@ -31,10 +31,12 @@ const enrollRequest = createRoute({
   method: "post",
   path: "/api/agent/enroll/request",
   tags: ["agent"],
-  summary: "Ask to enroll: hostname, site enrollment code, Ed25519 SPKI key, client nonce",
+  summary:
+    "Ask to enroll: hostname, site enrollment code (or install token), Ed25519 SPKI key, client nonce",
   request: body(z.object({
     hostname: z.string().max(255).optional(),
     enrollment_code: z.string().max(200).optional(),
+    install_token: z.string().max(200).optional(),
     agent_pubkey: z.string().max(4096).optional(),
     client_nonce: z.string().max(1024).optional(),
     onboarding_context: z.object({

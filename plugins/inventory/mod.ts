@@ -14,6 +14,7 @@ import { registerSiteRoutes } from "./routes_sites.ts";
 import { InventoryService } from "./service.ts";
 
 export { fmtGuid, InventoryService, isGuid } from "./service.ts";
+export type { RowFields } from "./service.ts";
 export { FilterDefinition, FilterService } from "./filters.ts";
 export type { FilterDef, FilterRecord, FilterUsageProvider, ResolvedDevice } from "./filters.ts";
 export * from "./types.ts";

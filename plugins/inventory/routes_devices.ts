@@ -204,7 +204,15 @@ export function registerDeviceRoutes(http: Router, inv: InventoryService, audit:
       limit: q.limit,
       offset: q.offset,
     });
-    return c.json({ devices: devices.map(deviceView) }, 200);
+    const extra = await inv.extraFields<string>(
+      "device",
+      devices.map((d) => ({ id: d.guid, site_id: d.site_id })),
+      p,
+    );
+    return c.json(
+      { devices: devices.map((d) => ({ ...deviceView(d), ...extra.get(d.guid) })) },
+      200,
+    );
   });
 
   http.openapi(hashList, async (c) => {
@@ -241,13 +249,21 @@ export function registerDeviceRoutes(http: Router, inv: InventoryService, audit:
   http.openapi(byGuid, async (c) => {
     const p = await principalOf(c);
     const d = await inv.visibleDevice(p, c.req.valid("param").guid);
-    return c.json({ ...deviceView(d), details: d.details }, 200);
+    const extra = (await inv.extraFields<string>("device", [{ id: d.guid, site_id: d.site_id }], p))
+      .get(
+        d.guid,
+      );
+    return c.json({ ...deviceView(d), ...extra, details: d.details }, 200);
   });
 
   http.openapi(byHostname, async (c) => {
     const p = await principalOf(c);
     const d = await inv.visibleDeviceByHostname(p, c.req.valid("param").hostname);
-    return c.json({ ...deviceView(d), details: d.details }, 200);
+    const extra = (await inv.extraFields<string>("device", [{ id: d.guid, site_id: d.site_id }], p))
+      .get(
+        d.guid,
+      );
+    return c.json({ ...deviceView(d), ...extra, details: d.details }, 200);
   });
 
   http.openapi(describe, async (c) => {

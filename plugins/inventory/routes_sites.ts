@@ -184,7 +184,13 @@ const legacyGone = (method: "post" | "delete") =>
 export function registerSiteRoutes(http: Router, inv: InventoryService, audit: Auditor): void {
   http.openapi(list, async (c) => {
     const p = await principalOf(c);
-    return c.json({ sites: await inv.listSites(p) }, 200);
+    const sites = await inv.listSites(p);
+    const extra = await inv.extraFields<number>(
+      "site",
+      sites.map((s) => ({ id: s.id, site_id: s.id })),
+      p,
+    );
+    return c.json({ sites: sites.map((s) => ({ ...s, ...extra.get(s.id) })) }, 200);
   });
 
   http.openapi(create, async (c) => {

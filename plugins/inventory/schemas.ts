@@ -37,6 +37,9 @@ export const Site = z.object({
   device_count: z.number().int(),
   enrollment_code: z.string().nullable(),
   auto_approve_until: z.string().nullable(),
+  install_commands: z.record(z.string(), z.unknown()).nullable().optional().describe(
+    "added by the agent_updates plugin (Admins): the site's current install commands",
+  ),
 }).openapi("Site");
 
 export const Device = z.object({
@@ -54,4 +57,7 @@ export const Device = z.object({
   last_enrollment_at: z.string().nullable(),
   agent_hash: z.string().nullable(),
   summary: z.record(z.string(), z.unknown()),
+  agent: z.record(z.string(), z.unknown()).nullable().optional().describe(
+    "added by the agent_updates plugin: agent version, platform, channel and update state",
+  ),
 }).openapi("Device");

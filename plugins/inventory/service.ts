@@ -98,8 +98,20 @@ export interface InventoryOptions {
   maxAutoApprovalMinutes: number;
 }
 
+/**
+ * Adds fields to site or device rows the API shows (another plugin's data about them,
+ * e.g. agent_updates' install commands and agent versions): id → extra fields. Each row
+ * comes with its site (a site's own id for site rows).
+ */
+export type RowFields<K> = (
+  rows: { id: K; site_id: number | null }[],
+  p: Principal,
+) => Promise<Map<K, Record<string, unknown>>>;
+
 /** Sites, devices, containment and scope. */
 export class InventoryService {
+  readonly #siteFields: RowFields<number>[] = [];
+  readonly #deviceFields: RowFields<string>[] = [];
   readonly #sql: Sql;
   readonly #clock: Clock;
   readonly #vault: Vault;
@@ -124,6 +136,32 @@ export class InventoryService {
   /** Registers work that must finish before a containment action answers (token revocation). */
   onContainment(hook: ContainmentHook): void {
     this.#hooks.push(hook);
+  }
+
+  /** Registers fields other plugins add to site rows (GET /api/sites). */
+  addSiteFields(fn: RowFields<number>): void {
+    this.#siteFields.push(fn);
+  }
+
+  /** Registers fields other plugins add to device rows (GET /api/devices, one device). */
+  addDeviceFields(fn: RowFields<string>): void {
+    this.#deviceFields.push(fn);
+  }
+
+  /** The extra fields of these rows (one call per registered provider). */
+  async extraFields<K>(
+    kind: "site" | "device",
+    rows: { id: K; site_id: number | null }[],
+    p: Principal,
+  ): Promise<Map<K, Record<string, unknown>>> {
+    const out = new Map<K, Record<string, unknown>>();
+    const providers =
+      (kind === "site" ? this.#siteFields : this.#deviceFields) as unknown as RowFields<K>[];
+    if (!rows.length) return out;
+    for (const fn of providers) {
+      for (const [id, fields] of await fn(rows, p)) out.set(id, { ...out.get(id), ...fields });
+    }
+    return out;
   }
 
   // ---------------------------------------------------------------- scope

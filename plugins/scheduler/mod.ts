@@ -120,6 +120,8 @@ export default definePlugin({
     // Agents get the public key at enrollment and in script/request through the tokens
     // plugin's hook (tokens is required by realtime, so it is always loaded here).
     ctx.tryUse(tokensKey)?.setScriptSigningKeyProvider(() => signer.publicKey());
+    // Agent package manifests are signed with the same key (agent_updates).
+    ctx.tryUse(tokensKey)?.setCodeSigner((bytes) => signer.sign(bytes));
     // A filter a job targets or a window covers cannot be deleted (only archived).
     filters.registerUsage(async (filterId) => {
       const jobs = await ctx.sql<{ id: string; name: string }[]>`
