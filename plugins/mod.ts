@@ -7,6 +7,7 @@
 import type { AnyPlugin } from "../core/plugin.ts";
 import aegis from "./aegis/mod.ts";
 import assemblies from "./assemblies/mod.ts";
+import consolePlugin from "./console/mod.ts";
 import directory from "./directory/mod.ts";
 import enrollment from "./enrollment/mod.ts";
 import example from "./example/mod.ts";
@@ -29,6 +30,7 @@ export const builtinPlugins: readonly AnyPlugin[] = [
   realtime,
   scheduler,
   watchdogs,
+  consolePlugin,
 ];
 
 /** Loaded only when named in BOREALIS_PLUGINS. */
