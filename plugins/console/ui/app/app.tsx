@@ -21,7 +21,15 @@ import { ToastProvider } from "./toasts.tsx";
 
 const theme = createTheme({
   colorSchemes: {
-    light: { palette: { primary: { main: "#0b5cad" }, secondary: { main: "#00796b" } } },
+    // Warning and success dark enough for small text on white (WCAG AA 4.5:1).
+    light: {
+      palette: {
+        primary: { main: "#0b5cad" },
+        secondary: { main: "#00796b" },
+        warning: { main: "#b35c00" },
+        success: { main: "#2e7d32" },
+      },
+    },
     dark: { palette: { primary: { main: "#7cc4ff" }, secondary: { main: "#5ee0b5" } } },
   },
   cssVariables: { colorSchemeSelector: "class" },

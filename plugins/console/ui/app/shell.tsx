@@ -19,6 +19,7 @@ import Chip from "@mui/material/Chip";
 import Drawer from "@mui/material/Drawer";
 import IconButton from "@mui/material/IconButton";
 import List from "@mui/material/List";
+import ListItem from "@mui/material/ListItem";
 import ListItemButton from "@mui/material/ListItemButton";
 import ListItemIcon from "@mui/material/ListItemIcon";
 import ListItemText from "@mui/material/ListItemText";
@@ -97,9 +98,11 @@ function DeviceSearch() {
       renderInput={(params) => (
         <TextField
           {...params}
-          label="Find a device"
-          placeholder="Hostname"
-          slotProps={{ inputLabel: { sx: { color: "inherit" } } }}
+          placeholder="Find a device by hostname"
+          slotProps={{
+            ...params.slotProps,
+            htmlInput: { ...params.slotProps.htmlInput, "aria-label": "Find a device by hostname" },
+          }}
           sx={{
             "& .MuiOutlinedInput-root": { bgcolor: "background.paper", color: "text.primary" },
           }}
@@ -242,36 +245,40 @@ export function Shell() {
         }}
       >
         <Toolbar sx={{ minHeight: 56 }} />
-        <Box component="nav" aria-label="Main">
+        <Box
+          component="nav"
+          aria-label="Main"
+          sx={{ display: "flex", flexDirection: "column", flexGrow: 1, "& > p": { mt: "auto" } }}
+        >
           {SECTIONS.map((section) => (
             <List
               key={section}
               dense
-              subheader={<ListSubheader component="div">{section}</ListSubheader>}
+              subheader={<ListSubheader>{section}</ListSubheader>}
             >
               {visible.filter((p) => p.section === section).map((p) => {
                 const to = `/${p.path}`;
                 const active = location.pathname === to || location.pathname.startsWith(`${to}/`);
                 return (
-                  <ListItemButton
-                    key={p.path}
-                    component={RouterLink}
-                    to={to}
-                    selected={active}
-                    aria-current={active ? "page" : undefined}
-                  >
-                    <ListItemIcon sx={{ minWidth: 36 }}>{p.icon}</ListItemIcon>
-                    <ListItemText primary={p.title} />
-                  </ListItemButton>
+                  <ListItem key={p.path} disablePadding>
+                    <ListItemButton
+                      component={RouterLink}
+                      to={to}
+                      selected={active}
+                      aria-current={active ? "page" : undefined}
+                    >
+                      <ListItemIcon sx={{ minWidth: 36 }}>{p.icon}</ListItemIcon>
+                      <ListItemText primary={p.title} />
+                    </ListItemButton>
+                  </ListItem>
                 );
               })}
             </List>
           ))}
+          <Typography variant="caption" color="text.secondary" component="p" sx={{ p: 2 }}>
+            Signed in as {me.username} ({me.role})
+          </Typography>
         </Box>
-        <Box sx={{ flexGrow: 1 }} />
-        <Typography variant="caption" color="text.secondary" sx={{ p: 2 }}>
-          Signed in as {me.username} ({me.role})
-        </Typography>
       </Drawer>
       <Box
         component="main"

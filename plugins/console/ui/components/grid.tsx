@@ -51,6 +51,14 @@ export const gridDefaults: GridOptions = {
   rowHeight: 40,
   headerHeight: 40,
   defaultColDef: { sortable: true, resizable: true, minWidth: 80 },
+  // The checkbox column needs a header name for screen readers (and axe).
+  selectionColumnDef: {
+    headerName: "Select",
+    width: 80,
+    minWidth: 80,
+    resizable: false,
+    sortable: false,
+  },
 };
 
 /** Props of {@link DataGrid}. */

@@ -17,7 +17,7 @@ import TextField from "@mui/material/TextField";
 import Typography from "@mui/material/Typography";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
-import { Navigate, useNavigate } from "react-router";
+import { Navigate } from "react-router";
 import { api, ApiError } from "../api/client.ts";
 import type { BootstrapState } from "../api/types.ts";
 import { sessionKeys, useBootstrap } from "../app/session.tsx";
@@ -128,9 +128,8 @@ function VaultStep({ unlock }: { unlock: boolean }) {
   );
 }
 
-function AdminStep() {
+function AdminStep({ onCreated }: { onCreated: (username: string) => void }) {
   const qc = useQueryClient();
-  const navigate = useNavigate();
   const [username, setUsername] = useState("admin");
   const [displayName, setDisplayName] = useState("");
   const [password, setPassword] = useState("");
@@ -148,8 +147,9 @@ function AdminStep() {
         },
       }),
     onSuccess: async (r) => {
+      // The page moves on to sign-in once the engine reports the next phase.
+      onCreated(r.username);
       await qc.invalidateQueries({ queryKey: sessionKeys.bootstrap });
-      navigate(`/sign-in?username=${encodeURIComponent(r.username)}&welcome=1`, { replace: true });
     },
   });
   const hint = explain(create.error);
@@ -214,6 +214,7 @@ function AdminStep() {
 /** `/setup`. */
 export function FirstRunPage() {
   const boot = useBootstrap();
+  const [created, setCreated] = useState<string | null>(null);
   if (boot.isPending) return <Loading label="Checking the engine" />;
   if (boot.error) {
     return (
@@ -223,7 +224,14 @@ export function FirstRunPage() {
     );
   }
   const phase = boot.data.phase;
-  if (phase === "login_required") return <Navigate to="/sign-in" replace />;
+  if (phase === "login_required") {
+    return (
+      <Navigate
+        to={created ? `/sign-in?username=${encodeURIComponent(created)}&welcome=1` : "/sign-in"}
+        replace
+      />
+    );
+  }
   const passphrase = boot.data.aegis.mode !== "keyfile";
   const steps = [...(passphrase ? ["Vault"] : []), "First admin", "Sign in"];
   const active = phase === "admin_setup_required" ? steps.indexOf("First admin") : 0;
@@ -246,7 +254,7 @@ export function FirstRunPage() {
       )}
       {phase === "aegis_setup_required" && <VaultStep unlock={false} />}
       {phase === "aegis_unlock_required" && <VaultStep unlock />}
-      {phase === "admin_setup_required" && <AdminStep />}
+      {phase === "admin_setup_required" && <AdminStep onCreated={setCreated} />}
     </PublicFrame>
   );
 }

@@ -25,11 +25,11 @@ export function PublicFrame({ title, children }: { title: string; children: Reac
         p: 2,
       }}
     >
-      <Paper elevation={3} sx={{ width: 440, maxWidth: "100%", p: 4 }}>
+      <Paper elevation={3} sx={{ width: 440, maxWidth: "100%", px: 4, py: 3 }}>
         <Typography variant="overline" color="primary" component="p" sx={{ letterSpacing: 2 }}>
           Borealis
         </Typography>
-        <Typography variant="h5" component="h1" sx={{ mb: 2 }}>{title}</Typography>
+        <Typography variant="h5" component="h1" sx={{ mb: 1.5 }}>{title}</Typography>
         {children}
       </Paper>
     </Box>

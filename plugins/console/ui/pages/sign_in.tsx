@@ -83,7 +83,7 @@ function TotpQr({ url, username }: { url: string; username: string }) {
   const [src, setSrc] = useState<string | null>(null);
   useEffect(() => {
     let live = true;
-    QRCode.toDataURL(url, { margin: 1, width: 200, errorCorrectionLevel: "M" })
+    QRCode.toDataURL(url, { margin: 1, width: 168, errorCorrectionLevel: "M" })
       .then((d: string) => live && setSrc(d))
       .catch(() => live && setSrc(null));
     return () => {
@@ -91,7 +91,9 @@ function TotpQr({ url, username }: { url: string; username: string }) {
     };
   }, [url]);
   return (
-    <Box sx={{ display: "flex", justifyContent: "center", bgcolor: "#fff", borderRadius: 1, p: 1 }}>
+    <Box
+      sx={{ display: "flex", justifyContent: "center", bgcolor: "#fff", borderRadius: 1, p: 0.5 }}
+    >
       {src
         ? (
           <img
@@ -186,7 +188,7 @@ export function SignInPage() {
     return (
       <PublicFrame title={setup ? "Set up your authenticator app" : "Enter your code"}>
         <Stack
-          spacing={2}
+          spacing={1.5}
           component="form"
           noValidate
           onSubmit={(e) => {
@@ -196,7 +198,7 @@ export function SignInPage() {
         >
           {setup && pending.otpauth_url && (
             <>
-              <Typography color="text.secondary">
+              <Typography variant="body2" color="text.secondary">
                 Scan this QR code with an authenticator app (or type the key), then enter the
                 six-digit code it shows.
               </Typography>

@@ -9,6 +9,9 @@ import Box from "@mui/material/Box";
 import Button from "@mui/material/Button";
 import Chip from "@mui/material/Chip";
 import Link from "@mui/material/Link";
+import MoreVertIcon from "@mui/icons-material/MoreVert";
+import IconButton from "@mui/material/IconButton";
+import Menu from "@mui/material/Menu";
 import MenuItem from "@mui/material/MenuItem";
 import Stack from "@mui/material/Stack";
 import TextField from "@mui/material/TextField";
@@ -40,22 +43,17 @@ export function useSites() {
 }
 
 function Counts({ site }: { site: Site }) {
-  const seg = (
-    status: string,
-    n: number,
-    color: "success" | "default" | "warning",
-    label: string,
-  ) => (
+  const seg = (status: string, n: number, color: "success" | "default" | "warning", label: string) => (
     <Chip
       size="small"
-      color={color}
-      variant={status === "online" ? "filled" : "outlined"}
+      color={n ? color : "default"}
+      variant={n && status !== "offline" ? "filled" : "outlined"}
       label={`${n} ${label}`}
       component={RouterLink}
       to={`/devices?site=${site.id}&status=${status}`}
       clickable
       aria-label={`${n} ${label} devices in ${site.name}`}
-      sx={{ opacity: n ? 1 : 0.55 }}
+      sx={n ? undefined : { color: "text.secondary" }}
     />
   );
   return (
@@ -171,7 +169,7 @@ function InstallDialog(
             <CopyField label="Enrollment code" value={s.enrollment_code} />
             {commands.map((c) => (
               <Box key={c.platform}>
-                <Typography variant="subtitle2" sx={{ mb: 0.5 }}>
+                <Typography variant="subtitle2" component="h3" sx={{ mb: 0.5 }}>
                   {c.label ?? c.platform}
                 </Typography>
                 <CopyField label={`Install command (${c.platform})`} value={c.command} multiline />
@@ -180,7 +178,7 @@ function InstallDialog(
           </>
         )}
         <Box>
-          <Button color="warning" onClick={() => setRotating(true)}>Rotate enrollment code…</Button>
+          <Button variant="outlined" onClick={() => setRotating(true)}>Rotate enrollment code…</Button>
         </Box>
       </Stack>
       <ConfirmDialog
@@ -277,6 +275,12 @@ export function SitesPage() {
   const [install, setInstall] = useState<Site | null>(null);
   const [autoSite, setAutoSite] = useState<Site | null>(null);
   const [deleting, setDeleting] = useState<Site | null>(null);
+  const [rowMenu, setRowMenu] = useState<{ anchor: HTMLElement; site: Site } | null>(null);
+  const pick = (fn: (s: Site) => void) => () => {
+    const site = rowMenu!.site;
+    setRowMenu(null);
+    fn(site);
+  };
   const serverUrl = sites.data?.public_base_url ?? location.origin;
 
   const columns: ColDef<Site>[] = [
@@ -313,40 +317,29 @@ export function SitesPage() {
     columns.push({
       headerName: "Actions",
       colId: "actions",
-      width: 330,
+      width: 200,
       sortable: false,
       cellRenderer: (p: { data?: Site }) =>
         p.data && (
-          <Stack direction="row" spacing={0.5} sx={{ py: 0.5 }}>
+          <Stack direction="row" spacing={0.5} sx={{ alignItems: "center", height: "100%" }}>
             <Button
               size="small"
-              onClick={() => setInstall(p.data!)}
+              variant="outlined"
+              onClick={() =>
+                setInstall(p.data!)}
               aria-label={`Add devices to ${p.data.name}`}
             >
               Add devices
             </Button>
-            <Button
+            <IconButton
               size="small"
-              onClick={() => setAutoSite(p.data!)}
-              aria-label={`Auto-approval for ${p.data.name}`}
+              aria-label={`More actions for ${p.data.name}`}
+              aria-haspopup="menu"
+              onClick={(e) =>
+                setRowMenu({ anchor: e.currentTarget, site: p.data! })}
             >
-              Auto-approve
-            </Button>
-            <Button
-              size="small"
-              onClick={() => setForm(p.data!)}
-              aria-label={`Rename ${p.data.name}`}
-            >
-              Rename
-            </Button>
-            <Button
-              size="small"
-              color="error"
-              onClick={() => setDeleting(p.data!)}
-              aria-label={`Delete ${p.data.name}`}
-            >
-              Delete
-            </Button>
+              <MoreVertIcon fontSize="small" />
+            </IconButton>
           </Stack>
         ),
     });
@@ -380,9 +373,11 @@ export function SitesPage() {
           </EmptyState>
         )
         : (
-          <Box sx={{ flexGrow: 1, minHeight: 240, px: 3, pb: 3 }}>
+          <Box sx={{ px: 3, pb: 3 }}>
             <DataGrid<Site>
               label="Sites"
+              height="auto"
+              domLayout="autoHeight"
               loading={sites.isPending}
               rowData={sites.data?.sites ?? []}
               getRowId={(p) => String(p.data.id)}
