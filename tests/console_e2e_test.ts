@@ -177,7 +177,7 @@ Deno.test({
       });
 
       await step("create a site and reveal its enrollment code and install command", async () => {
-        await page.getByRole("link", { name: "Sites" }).click();
+        await page.getByRole("link", { name: "Sites", exact: true }).click();
         await page.getByRole("heading", { name: "Sites" }).waitFor();
         await page.getByText("No sites yet").waitFor();
         await clean(page, problems, "empty sites");
@@ -191,7 +191,9 @@ Deno.test({
         await page.getByRole("button", { name: "Reveal enrollment code" }).click();
         code = await page.getByRole("textbox", { name: "Enrollment code" }).inputValue();
         assert.match(code, /^([0-9A-F]{4}-){7}[0-9A-F]{4}$/);
-        const command = await page.getByRole("textbox", { name: "Install command (reference-agent)" }).inputValue();
+        const command = await page.getByRole("textbox", {
+          name: "Install command (reference-agent)",
+        }).inputValue();
         assert.equal(
           command,
           `deno task agent --server ${eng.url} --code ${code} --state ./borealis-agent --connect`,
@@ -204,7 +206,7 @@ Deno.test({
       await step(
         "the agent enrolls, is approved in the console and turns online live",
         async () => {
-          await page.getByRole("link", { name: "Device approvals" }).click();
+          await page.getByRole("link", { name: "Device approvals", exact: true }).click();
           await page.getByRole("heading", { name: "Device approvals" }).waitFor();
           await page.getByText("No device is waiting").waitFor();
           const agent = spawnAgent([
@@ -220,7 +222,9 @@ Deno.test({
           ]);
           agents.push(agent);
           // The request appears without reloading (approvals topic of the operator socket).
-          await page.getByRole("gridcell", { name: HOST, exact: true }).waitFor({ timeout: 45_000 });
+          await page.getByRole("gridcell", { name: HOST, exact: true }).waitFor({
+            timeout: 45_000,
+          });
           await page.getByText(`${HOST} asks to enroll`).waitFor();
           await clean(page, problems, "approvals");
           await shot(page, "approvals");
@@ -232,13 +236,15 @@ Deno.test({
           guid = String(enrolled.guid).toUpperCase();
           await agent.waitFor((e) => e.event === "connected", { timeoutMs: 60_000 });
 
-          await page.getByRole("link", { name: "Devices" }).click();
+          await page.getByRole("link", { name: "Devices", exact: true }).click();
           const row = page.getByRole("row").filter({ hasText: HOST });
           await row.locator('[data-status="online"]').waitFor({ timeout: 45_000 });
           await clean(page, problems, "devices");
           await shot(page, "devices");
 
-          // Offline and back online, live: the row changes with no new list request.
+          // Offline and back online, live: the row changes with no new list request (an event
+          // that came before the row existed may still reload the list: wait for that first).
+          await page.waitForLoadState("networkidle");
           let listRequests = 0;
           page.on("request", (r) => {
             if (new URL(r.url()).pathname === "/api/devices") listRequests++;
@@ -256,14 +262,14 @@ Deno.test({
           );
 
           // Site counts follow the same rule.
-          await page.getByRole("link", { name: "Sites" }).click();
+          await page.getByRole("link", { name: "Sites", exact: true }).click();
           await page.getByRole("link", { name: "1 online devices in Head office" }).waitFor();
           await shot(page, "sites");
         },
       );
 
       await step("a quick job runs and its output appears in the device's activity", async () => {
-        await page.getByRole("link", { name: "Devices" }).click();
+        await page.getByRole("link", { name: "Devices", exact: true }).click();
         const row = page.getByRole("row").filter({ hasText: HOST });
         await row.getByRole("checkbox").check();
         await page.getByRole("button", { name: "Quick job (1)" }).click();
@@ -354,7 +360,7 @@ Deno.test({
           await page.getByRole("tab", { name: "Software", selected: true }).waitFor();
 
           // Dark theme: the same page, legible.
-          await page.getByRole("link", { name: "Devices" }).click();
+          await page.getByRole("link", { name: "Devices", exact: true }).click();
           await page.getByRole("button", { name: "Switch to the dark theme" }).click();
           await page.getByRole("row").filter({ hasText: HOST }).waitFor();
           await clean(page, problems, "devices (dark)");
@@ -405,7 +411,7 @@ Deno.test({
         assert.equal(await p.getByRole("button", { name: "Actions" }).count(), 0);
         assert.equal(await p.getByLabel("Containment").count(), 0);
         await clean(p, user.problems, "devices as a User");
-        await p.getByRole("link", { name: "Sites" }).click();
+        await p.getByRole("link", { name: "Sites", exact: true }).click();
         await p.getByRole("link", { name: "Branch", exact: true }).waitFor();
         assert.equal(await p.getByRole("link", { name: "Head office", exact: true }).count(), 0);
         assert.equal(await p.getByRole("button", { name: "New site" }).count(), 0);

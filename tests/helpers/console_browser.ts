@@ -206,11 +206,15 @@ export async function axeViolations(page: Page, exclude: string[] = []): Promise
         values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"],
       },
     });
-    return r.violations.map((
-      v: { id: string; help: string; nodes: { target: string[]; html: string }[] },
-    ) =>
+    return r.violations.map((v: {
+      id: string;
+      help: string;
+      nodes: { target: string[]; html: string; any: { message: string }[] }[];
+    }) =>
       `${v.id}: ${v.help} — ${
-        v.nodes.slice(0, 3).map((n) => `${n.target.join(" ")} ${n.html.slice(0, 160)}`).join(" | ")
+        v.nodes.slice(0, 3).map((n) =>
+          `${n.target.join(" ")} ${n.html.slice(0, 160)} (${n.any[0]?.message ?? ""})`
+        ).join(" | ")
       }`
     );
   }, exclude);

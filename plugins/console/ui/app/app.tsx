@@ -27,6 +27,7 @@ const theme = createTheme({
         primary: { main: "#0b5cad" },
         secondary: { main: "#00796b" },
         warning: { main: "#b35c00" },
+        info: { main: "#01579b" },
         success: { main: "#2e7d32" },
       },
     },

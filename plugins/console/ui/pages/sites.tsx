@@ -43,7 +43,12 @@ export function useSites() {
 }
 
 function Counts({ site }: { site: Site }) {
-  const seg = (status: string, n: number, color: "success" | "default" | "warning", label: string) => (
+  const seg = (
+    status: string,
+    n: number,
+    color: "success" | "default" | "warning",
+    label: string,
+  ) => (
     <Chip
       size="small"
       color={n ? color : "default"}
@@ -178,7 +183,9 @@ function InstallDialog(
           </>
         )}
         <Box>
-          <Button variant="outlined" onClick={() => setRotating(true)}>Rotate enrollment code…</Button>
+          <Button variant="outlined" onClick={() => setRotating(true)}>
+            Rotate enrollment code…
+          </Button>
         </Box>
       </Stack>
       <ConfirmDialog
