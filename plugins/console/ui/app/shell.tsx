@@ -161,6 +161,7 @@ function SocketEffects() {
   const { notify, announce } = useToasts();
   const qc = useQueryClient();
   const navigate = useNavigate();
+  const location = useLocation();
   const refreshSites = useRef<ReturnType<typeof setTimeout>>(undefined);
   useSocketEvent("notifications", (e) => {
     const d = e.data as { title?: string; message?: string; variant?: string };
@@ -177,11 +178,14 @@ function SocketEffects() {
     const d = e.data as { hostname?: string; status?: string };
     if (e.type === "device_approval_pending") {
       announce(`New device waiting for approval: ${d.hostname}`);
-      notify({
-        message: `${d.hostname} asks to enroll`,
-        severity: "info",
-        action: { label: "Review", onClick: () => navigate("/approvals") },
-      });
+      // On the approvals page the row itself appears; elsewhere a toast points there.
+      if (location.pathname !== "/approvals") {
+        notify({
+          message: `${d.hostname} asks to enroll`,
+          severity: "info",
+          action: { label: "Review", onClick: () => navigate("/approvals") },
+        });
+      }
     }
     if (d.status === "completed") void qc.invalidateQueries({ queryKey: ["devices"] });
   });

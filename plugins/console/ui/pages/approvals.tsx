@@ -202,15 +202,15 @@ export function ApprovalsPage() {
     {
       headerName: "Key fingerprint",
       field: "ssl_key_fingerprint_claimed",
-      width: 150,
+      width: 140,
       valueFormatter: (p) => (p.value ? `${String(p.value).slice(0, 12)}…` : ""),
       tooltipField: "ssl_key_fingerprint_claimed",
     },
-    { headerName: "From", field: "remote_addr", width: 130 },
+    { headerName: "From", field: "remote_addr", width: 120 },
     {
       headerName: "Conflict",
       colId: "conflict",
-      width: 170,
+      width: 160,
       sortable: false,
       cellRenderer: (p: { data?: Approval }) => p.data && <ConflictChip a={p.data} />,
     },
@@ -224,7 +224,8 @@ export function ApprovalsPage() {
     columns.push({
       headerName: "Decision",
       colId: "decide",
-      width: 190,
+      width: 180,
+      pinned: "right",
       sortable: false,
       cellRenderer: (p: { data?: Approval }) =>
         p.data && (

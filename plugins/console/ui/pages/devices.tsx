@@ -615,6 +615,13 @@ export function DevicesPage() {
         actions={
           <>
             <Button
+              variant="outlined"
+              onClick={() => exportCsv.mutate()}
+              disabled={exportCsv.isPending}
+            >
+              Export CSV
+            </Button>
+            <Button
               variant="contained"
               disabled={!selected.length}
               onClick={() => setQuickJob(selected)}
@@ -667,7 +674,7 @@ export function DevicesPage() {
           placeholder="Hostname, description, user, IP"
           value={search}
           onChange={(e) => setSearch(e.target.value)}
-          sx={{ width: 250 }}
+          sx={{ width: 230 }}
           slotProps={{
             input: {
               endAdornment: search
@@ -696,7 +703,7 @@ export function DevicesPage() {
               ...state,
               site: e.target.value === "" ? undefined : Number(e.target.value),
             })}
-          sx={{ width: 170 }}
+          sx={{ width: 150 }}
         >
           <MenuItem value="">All sites</MenuItem>
           {(sites.data?.sites ?? []).map((s) => (
@@ -714,7 +721,7 @@ export function DevicesPage() {
               ...state,
               status: (e.target.value || undefined) as DeviceListState["status"],
             })}
-          sx={{ width: 140 }}
+          sx={{ width: 130 }}
         >
           <MenuItem value="">Any status</MenuItem>
           <MenuItem value="online">Online</MenuItem>
@@ -732,7 +739,7 @@ export function DevicesPage() {
                 ...state,
                 containment: (e.target.value || undefined) as DeviceListState["containment"],
               })}
-            sx={{ width: 160 }}
+            sx={{ width: 150 }}
           >
             <MenuItem value="">Any</MenuItem>
             <MenuItem value="active">Active</MenuItem>
@@ -827,14 +834,6 @@ export function DevicesPage() {
             Reset columns
           </MenuItem>
         </Menu>
-        <Button
-          size="small"
-          variant="outlined"
-          onClick={() => exportCsv.mutate()}
-          disabled={exportCsv.isPending}
-        >
-          Export CSV
-        </Button>
         <Tooltip title="Reload">
           <IconButton size="small" aria-label="Reload devices" onClick={reload}>
             <RefreshIcon />
