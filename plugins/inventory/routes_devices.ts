@@ -49,17 +49,29 @@ export function deviceView(d: DeviceRecord) {
     created_at: iso(d.created_at)!,
     last_enrollment_at: iso(d.last_enrollment_at),
     agent_hash: d.agent_hash,
-    agent_version: shortText(record(details.summary).agent_version),
-    cpu: shortText(cpu.name) ?? shortText(cpu.model) ?? shortText(cpu.brand),
-    inventory_counts: {
-      memory_modules: listLength(details.memory),
-      volumes: listLength(details.storage),
-      network_adapters: listLength(details.network),
-      // The software list lives in its own table; telemetry keeps its size in details.
-      software_items: typeof details.software_count === "number"
-        ? details.software_count
-        : listLength(details.software),
-    },
+    agent_version: d.agent_version !== undefined
+      ? shortText(d.agent_version)
+      : shortText(record(details.summary).agent_version),
+    cpu: d.cpu_name !== undefined
+      ? shortText(d.cpu_name)
+      : shortText(cpu.name) ?? shortText(cpu.model) ?? shortText(cpu.brand),
+    // List rows come with these computed by SQL; a single device computes them here.
+    inventory_counts: d.memory_modules !== undefined
+      ? {
+        memory_modules: d.memory_modules ?? null,
+        volumes: d.volumes ?? null,
+        network_adapters: d.network_adapters ?? null,
+        software_items: d.software_items ?? null,
+      }
+      : {
+        memory_modules: listLength(details.memory),
+        volumes: listLength(details.storage),
+        network_adapters: listLength(details.network),
+        // The software list lives in its own table; telemetry keeps its size in details.
+        software_items: typeof details.software_count === "number"
+          ? details.software_count
+          : listLength(details.software),
+      },
     summary: {
       hostname: d.hostname,
       description: d.description,

@@ -70,6 +70,25 @@ export const DEVICE_COLUMNS = [
   "d.details",
 ] as const;
 
+const arrayLength = (key: string) =>
+  `case when jsonb_typeof(d.details->'${key}') = 'array' then jsonb_array_length(d.details->'${key}') end`;
+
+/** Columns of a list row: every device column but the details document, plus its sizes. */
+const LIST_COLUMNS = [
+  ...DEVICE_COLUMNS.filter((c) => c !== "d.details"),
+  "'{}'::jsonb as details",
+  `${arrayLength("memory")} as memory_modules`,
+  `${arrayLength("storage")} as volumes`,
+  `${arrayLength("network")} as network_adapters`,
+  `case when jsonb_typeof(d.details->'software_count') = 'number'
+     then (d.details->>'software_count')::int else ${
+    arrayLength("software")
+  } end as software_items`,
+  `coalesce(d.details->'cpu'->>'name', d.details->'cpu'->>'model', d.details->'cpu'->>'brand')
+     as cpu_name`,
+  "d.details->'summary'->>'agent_version' as agent_version",
+].join(", ");
+
 /** Device columns the list filters by substring (query name → column). */
 export const DEVICE_TEXT_FIELDS = {
   hostname: "d.hostname",
@@ -447,8 +466,7 @@ export class InventoryService {
     if (q.siteId !== undefined) conditions.push(sql`d.site_id = ${q.siteId}`);
     if (q.status) conditions.push(this.statusRule.condition(sql, q.status, now));
     if (q.containment) conditions.push(sql`d.status = ${q.containment}`);
-    const like = (text: string) =>
-      `%${text.toLowerCase().replace(/[\\%_]/g, (m) => `\\${m}`)}%`;
+    const like = (text: string) => `%${text.toLowerCase().replace(/[\\%_]/g, (m) => `\\${m}`)}%`;
     for (const [field, text] of Object.entries(q.contains ?? {})) {
       const column = DEVICE_TEXT_FIELDS[field as DeviceTextField];
       if (!column || !text) continue;
@@ -464,16 +482,20 @@ export class InventoryService {
     const where = conditions.reduce((a, b) => sql`${a} and ${b}`);
     const sortColumn = DEVICE_SORT_FIELDS[q.sort ?? "hostname"];
     const dir = sql.unsafe(q.order === "desc" ? "desc" : "asc");
+    // A list row never carries the details document (it can be megabytes): only the
+    // sizes and names the list shows, computed here.
     const [rows, [count]] = await Promise.all([
       sql<DeviceRecord[]>`
-        select ${sql.unsafe(DEVICE_COLUMNS.join(", "))} from devices d
+        select ${sql.unsafe(LIST_COLUMNS)} from devices d
         left join sites s on s.id = d.site_id
         where ${where}
         order by ${sql.unsafe(sortColumn)} ${dir} nulls last, lower(d.hostname) ${dir}, d.guid
         limit ${q.limit} offset ${q.offset}`,
-      sql<{ n: number }[]>`
-        select count(*)::int as n from devices d left join sites s on s.id = d.site_id
-        where ${where}`,
+      q.contains?.site_name
+        ? sql<{ n: number }[]>`
+          select count(*)::int as n from devices d left join sites s on s.id = d.site_id
+          where ${where}`
+        : sql<{ n: number }[]>`select count(*)::int as n from devices d where ${where}`,
     ]);
     return { devices: rows.map((r) => this.#shape(r)), total: count?.n ?? 0 };
   }

@@ -29,7 +29,9 @@ export class DeviceStatusRule {
   #cutoffs(now: number) {
     return {
       online: new Date(now - this.thresholds.onlineSeconds * 1000),
-      overdue: new Date(now - Math.max(this.thresholds.overdueSeconds, this.thresholds.onlineSeconds) * 1000),
+      overdue: new Date(
+        now - Math.max(this.thresholds.overdueSeconds, this.thresholds.onlineSeconds) * 1000,
+      ),
     };
   }
 

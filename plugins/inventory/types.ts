@@ -66,6 +66,13 @@ export interface DeviceRecord {
   online: boolean;
   /** online / offline / overdue (see status.ts). */
   state: DeviceState;
+  /** List rows only: sizes and names from the details document, which they leave out. */
+  memory_modules?: number | null;
+  volumes?: number | null;
+  network_adapters?: number | null;
+  software_items?: number | null;
+  cpu_name?: string | null;
+  agent_version?: string | null;
 }
 
 /** Published after a containment action. */

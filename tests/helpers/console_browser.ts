@@ -42,7 +42,7 @@ export interface EngineProcess {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
   l.close();
@@ -58,7 +58,7 @@ export async function startEngineProcess(
   o: { env?: Record<string, string>; db?: TestDatabase } = {},
 ): Promise<EngineProcess> {
   const db = o.db ?? await createTestDatabase();
-  const port = await freePort();
+  const port = freePort();
   const url = `http://localhost:${port}`;
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", join(ROOT, "main.ts"), "start"],

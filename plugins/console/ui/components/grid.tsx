@@ -105,6 +105,11 @@ export function DataGrid<T>(
   { label, emptyText = "Nothing to show", height = "100%", gridRef, ...props }: DataGridProps<T>,
 ) {
   const theme = useGridTheme();
+  // Stable references: AG Grid re-applies any option whose object changes identity.
+  const defaultColDef = useMemo(
+    () => ({ ...gridDefaults.defaultColDef, ...props.defaultColDef } as ColDef<T>),
+    [props.defaultColDef],
+  );
   const overlay = useMemo(
     () => `<span class="ag-overlay-no-rows-center" role="status">${escapeHtml(emptyText)}</span>`,
     [emptyText],
@@ -117,7 +122,7 @@ export function DataGrid<T>(
         overlayNoRowsTemplate={overlay}
         {...gridDefaults}
         {...props}
-        defaultColDef={{ ...gridDefaults.defaultColDef, ...props.defaultColDef } as ColDef<T>}
+        defaultColDef={defaultColDef}
       />
     </Box>
   );

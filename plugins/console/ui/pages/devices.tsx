@@ -63,6 +63,13 @@ import { useSites } from "./sites.tsx";
 
 const PAGE = 100;
 
+const ROW_SELECTION = {
+  mode: "multiRow",
+  checkboxes: true,
+  headerCheckbox: false,
+  enableClickSelection: false,
+} as const;
+
 const textFilter = {
   filter: "agTextColumnFilter",
   floatingFilter: true,
@@ -358,6 +365,10 @@ export function DevicesPage() {
     queryFn: ({ signal }) => api<{ views: DeviceListView[] }>("/api/device_list_views", { signal }),
   });
   const columns = useMemo(() => columnDefs(admin), [admin]);
+  const gridColumns = useMemo(
+    () => columns.map((c) => ({ ...c, hide: hidden.has(c.colId!) })),
+    [columns, hidden],
+  );
 
   const setState = useCallback((next: DeviceListState) => {
     setParams(toSearchParams(next), { replace: true });
@@ -854,7 +865,7 @@ export function DevicesPage() {
         <DataGrid<Device>
           label="Devices"
           emptyText={filtered ? "No device matches these filters" : "No devices yet"}
-          columnDefs={columns.map((c) => ({ ...c, hide: hidden.has(c.colId!) }))}
+          columnDefs={gridColumns}
           rowModelType="infinite"
           cacheBlockSize={PAGE}
           maxBlocksInCache={40}
@@ -865,12 +876,7 @@ export function DevicesPage() {
           onFilterChanged={syncFromGrid}
           onSortChanged={syncFromGrid}
           onCellValueChanged={onDescription}
-          rowSelection={{
-            mode: "multiRow",
-            checkboxes: true,
-            headerCheckbox: false,
-            enableClickSelection: false,
-          }}
+          rowSelection={ROW_SELECTION}
           onSelectionChanged={(e: SelectionChangedEvent<Device>) =>
             setSelected(e.api.getSelectedRows())}
           singleClickEdit={false}
