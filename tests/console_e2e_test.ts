@@ -14,6 +14,7 @@ import { join } from "node:path";
 import type { Page } from "playwright-core";
 import { Agent } from "./agent/agent.ts";
 import { type AgentProcess, spawnAgent } from "./agent/process.ts";
+import { createTestDatabase } from "./helpers/test_db.ts";
 import {
   axeViolations,
   browserMissing,
@@ -97,16 +98,16 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async (t) => {
-    const eng = await startEngineProcess({
-      env: {
-        BOREALIS_AEGIS_MODE: "passphrase",
-        // Short thresholds so "offline" is seen within the test; one rule for both reads.
-        BOREALIS_AGENT_HEARTBEAT_SECONDS: "5",
-        BOREALIS_AGENT_OFFLINE_SECONDS: "12",
-        BOREALIS_DEVICE_ONLINE_SECONDS: "12",
-        BOREALIS_LIVENESS_FLUSH_SECONDS: "1",
-      },
-    });
+    const env = {
+      BOREALIS_AEGIS_MODE: "passphrase",
+      // Short thresholds so "offline" is seen within the test; one rule for both reads.
+      BOREALIS_AGENT_HEARTBEAT_SECONDS: "5",
+      BOREALIS_AGENT_OFFLINE_SECONDS: "12",
+      BOREALIS_DEVICE_ONLINE_SECONDS: "12",
+      BOREALIS_LIVENESS_FLUSH_SECONDS: "1",
+    };
+    const db = await createTestDatabase();
+    let eng = await startEngineProcess({ env, db });
     const browser = await launchBrowser();
     const agents: AgentProcess[] = [];
     const stateDir = await Deno.makeTempDir({ prefix: "console-e2e-agent-" });
@@ -405,9 +406,15 @@ Deno.test({
         const p = user.page;
         await p.goto("/devices");
         await p.waitForURL("**/sign-in?next=*");
-        await p.getByLabel("Username").fill("tech");
-        await p.getByLabel("Password").fill(PASSWORD);
-        await p.getByRole("button", { name: "Sign in", exact: true }).click();
+        // By keyboard only: the username field has focus, Tab moves on, Enter submits.
+        await p.getByLabel("Username").waitFor();
+        await p.waitForFunction(
+          'document.activeElement?.getAttribute("autocomplete") === "username webauthn"',
+        );
+        await p.keyboard.type("tech");
+        await p.keyboard.press("Tab");
+        await p.keyboard.type(PASSWORD);
+        await p.keyboard.press("Enter");
         await p.waitForURL("**/devices");
         await p.getByRole("row").filter({ hasText: "branch-pc-07" }).waitFor();
         assert.equal(await p.getByRole("row").filter({ hasText: HOST }).count(), 0);
@@ -426,12 +433,57 @@ Deno.test({
         await p.getByRole("heading", { name: "Device not found" }).waitFor();
         await user.context.close();
       });
+      await step("the global search opens a device; a deep link filters the grid", async () => {
+        await page.goto("/sites");
+        await page.getByRole("combobox", { name: "Find a device by hostname" }).fill("ws-0");
+        await page.getByRole("option", { name: new RegExp(HOST) }).click();
+        await page.waitForURL(`**/devices/${guid}`);
+        await page.getByRole("heading", { name: HOST }).waitFor();
+        await page.goto("/devices?status=overdue");
+        await page.getByText("No device matches these filters").waitFor();
+        await page.goto("/devices?status=online");
+        await page.getByRole("row").filter({ hasText: HOST }).waitFor();
+        const filter = page.getByRole("textbox", { name: "Hostname Filter Input" });
+        await filter.fill("no-such-host");
+        await page.waitForURL("**/devices?status=online&hostname=no-such-host*");
+        await page.getByText("No device matches these filters").waitFor();
+        await page.getByRole("button", { name: "Clear filters" }).click();
+        await page.getByRole("row").filter({ hasText: HOST }).waitFor();
+      });
+
+      await step("after a restart the vault is locked: a banner, unlock, and on", async () => {
+        await eng.halt();
+        eng = await startEngineProcess({ env, db, port: eng.port });
+        // While the engine was down the browser logged its refused socket reconnects.
+        const refused = problems.errors.filter((e) => /ERR_CONNECTION_REFUSED/.test(e));
+        problems.errors.splice(
+          0,
+          problems.errors.length,
+          ...problems.errors.filter((e) => !refused.includes(e)),
+        );
+        await page.goto("/devices");
+        const banner = page.getByText("The vault is locked");
+        await banner.waitFor();
+        await clean(page, problems, "vault locked banner");
+        await shot(page, "vault-locked");
+        await page.getByRole("link", { name: "Unlock" }).click();
+        await page.getByRole("heading", { name: "Unlock the vault" }).waitFor();
+        await page.getByLabel("Vault passphrase").fill("not the passphrase at all");
+        await page.getByRole("button", { name: "Unlock the vault" }).click();
+        await page.getByRole("alert").filter({ hasText: /passphrase/i }).waitFor();
+        await page.getByLabel("Vault passphrase").fill(VAULT);
+        await page.getByRole("button", { name: "Unlock the vault" }).click();
+        await page.waitForURL("**/devices");
+        await page.getByRole("row").filter({ hasText: HOST }).waitFor();
+        assert.equal(await banner.count(), 0);
+      });
       await context.close();
     } finally {
       for (const a of agents) a.kill("SIGTERM");
       await Promise.all(agents.map((a) => a.done.catch(() => {})));
       await browser.close();
       await eng.stop();
+      await db.drop();
       await Deno.remove(stateDir, { recursive: true }).catch(() => {});
     }
   },

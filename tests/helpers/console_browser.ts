@@ -39,7 +39,10 @@ export interface EngineProcess {
   output(): string;
   /** The one-time bootstrap value the engine printed, if any. */
   bootstrapValue(): string | null;
+  /** Stops the process and drops its database (unless it was given one). */
   stop(): Promise<void>;
+  /** Stops the process and keeps the database (to start again on it). */
+  halt(): Promise<void>;
 }
 
 function freePort(): number {
@@ -55,10 +58,10 @@ function freePort(): number {
  * builds).
  */
 export async function startEngineProcess(
-  o: { env?: Record<string, string>; db?: TestDatabase } = {},
+  o: { env?: Record<string, string>; db?: TestDatabase; port?: number } = {},
 ): Promise<EngineProcess> {
   const db = o.db ?? await createTestDatabase();
-  const port = freePort();
+  const port = o.port ?? freePort();
   const url = `http://localhost:${port}`;
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", join(ROOT, "main.ts"), "start"],
@@ -129,6 +132,7 @@ export async function startEngineProcess(
       await stop();
       if (!o.db) await db.drop();
     },
+    halt: stop,
   };
 }
 

@@ -31,6 +31,15 @@ import { PageHeader } from "../components/page.tsx";
 import { ErrorState } from "../components/states.tsx";
 import { ago } from "../lib/format.ts";
 
+// Room for the "select all" box beside the header's name.
+const SELECTION_COLUMN = {
+  headerName: "Select",
+  width: 104,
+  minWidth: 104,
+  resizable: false,
+  sortable: false,
+};
+
 const STATUSES = ["pending", "approved", "completed", "denied", "expired", "all"] as const;
 type Status = typeof STATUSES[number] | "wrong_code";
 
@@ -363,6 +372,7 @@ export function ApprovalsPage() {
                   enableClickSelection: false,
                 }
                 : undefined}
+              selectionColumnDef={SELECTION_COLUMN}
               onSelectionChanged={(e: SelectionChangedEvent<Approval>) =>
                 setSelected(e.api.getSelectedRows())}
             />
