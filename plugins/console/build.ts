@@ -59,7 +59,8 @@ const TYPES: Record<string, string> = {
   ".json": "application/json",
 };
 
-const typeOf = (name: string) => TYPES[name.slice(name.lastIndexOf("."))] ?? "application/octet-stream";
+const typeOf = (name: string) =>
+  TYPES[name.slice(name.lastIndexOf("."))] ?? "application/octet-stream";
 
 async function sha256Hex(data: Uint8Array | string): Promise<string> {
   const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;

@@ -31,7 +31,8 @@ function wallClock(ms: number, zone: string): { local: string; offsetMinutes: nu
       second: "2-digit",
     }).formatToParts(new Date(ms)).map((p) => [p.type, p.value]),
   );
-  const local = `${parts.year}-${parts.month}-${parts.day}T${parts.hour}:${parts.minute}:${parts.second}`;
+  const local =
+    `${parts.year}-${parts.month}-${parts.day}T${parts.hour}:${parts.minute}:${parts.second}`;
   const asUtc = Date.UTC(
     Number(parts.year),
     Number(parts.month) - 1,

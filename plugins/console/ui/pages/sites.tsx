@@ -393,6 +393,11 @@ export function SitesPage() {
             />
           </Box>
         )}
+      <Menu anchorEl={rowMenu?.anchor} open={!!rowMenu} onClose={() => setRowMenu(null)}>
+        <MenuItem onClick={pick(setAutoSite)}>Auto-approval window…</MenuItem>
+        <MenuItem onClick={pick(setForm)}>Rename…</MenuItem>
+        <MenuItem onClick={pick(setDeleting)} sx={{ color: "error.main" }}>Delete…</MenuItem>
+      </Menu>
       <SiteForm
         key={form === "new" ? "new" : form?.id ?? "none"}
         site={form}
