@@ -70,7 +70,7 @@ export function SessionsDialog({ open, onClose }: { open: boolean; onClose: () =
           { headerName: "Signed in", valueGetter: (p) => when(p.data?.created_at), width: 170 },
           { headerName: "Last active", valueGetter: (p) => ago(p.data?.last_seen_at), width: 130 },
           {
-            headerName: "",
+            headerName: "Action",
             width: 110,
             sortable: false,
             cellRenderer: (p: { data?: OperatorSession }) =>
@@ -189,7 +189,7 @@ export function TokensDialog({ open, onClose }: { open: boolean; onClose: () => 
           { headerName: "Expires", valueGetter: (p) => when(p.data?.expires_at), width: 170 },
           { headerName: "Last used", valueGetter: (p) => ago(p.data?.last_used_at), width: 130 },
           {
-            headerName: "",
+            headerName: "Action",
             width: 100,
             sortable: false,
             cellRenderer: (p: { data?: ApiToken }) =>

@@ -367,7 +367,7 @@ function Watchdogs({ guid }: { guid: string }) {
                 valueFormatter: (p) => ago(p.value),
               },
               {
-                headerName: "",
+                headerName: "Action",
                 colId: "ack",
                 width: 150,
                 sortable: false,

@@ -495,6 +495,8 @@ export function DevicesPage() {
     else next.delete(colId);
     setHidden(next);
     gridApi.current?.setColumnsVisible([colId], !hide);
+    // A column chosen from the menu is shown where the operator can see it.
+    if (!hide) setTimeout(() => gridApi.current?.ensureColumnVisible(colId), 0);
   };
   const applyColumns = (visible: string[] | null) => {
     const all = columns.map((c) => c.colId!);
