@@ -15,6 +15,8 @@ import { InventoryService } from "./service.ts";
 
 export { fmtGuid, InventoryService, isGuid } from "./service.ts";
 export type { RowFields } from "./service.ts";
+export type { DeviceQuery, DeviceSortField, DeviceTextField } from "./service.ts";
+export { DEVICE_STATES, type DeviceState, DeviceStatusRule } from "./status.ts";
 export { FilterDefinition, FilterService } from "./filters.ts";
 export type { FilterDef, FilterRecord, FilterUsageProvider, ResolvedDevice } from "./filters.ts";
 export * from "./types.ts";
@@ -49,6 +51,13 @@ export default definePlugin({
       "A device counts as Online when it was seen within this many seconds.",
       "300",
     ),
+    overdueSeconds: setting(
+      "BOREALIS_DEVICE_OVERDUE_SECONDS",
+      intEnv(1800, 10, 31_536_000),
+      "seconds, an integer from 10 to 31536000",
+      "A device not seen for this long counts as overdue (site counts, the device list's state).",
+      "1800",
+    ),
     maxAutoApprovalMinutes: setting(
       "BOREALIS_AUTO_APPROVAL_MAX_MINUTES",
       intEnv(1440, 1, 10_080),
@@ -64,6 +73,7 @@ export default definePlugin({
       vault: ctx.use(vaultKey),
       events: ctx.events,
       onlineSeconds: ctx.settings.onlineSeconds,
+      overdueSeconds: ctx.settings.overdueSeconds,
       maxAutoApprovalMinutes: ctx.settings.maxAutoApprovalMinutes,
     });
     ctx.provide(inventoryKey, service);
@@ -76,7 +86,7 @@ export default definePlugin({
     });
     const filters = new FilterService(ctx.sql, ctx.clock, ctx.settings.onlineSeconds);
     ctx.provide(filtersKey, filters);
-    registerSiteRoutes(ctx.http, service, ctx.audit);
+    registerSiteRoutes(ctx.http, service, ctx.audit, ctx.core.publicBaseUrl ?? null);
     // Filters before devices: /api/device_filters/metadata must not reach a {id} route.
     registerFilterRoutes(ctx.http, filters, ctx.audit);
     registerViewRoutes(ctx.http, ctx.sql, ctx.clock, ctx.audit);

@@ -26,7 +26,15 @@ const list = createRoute({
   summary: "Sites the caller may see, with device counts (codes shown to admins only)",
   middleware: [requireRole("User")] as const,
   responses: {
-    200: jsonResponse("Sites", z.object({ sites: z.array(Site) })),
+    200: jsonResponse(
+      "Sites",
+      z.object({
+        sites: z.array(Site),
+        public_base_url: z.string().nullable().describe(
+          "BOREALIS_PUBLIC_BASE_URL (what agents use in install commands); null when unset",
+        ),
+      }),
+    ),
     401: errorResponse("Not signed in"),
   },
 });
@@ -181,7 +189,12 @@ const legacyGone = (method: "post" | "delete") =>
   });
 
 /** Registers the site routes. */
-export function registerSiteRoutes(http: Router, inv: InventoryService, audit: Auditor): void {
+export function registerSiteRoutes(
+  http: Router,
+  inv: InventoryService,
+  audit: Auditor,
+  publicBaseUrl: string | null = null,
+): void {
   http.openapi(list, async (c) => {
     const p = await principalOf(c);
     const sites = await inv.listSites(p);
@@ -190,7 +203,10 @@ export function registerSiteRoutes(http: Router, inv: InventoryService, audit: A
       sites.map((s) => ({ id: s.id, site_id: s.id })),
       p,
     );
-    return c.json({ sites: sites.map((s) => ({ ...s, ...extra.get(s.id) })) }, 200);
+    return c.json(
+      { sites: sites.map((s) => ({ ...s, ...extra.get(s.id) })), public_base_url: publicBaseUrl },
+      200,
+    );
   });
 
   http.openapi(create, async (c) => {

@@ -35,6 +35,11 @@ export const Site = z.object({
   description: z.string(),
   created_at: z.string(),
   device_count: z.number().int(),
+  online_count: z.number().int().describe("Devices seen within BOREALIS_DEVICE_ONLINE_SECONDS"),
+  offline_count: z.number().int().describe("Devices neither online nor overdue (or never seen)"),
+  overdue_count: z.number().int().describe(
+    "Devices not seen for BOREALIS_DEVICE_OVERDUE_SECONDS or longer",
+  ),
   enrollment_code: z.string().nullable(),
   auto_approve_until: z.string().nullable(),
   install_commands: z.record(z.string(), z.unknown()).nullable().optional().describe(
@@ -49,6 +54,9 @@ export const Device = z.object({
   site_id: z.number().int().nullable(),
   site_name: z.string().nullable(),
   status: z.enum(["Online", "Offline"]),
+  liveness: z.enum(["online", "offline", "overdue"]).describe(
+    "online / offline / overdue from last_seen (the rule of the site counts and status filter)",
+  ),
   containment_status: z.enum(["active", "quarantined", "revoked", "decommissioned"]),
   token_version: z.number().int(),
   ssl_key_fingerprint: z.string().nullable(),
@@ -56,6 +64,14 @@ export const Device = z.object({
   created_at: z.string(),
   last_enrollment_at: z.string().nullable(),
   agent_hash: z.string().nullable(),
+  agent_version: z.string().nullable().describe("details.summary.agent_version, when reported"),
+  cpu: z.string().nullable().describe("CPU name from the details document"),
+  inventory_counts: z.object({
+    memory_modules: z.number().int().nullable(),
+    volumes: z.number().int().nullable(),
+    network_adapters: z.number().int().nullable(),
+    software_items: z.number().int().nullable(),
+  }).describe("Sizes of the inventory lists (null: not reported)"),
   summary: z.record(z.string(), z.unknown()),
   agent: z.record(z.string(), z.unknown()).nullable().optional().describe(
     "added by the agent_updates plugin: agent version, platform, channel and update state",

@@ -13,6 +13,7 @@ import { conflict, notFound } from "../../core/errors.ts";
 import type { EventBus } from "../../core/events.ts";
 import type { Vault } from "../aegis/mod.ts";
 import { digestsEqual, generateEnrollmentCode, hashEnrollmentCode } from "./codes.ts";
+import { type DeviceState, DeviceStatusRule } from "./status.ts";
 import {
   type ContainmentAction,
   type ContainmentHook,
@@ -31,6 +32,9 @@ interface SiteRow {
   enrollment_code_sealed: string | null;
   auto_approve_until: Date | null;
   device_count?: number;
+  online_count?: number;
+  offline_count?: number;
+  overdue_count?: number;
 }
 
 /** Columns every device read selects. */
@@ -66,6 +70,79 @@ export const DEVICE_COLUMNS = [
   "d.details",
 ] as const;
 
+const arrayLength = (key: string) =>
+  `case when jsonb_typeof(d.details->'${key}') = 'array' then jsonb_array_length(d.details->'${key}') end`;
+
+/** Columns of a list row: every device column but the details document, plus its sizes. */
+const LIST_COLUMNS = [
+  ...DEVICE_COLUMNS.filter((c) => c !== "d.details"),
+  "'{}'::jsonb as details",
+  `${arrayLength("memory")} as memory_modules`,
+  `${arrayLength("storage")} as volumes`,
+  `${arrayLength("network")} as network_adapters`,
+  `case when jsonb_typeof(d.details->'software_count') = 'number'
+     then (d.details->>'software_count')::int else ${
+    arrayLength("software")
+  } end as software_items`,
+  `coalesce(d.details->'cpu'->>'name', d.details->'cpu'->>'model', d.details->'cpu'->>'brand')
+     as cpu_name`,
+  "d.details->'summary'->>'agent_version' as agent_version",
+].join(", ");
+
+/** Device columns the list filters by substring (query name → column). */
+export const DEVICE_TEXT_FIELDS = {
+  hostname: "d.hostname",
+  description: "d.description",
+  site_name: "s.name",
+  operating_system: "d.operating_system",
+  last_user: "d.last_user",
+  internal_ip: "d.internal_ip",
+  external_ip: "d.external_ip",
+  domain: "d.domain",
+  device_type: "d.device_type",
+  agent_hash: "d.agent_hash",
+} as const;
+
+/** A substring-filterable device column. */
+export type DeviceTextField = keyof typeof DEVICE_TEXT_FIELDS;
+
+/** Device columns the list sorts by (query name → SQL expression). */
+export const DEVICE_SORT_FIELDS = {
+  hostname: "lower(d.hostname)",
+  description: "lower(d.description)",
+  site_name: "lower(s.name)",
+  operating_system: "lower(d.operating_system)",
+  last_user: "lower(d.last_user)",
+  internal_ip: "d.internal_ip",
+  external_ip: "d.external_ip",
+  domain: "lower(d.domain)",
+  device_type: "lower(d.device_type)",
+  agent_hash: "d.agent_hash",
+  // Most recently seen first under "desc": online, then offline, then overdue.
+  status: "d.last_seen",
+  last_seen: "d.last_seen",
+  created_at: "d.created_at",
+  containment_status: "d.status",
+} as const;
+
+/** A sortable device column. */
+export type DeviceSortField = keyof typeof DEVICE_SORT_FIELDS;
+
+/** What {@link InventoryService.queryDevices} filters, sorts and pages by. */
+export interface DeviceQuery {
+  siteId?: number;
+  status?: DeviceState;
+  containment?: "active" | "quarantined" | "revoked" | "decommissioned";
+  /** Substring of hostname, description, last user or an address. */
+  q?: string;
+  /** Substring filters per column. */
+  contains?: Partial<Record<DeviceTextField, string>>;
+  sort?: DeviceSortField;
+  order?: "asc" | "desc";
+  limit: number;
+  offset: number;
+}
+
 /** Formats a GUID the way the API shows it (upper case, upstream §3.1). */
 export const fmtGuid = (guid: string): string => guid.toUpperCase();
 
@@ -81,6 +158,9 @@ function toSite(r: SiteRow, code: string | null): SiteRecord {
     description: r.description,
     created_at: r.created_at.toISOString(),
     device_count: r.device_count ?? 0,
+    online_count: r.online_count ?? 0,
+    offline_count: r.offline_count ?? 0,
+    overdue_count: r.overdue_count ?? 0,
     enrollment_code: code,
     auto_approve_until: r.auto_approve_until?.toISOString() ?? null,
   };
@@ -94,6 +174,8 @@ export interface InventoryOptions {
   events: EventBus;
   /** A device is Online when seen within this many seconds. */
   onlineSeconds: number;
+  /** A device not seen for this many seconds is overdue (default: 1800). */
+  overdueSeconds?: number;
   /** Longest auto-approval window an admin may open. */
   maxAutoApprovalMinutes: number;
 }
@@ -119,6 +201,8 @@ export class InventoryService {
   readonly #hooks: ContainmentHook[] = [];
   readonly onlineSeconds: number;
   readonly maxAutoApprovalMinutes: number;
+  /** Online / offline / overdue from last_seen: every read of this service uses it. */
+  readonly statusRule: DeviceStatusRule;
 
   constructor(o: InventoryOptions) {
     this.#sql = o.sql;
@@ -127,6 +211,10 @@ export class InventoryService {
     this.#events = o.events;
     this.onlineSeconds = o.onlineSeconds;
     this.maxAutoApprovalMinutes = o.maxAutoApprovalMinutes;
+    this.statusRule = new DeviceStatusRule({
+      onlineSeconds: o.onlineSeconds,
+      overdueSeconds: o.overdueSeconds ?? 1800,
+    });
   }
 
   #now(): Date {
@@ -193,11 +281,23 @@ export class InventoryService {
     }
   }
 
+  /** Device counts of site `s`, by state (the same rule as each device's state). */
+  #siteCounts() {
+    const sql = this.#sql;
+    const now = this.#clock.now();
+    const count = (state: DeviceState) =>
+      sql`(select count(*)::int from devices d where d.site_id = s.id
+             and ${this.statusRule.condition(sql, state, now)})`;
+    return sql`(select count(*)::int from devices d where d.site_id = s.id) as device_count,
+      ${count("online")} as online_count, ${count("offline")} as offline_count,
+      ${count("overdue")} as overdue_count`;
+  }
+
   /** Sites the principal may see, with device counts; codes only for admins. */
   async listSites(p: Principal): Promise<SiteRecord[]> {
     const sql = this.#sql;
     const rows = await sql<SiteRow[]>`
-      select s.*, (select count(*)::int from devices d where d.site_id = s.id) as device_count
+      select s.*, ${this.#siteCounts()}
       from sites s where ${this.scopeFilter(p, "s.id")} order by lower(s.name)`;
     const showCode = p.sites === "all" && (p.role === "Admin" || p.kind === "system");
     return await Promise.all(
@@ -209,8 +309,7 @@ export class InventoryService {
   async site(id: number, withCode = true): Promise<SiteRecord | null> {
     const sql = this.#sql;
     const [r] = await sql<SiteRow[]>`
-      select s.*, (select count(*)::int from devices d where d.site_id = s.id) as device_count
-      from sites s where s.id = ${id}`;
+      select s.*, ${this.#siteCounts()} from sites s where s.id = ${id}`;
     if (!r) return null;
     return toSite(r, withCode ? await this.#openCode(r) : null);
   }
@@ -391,6 +490,54 @@ export class InventoryService {
     return rows.map((r) => this.#shape(r));
   }
 
+  /**
+   * One page of the devices the principal may see, filtered and sorted in SQL, with the
+   * number of matches (the console's grid pages through 20,000 devices this way).
+   */
+  async queryDevices(
+    p: Principal,
+    q: DeviceQuery,
+  ): Promise<{ devices: DeviceRecord[]; total: number }> {
+    const sql = this.#sql;
+    const now = this.#clock.now();
+    const conditions = [this.scopeFilter(p)];
+    if (q.siteId !== undefined) conditions.push(sql`d.site_id = ${q.siteId}`);
+    if (q.status) conditions.push(this.statusRule.condition(sql, q.status, now));
+    if (q.containment) conditions.push(sql`d.status = ${q.containment}`);
+    const like = (text: string) => `%${text.toLowerCase().replace(/[\\%_]/g, (m) => `\\${m}`)}%`;
+    for (const [field, text] of Object.entries(q.contains ?? {})) {
+      const column = DEVICE_TEXT_FIELDS[field as DeviceTextField];
+      if (!column || !text) continue;
+      conditions.push(sql`lower(coalesce(${sql.unsafe(column)}, '')) like ${like(text)}`);
+    }
+    if (q.q) {
+      const pattern = like(q.q);
+      conditions.push(sql`(lower(d.hostname) like ${pattern} or lower(d.description) like ${pattern}
+        or lower(coalesce(d.last_user, '')) like ${pattern}
+        or lower(coalesce(d.internal_ip, '')) like ${pattern}
+        or lower(coalesce(d.external_ip, '')) like ${pattern})`);
+    }
+    const where = conditions.reduce((a, b) => sql`${a} and ${b}`);
+    const sortColumn = DEVICE_SORT_FIELDS[q.sort ?? "hostname"];
+    const dir = sql.unsafe(q.order === "desc" ? "desc" : "asc");
+    // A list row never carries the details document (it can be megabytes): only the
+    // sizes and names the list shows, computed here.
+    const [rows, [count]] = await Promise.all([
+      sql<DeviceRecord[]>`
+        select ${sql.unsafe(LIST_COLUMNS)} from devices d
+        left join sites s on s.id = d.site_id
+        where ${where}
+        order by ${sql.unsafe(sortColumn)} ${dir} nulls last, lower(d.hostname) ${dir}, d.guid
+        limit ${q.limit} offset ${q.offset}`,
+      q.contains?.site_name
+        ? sql<{ n: number }[]>`
+          select count(*)::int as n from devices d left join sites s on s.id = d.site_id
+          where ${where}`
+        : sql<{ n: number }[]>`select count(*)::int as n from devices d where ${where}`,
+    ]);
+    return { devices: rows.map((r) => this.#shape(r)), total: count?.n ?? 0 };
+  }
+
   /** Hostname search (substring, case-insensitive) within scope. */
   async searchDevices(p: Principal, text: string, limit = 100): Promise<DeviceRecord[]> {
     const sql = this.#sql;
@@ -427,8 +574,8 @@ export class InventoryService {
 
   #shape(r: DeviceRecord): DeviceRecord {
     const lastSeen = r.last_seen ? new Date(r.last_seen as unknown as Date).getTime() : null;
-    const online = lastSeen !== null && this.#clock.now() - lastSeen <= this.onlineSeconds * 1000;
-    return { ...r, guid: fmtGuid(r.guid), online };
+    const state = this.statusRule.state(lastSeen, this.#clock.now());
+    return { ...r, guid: fmtGuid(r.guid), online: state === "online", state };
   }
 
   /**

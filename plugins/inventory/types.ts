@@ -4,6 +4,7 @@
  * @module
  */
 import { eventKey } from "../../core/events.ts";
+import type { DeviceState } from "./status.ts";
 
 /** Containment actions (Admin). */
 export type ContainmentAction = "quarantine" | "unquarantine" | "revoke" | "purge";
@@ -21,6 +22,10 @@ export interface SiteRecord {
   description: string;
   created_at: string;
   device_count: number;
+  /** Devices of this site by state (the device list's rule, see status.ts). */
+  online_count: number;
+  offline_count: number;
+  overdue_count: number;
   /** Clear code: only for admins, and only while the vault is unlocked. */
   enrollment_code: string | null;
   auto_approve_until: string | null;
@@ -59,6 +64,15 @@ export interface DeviceRecord {
   details: Record<string, unknown>;
   /** Seen within the online window. */
   online: boolean;
+  /** online / offline / overdue (see status.ts). */
+  state: DeviceState;
+  /** List rows only: sizes and names from the details document, which they leave out. */
+  memory_modules?: number | null;
+  volumes?: number | null;
+  network_adapters?: number | null;
+  software_items?: number | null;
+  cpu_name?: string | null;
+  agent_version?: string | null;
 }
 
 /** Published after a containment action. */

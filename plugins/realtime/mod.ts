@@ -17,6 +17,7 @@ import { AgentChannel, agentStatusChanged } from "./channel.ts";
 import { Liveness } from "./liveness.ts";
 import { OperatorHub, registerOperatorSocket } from "./operator_socket.ts";
 import { AgentRegistry } from "./registry.ts";
+import { registerSoftwareRoutes } from "./routes_software.ts";
 import { registerTelemetryRoutes, TelemetryIngest } from "./telemetry.ts";
 
 export { AgentChannel, agentStatusChanged, operatorEvent, telemetryReceived } from "./channel.ts";
@@ -186,6 +187,7 @@ export default definePlugin({
     });
     registerTelemetryRoutes(ctx, tokens, telemetry, channel);
     registerOperatorSocket(ctx, hub, channel);
+    registerSoftwareRoutes(ctx, inventory);
 
     ctx.http.openapi(
       createRoute({

@@ -25,6 +25,7 @@ import {
 import { QuickRunner } from "./quick_run.ts";
 import { registerJobRoutes } from "./routes_jobs.ts";
 import { registerQuickRunRoutes } from "./routes_quick_run.ts";
+import { registerServerTimeRoute } from "./routes_server_time.ts";
 import { registerWindowRoutes } from "./routes_windows.ts";
 import { RunEngine } from "./runs.ts";
 import { CodeSigner } from "./signing.ts";
@@ -208,6 +209,7 @@ export default definePlugin({
     registerQuickRunRoutes(ctx, { runner: quick, signer, dispatcher });
     registerJobRoutes(ctx, { runs, filters, assemblies });
     registerWindowRoutes(ctx, { windows, filters });
+    registerServerTimeRoute(ctx);
 
     ctx.tasks.every("tick", s.tickSeconds * 1000, () => runs.tick(), { clusterSingleton: true });
     ctx.tasks.every("dispatch", s.dispatchSeconds * 1000, async () => {
