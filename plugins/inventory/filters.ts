@@ -10,6 +10,7 @@
  */
 import { z } from "@hono/zod-openapi";
 import type { Principal } from "../../core/auth.ts";
+import { id } from "../../core/fields.ts";
 import { canSeeSite } from "../../core/auth.ts";
 import type { Clock } from "../../core/clock.ts";
 import type { Sql } from "../../core/db.ts";
@@ -71,13 +72,12 @@ export const Condition = z.object({
   version_value: z.string().max(100).optional(),
 }).openapi("DeviceFilterCondition");
 
-/** A filter definition (what create, update and preview take). */
-export const FilterDefinition = z.object({
+const definitionShape = {
   name: z.string().trim().min(1).max(200),
   description: z.string().max(2000).default(""),
   criteria_mode: z.enum(["basic", "advanced"]).default("basic"),
   site_mode: z.enum(["global", "specific_sites", "global_exclusions"]).default("global"),
-  site_ids: z.array(z.number().int().positive()).max(1000).default([]),
+  site_ids: z.array(id()).max(1000).default([]),
   basic_criteria: z.array(Condition).max(100).default([]),
   advanced_criteria: z.object({
     groups: z.array(z.object({
@@ -85,7 +85,20 @@ export const FilterDefinition = z.object({
       conditions: z.array(Condition).max(100),
     })).max(50),
   }).default({ groups: [] }),
-}).openapi("DeviceFilterDefinition");
+};
+
+/** A filter definition (what create and update take). */
+export const FilterDefinition = z.object(definitionShape).openapi("DeviceFilterDefinition");
+
+/**
+ * What preview takes: a definition whose name is optional. Built from the same fields,
+ * not by extending {@link FilterDefinition}: the document would say `allOf` that one,
+ * whose `name` is required.
+ */
+export const FilterPreview = z.object({
+  ...definitionShape,
+  name: z.string().trim().max(200).default("preview"),
+}).openapi("DeviceFilterPreview");
 
 /** A parsed filter definition. */
 export type FilterDef = z.infer<typeof FilterDefinition>;

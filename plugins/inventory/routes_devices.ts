@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { idParam, intParam } from "../../core/fields.ts";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Auditor } from "../../core/audit.ts";
 import { principalOf, requireRole } from "../../core/auth.ts";
@@ -66,9 +67,9 @@ const list = createRoute({
   middleware: [requireRole("User")] as const,
   request: {
     query: z.object({
-      site_id: z.coerce.number().int().positive().optional(),
-      limit: z.coerce.number().int().min(1).max(10_000).default(10_000),
-      offset: z.coerce.number().int().min(0).default(0),
+      site_id: idParam().optional(),
+      limit: intParam({ min: 1, max: 10_000 }).default(10_000),
+      offset: intParam({ min: 0 }).default(0),
     }),
   },
   responses: { 200: jsonResponse("Devices", z.object({ devices: z.array(Device) })) },

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { idParam } from "../../core/fields.ts";
 import { z } from "@hono/zod-openapi";
 import { canSeeSite, type Principal } from "../../core/auth.ts";
 import { badRequest } from "../../core/errors.ts";
@@ -31,7 +32,7 @@ const Target = z.union([
     device_guid: z.string().max(64).optional(),
     hostname: z.string().max(255).optional(),
   }).passthrough(),
-  z.object({ kind: z.literal("filter"), filter_id: z.coerce.number().int().positive() })
+  z.object({ kind: z.literal("filter"), filter_id: idParam() })
     .passthrough(),
 ]);
 

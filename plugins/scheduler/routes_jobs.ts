@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { bigIdParam, intParam, MAX_INT8_SAFE } from "../../core/fields.ts";
 import { createRoute, z } from "@hono/zod-openapi";
 import { canSeeSite, type Principal, principalOf, requireRole } from "../../core/auth.ts";
 import { badRequest, conflict, HttpError, notFound } from "../../core/errors.ts";
@@ -27,7 +28,7 @@ import type { RunEngine } from "./runs.ts";
 
 const errors = errorsWithConflict;
 const Job = z.record(z.string(), z.unknown()).openapi("ScheduledJob");
-const IdParam = z.object({ id: z.coerce.number().int().positive() });
+const IdParam = z.object({ id: bigIdParam() });
 
 interface OccRow {
   job_id: string | number;
@@ -399,7 +400,7 @@ export function registerJobRoutes(
       middleware: [requireRole("User")] as const,
       request: {
         params: IdParam,
-        query: z.object({ limit: z.coerce.number().int().min(1).max(5000).default(500) }),
+        query: z.object({ limit: intParam({ min: 1, max: 5000 }).default(500) }),
       },
       responses: {
         200: json(z.object({ runs: z.array(Run), occurrences: z.array(Run) }), "Runs"),
@@ -472,7 +473,7 @@ export function registerJobRoutes(
       middleware: [requireRole("User")] as const,
       request: {
         params: IdParam,
-        query: z.object({ occurrence: z.coerce.number().int().min(0).optional() }),
+        query: z.object({ occurrence: intParam({ min: 0, max: MAX_INT8_SAFE }).optional() }),
       },
       responses: {
         200: json(

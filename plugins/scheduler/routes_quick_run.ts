@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { bigIdParam, intParam } from "../../core/fields.ts";
 import { createRoute, z } from "@hono/zod-openapi";
 import { canSeeSite, principalOf, requireRole } from "../../core/auth.ts";
 import { badRequest, HttpError, notFound } from "../../core/errors.ts";
@@ -138,7 +139,7 @@ export function registerQuickRunRoutes(
       path: "/api/device/activity/job/{id}",
       summary: "One activity (a job id as sent to the agent)",
       middleware: [requireRole("User")] as const,
-      request: { params: z.object({ id: z.coerce.number().int().positive() }) },
+      request: { params: z.object({ id: bigIdParam() }) },
       responses: { 200: json(Activity, "Activity"), ...errors },
     }),
     async (c) => {
@@ -158,7 +159,7 @@ export function registerQuickRunRoutes(
       middleware: [requireRole("User")] as const,
       request: {
         params: z.object({ hostname: z.string().min(1).max(255) }),
-        query: z.object({ limit: z.coerce.number().int().min(1).max(1000).default(200) }),
+        query: z.object({ limit: intParam({ min: 1, max: 1000 }).default(200) }),
       },
       responses: { 200: json(z.object({ history: z.array(Activity) }), "History"), ...errors },
     }),

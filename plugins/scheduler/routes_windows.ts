@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { bigIdParam } from "../../core/fields.ts";
 import { createRoute, z } from "@hono/zod-openapi";
 import { canSeeSite, type Principal, principalOf, requireRole } from "../../core/auth.ts";
 import { badRequest, notFound } from "../../core/errors.ts";
@@ -23,7 +24,7 @@ const Body = z.object({
   enabled: z.boolean().default(true),
 }).openapi("MaintenanceWindowBody");
 const Window = z.record(z.string(), z.unknown()).openapi("MaintenanceWindow");
-const IdParam = z.object({ id: z.coerce.number().int().positive() });
+const IdParam = z.object({ id: bigIdParam() });
 
 /** Registers the routes. */
 export function registerWindowRoutes(
