@@ -11,6 +11,8 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { clientIp } from "../../core/audit.ts";
 import { HttpError } from "../../core/errors.ts";
+import { databaseRefusal } from "../../core/input_guard.ts";
+import { cleanText, MAX_INPUT_DEPTH, nestsDeeperThan } from "../../core/text.ts";
 import type { AppEnv } from "../../core/http.ts";
 import type { Logger } from "../../core/log.ts";
 import type { PluginContext } from "../../core/plugin.ts";
@@ -270,6 +272,12 @@ export function registerAgentSocket(ctx: PluginContext, d: Deps): void {
       } catch {
         return fail(undefined, "invalid_json", "frames must be JSON objects {type, id?, data}");
       }
+      if (nestsDeeperThan(raw)) {
+        return fail(undefined, "invalid_frame", `frames nest at most ${MAX_INPUT_DEPTH} levels`);
+      }
+      // What an agent sends is its machine's text (script output, registry values): NUL
+      // characters and unpaired surrogates are cleaned, as in telemetry (core/text.ts).
+      raw = cleanText(raw);
       const frame = Frame.safeParse(raw);
       if (!frame.success) {
         return fail(undefined, "invalid_frame", "frames must be JSON objects {type, id?, data}");
@@ -326,6 +334,8 @@ export function registerAgentSocket(ctx: PluginContext, d: Deps): void {
         if (result !== undefined) reply(`${type}_ack`, id, result);
       } catch (err) {
         if (err instanceof HttpError) return fail(id, err.code, err.message);
+        const refusal = databaseRefusal(err);
+        if (refusal) return fail(id, refusal.error, refusal.message);
         d.log.error(
           `agent ${who.guid} message ${type} failed: ${err instanceof Error ? err.message : err}`,
         );
