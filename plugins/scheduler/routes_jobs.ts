@@ -311,11 +311,8 @@ export function registerJobRoutes(
       const p = await principalOf(c);
       const { id } = c.req.valid("param");
       const job = await visibleJob(p, id);
-      let enabled = !job.enabled;
-      try {
-        const body = await c.req.json();
-        if (typeof body?.enabled === "boolean") enabled = body.enabled;
-      } catch { /* no body: flip */ }
+      // Without a body the validated value is {}: flip.
+      const enabled = c.req.valid("json").enabled ?? !job.enabled;
       const [row] = await sql<JobRow[]>`update scheduled_jobs set enabled = ${enabled},
         updated_at = ${new Date(clock.now())} where id = ${id} returning *`;
       await ctx.audit(c, {
