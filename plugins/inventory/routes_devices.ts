@@ -29,6 +29,7 @@ export function deviceView(d: DeviceRecord) {
     site_id: d.site_id,
     site_name: d.site_name,
     status: d.online ? "Online" as const : "Offline" as const,
+    presence: d.presence,
     containment_status: d.status,
     token_version: d.token_version,
     ssl_key_fingerprint: d.ssl_key_fingerprint,

@@ -45,7 +45,15 @@ export const Device = z.object({
   description: z.string(),
   site_id: z.number().int().nullable(),
   site_name: z.string().nullable(),
-  status: z.enum(["Online", "Offline"]),
+  status: z.enum(["Online", "Offline"]).openapi({
+    description:
+      "Online while presence is online; Offline when offline or overdue (upstream's two states)",
+  }),
+  presence: z.enum(["online", "offline", "overdue"]).openapi({
+    description:
+      "online: heard from within BOREALIS_AGENT_OFFLINE_SECONDS (an open agent socket counts); " +
+      "offline after that; overdue after BOREALIS_AGENT_OVERDUE_SECONDS",
+  }),
   containment_status: z.enum(["active", "quarantined", "revoked", "decommissioned"]),
   token_version: z.number().int(),
   ssl_key_fingerprint: z.string().nullable(),

@@ -13,12 +13,15 @@ import { conflict, notFound } from "../../core/errors.ts";
 import type { EventBus } from "../../core/events.ts";
 import type { Vault } from "../aegis/mod.ts";
 import { digestsEqual, generateEnrollmentCode, hashEnrollmentCode } from "./codes.ts";
+import type { PresenceService } from "./presence.ts";
 import {
   type ContainmentAction,
   type ContainmentHook,
   deviceContained,
   type DeviceRecord,
+  type DeviceStatus,
   type SiteRecord,
+  type TargetDevice,
 } from "./types.ts";
 
 interface SiteRow {
@@ -92,8 +95,8 @@ export interface InventoryOptions {
   clock: Clock;
   vault: Vault;
   events: EventBus;
-  /** A device is Online when seen within this many seconds. */
-  onlineSeconds: number;
+  /** The one derivation of online / offline / overdue. */
+  presence: PresenceService;
   /** Longest auto-approval window an admin may open. */
   maxAutoApprovalMinutes: number;
 }
@@ -105,7 +108,8 @@ export class InventoryService {
   readonly #vault: Vault;
   readonly #events: EventBus;
   readonly #hooks: ContainmentHook[] = [];
-  readonly onlineSeconds: number;
+  /** Online / offline / overdue for every reader (the device list's `status` comes from it). */
+  readonly presence: PresenceService;
   readonly maxAutoApprovalMinutes: number;
 
   constructor(o: InventoryOptions) {
@@ -113,7 +117,7 @@ export class InventoryService {
     this.#clock = o.clock;
     this.#vault = o.vault;
     this.#events = o.events;
-    this.onlineSeconds = o.onlineSeconds;
+    this.presence = o.presence;
     this.maxAutoApprovalMinutes = o.maxAutoApprovalMinutes;
   }
 
@@ -365,6 +369,57 @@ export class InventoryService {
     return rows.map((r) => this.#shape(r));
   }
 
+  /**
+   * Devices as run targets (guid upper case, hostname, site, containment status,
+   * presence): by GUID, by hostname (case-insensitive), and/or every device in `scope`
+   * (a principal, optionally narrowed to sites it may see). One query; no scope check for
+   * the GUIDs and hostnames (callers check `site_id`).
+   */
+  async targets(
+    by: {
+      guids?: string[];
+      hostnames?: string[];
+      scope?: { principal: Principal; siteIds?: number[] };
+    },
+  ): Promise<TargetDevice[]> {
+    const sql = this.#sql;
+    const guids = (by.guids ?? []).filter(isGuid).map((g) => g.toLowerCase());
+    const hostnames = (by.hostnames ?? []).map((h) => h.toLowerCase());
+    const parts = [];
+    if (guids.length) parts.push(sql`d.guid = any(${guids}::uuid[])`);
+    if (hostnames.length) parts.push(sql`lower(d.hostname) = any(${hostnames}::text[])`);
+    if (by.scope) {
+      const { principal, siteIds } = by.scope;
+      parts.push(
+        siteIds
+          ? sql`(d.site_id = any(${siteIds}::int[]) and ${this.scopeFilter(principal)})`
+          : this.scopeFilter(principal),
+      );
+    }
+    if (!parts.length) return [];
+    const where = parts.reduce((acc, part) => sql`${acc} or ${part}`);
+    const rows = await sql<
+      {
+        guid: string;
+        hostname: string;
+        site_id: number | null;
+        status: DeviceStatus;
+        last_seen: Date | null;
+      }[]
+    >`select d.guid::text, d.hostname, d.site_id, d.status, d.last_seen from devices d
+      where ${where} order by lower(d.hostname)`;
+    return rows.map((r) => {
+      const guid = fmtGuid(r.guid);
+      return {
+        guid,
+        hostname: r.hostname,
+        site_id: r.site_id,
+        status: r.status,
+        presence: this.presence.state(guid, r.last_seen),
+      };
+    });
+  }
+
   /** Sets a device's description. */
   async setDescription(p: Principal, hostname: string, description: string): Promise<DeviceRecord> {
     const d = await this.visibleDeviceByHostname(p, hostname);
@@ -388,9 +443,9 @@ export class InventoryService {
   }
 
   #shape(r: DeviceRecord): DeviceRecord {
-    const lastSeen = r.last_seen ? new Date(r.last_seen as unknown as Date).getTime() : null;
-    const online = lastSeen !== null && this.#clock.now() - lastSeen <= this.onlineSeconds * 1000;
-    return { ...r, guid: fmtGuid(r.guid), online };
+    const guid = fmtGuid(r.guid);
+    const presence = this.presence.state(guid, r.last_seen ? new Date(r.last_seen) : null);
+    return { ...r, guid, presence, online: presence === "online" };
   }
 
   /**

@@ -4,6 +4,7 @@
  * @module
  */
 import { eventKey } from "../../core/events.ts";
+import type { Presence } from "./presence.ts";
 
 /** Containment actions (Admin). */
 export type ContainmentAction = "quarantine" | "unquarantine" | "revoke" | "purge";
@@ -57,8 +58,20 @@ export interface DeviceRecord {
   connection_type: string | null;
   connection_endpoint: string | null;
   details: Record<string, unknown>;
-  /** Seen within the online window. */
+  /** Online / offline / overdue (plugins/inventory/presence.ts). */
+  presence: Presence;
+  /** `presence === "online"`. */
   online: boolean;
+}
+
+/** A device as a target of work (quick runs, jobs). */
+export interface TargetDevice {
+  /** Upper case. */
+  guid: string;
+  hostname: string;
+  site_id: number | null;
+  status: DeviceStatus;
+  presence: Presence;
 }
 
 /** Published after a containment action. */

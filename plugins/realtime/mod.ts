@@ -45,20 +45,6 @@ export default definePlugin({
   requires: ["tokens", "inventory"],
   migrations: new URL("./migrations/", import.meta.url),
   settings: {
-    offlineSeconds: setting(
-      "BOREALIS_AGENT_OFFLINE_SECONDS",
-      intEnv(120, 10, 86_400),
-      "seconds, 10 to 86400",
-      "An agent not heard from for this long is offline.",
-      "120",
-    ),
-    overdueSeconds: setting(
-      "BOREALIS_AGENT_OVERDUE_SECONDS",
-      intEnv(1800, 60, 30 * 86_400),
-      "seconds, 60 to 2592000",
-      "An agent not heard from for this long is overdue.",
-      "1800",
-    ),
     heartbeatSeconds: setting(
       "BOREALIS_AGENT_HEARTBEAT_SECONDS",
       intEnv(30, 5, 3600),
@@ -140,8 +126,7 @@ export default definePlugin({
     const liveness = new Liveness({
       sql: ctx.sql,
       clock: ctx.clock,
-      offlineMs: s.offlineSeconds * 1000,
-      overdueMs: s.overdueSeconds * 1000,
+      thresholds: inventory.presence.thresholds,
       throttleMs: s.statusThrottleSeconds * 1000,
       connected: (guid) => registry.isConnected(guid),
     });
@@ -149,6 +134,8 @@ export default definePlugin({
       { last_alive_at: Date }[]
     >`select last_alive_at from realtime_cluster_state where id = 1`;
     await liveness.load(state ? state.last_alive_at.getTime() : null, startedAt);
+    // The device list, filters and watchdogs judge presence with what this instance knows.
+    inventory.presence.attach(liveness);
     await registry.maintain();
 
     const channel = new AgentChannel(registry, liveness, ctx.events);
@@ -288,7 +275,17 @@ export default definePlugin({
       async () => void await liveness.flush(),
     );
     ctx.tasks.every("maintain", 5000, () => registry.maintain());
-    ctx.tasks.every("sweep_local", 5000, () => announce("local"));
+    ctx.tasks.every("sweep_local", 5000, async () => {
+      // An open socket is a sign of life: a quiet one gets last_seen refreshed, so SQL that
+      // judges presence (filters) agrees with this instance.
+      const quiet = ctx.clock.now() - inventory.presence.thresholds.offlineMs / 4;
+      for (const a of registry.locals()) {
+        if ((liveness.lastSeen(a.guid) ?? 0) < quiet) {
+          liveness.touch(a.guid, { hostname: a.hostname, siteId: a.siteId });
+        }
+      }
+      await announce("local");
+    });
     ctx.tasks.every("sweep_cluster", 15_000, async () => {
       await liveness.refreshRemote();
       await announce("remote");
