@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { idParam } from "../../core/fields.ts";
+import { id, idParam } from "../../core/fields.ts";
 import { z } from "@hono/zod-openapi";
 import { canSeeSite, type Principal } from "../../core/auth.ts";
 import { badRequest } from "../../core/errors.ts";
@@ -34,6 +34,10 @@ const Target = z.union([
   }).passthrough(),
   z.object({ kind: z.literal("filter"), filter_id: idParam() })
     .passthrough(),
+  z.object({ kind: z.literal("sites"), site_ids: z.array(id()).min(1).max(1000) }).passthrough()
+    .openapi({ description: "Every device of these sites, resolved at each occurrence" }),
+  z.object({ kind: z.literal("all_devices") }).passthrough()
+    .openapi({ description: "Every device in the job's scope, resolved at each occurrence" }),
 ]);
 
 /** The body of POST/PUT /api/scheduled_jobs. */
@@ -65,7 +69,9 @@ export type JobInput = z.infer<typeof JobBody>;
 /** A stored target. */
 export type StoredTarget =
   | { kind: "device"; device_guid: string; hostname: string; site_id: number | null }
-  | { kind: "filter"; filter_id: number };
+  | { kind: "filter"; filter_id: number }
+  | { kind: "sites"; site_ids: number[] }
+  | { kind: "all_devices" };
 
 /** A job row. */
 export interface JobRow {

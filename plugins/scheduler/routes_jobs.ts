@@ -99,16 +99,28 @@ export function registerJobRoutes(
     const hostnames: string[] = [];
     const guids: string[] = [];
     const stored: StoredTarget[] = [];
+    const outOfScopeSites: string[] = [];
     for (const t of input.targets) {
       if (typeof t === "string") hostnames.push(t);
       else if (t.kind === "device") {
         if (t.device_guid) guids.push(t.device_guid);
         else if (t.hostname) hostnames.push(t.hostname);
         else throw badRequest("invalid_target", "a device target needs device_guid or hostname");
-      } else {
+      } else if (t.kind === "filter") {
         await d.filters.get(t.filter_id, p); // 404 when missing or out of scope
         stored.push({ kind: "filter", filter_id: t.filter_id });
-      }
+      } else if (t.kind === "sites") {
+        for (const id of t.site_ids) if (!canSeeSite(p, id)) outOfScopeSites.push(`site ${id}`);
+        stored.push({ kind: "sites", site_ids: [...new Set(t.site_ids)] });
+      } else stored.push({ kind: "all_devices" });
+    }
+    if (outOfScopeSites.length) {
+      throw new HttpError(
+        403,
+        "out_of_scope_hostnames",
+        `not allowed on: ${outOfScopeSites.join(", ")}`,
+        { out_of_scope_hostnames: outOfScopeSites },
+      );
     }
     if (hostnames.length || guids.length) {
       const rows = await sql<{ guid: string; hostname: string; site_id: number | null }[]>`

@@ -5,19 +5,37 @@
  */
 import { bigIdParam, intParam } from "../../core/fields.ts";
 import { createRoute, z } from "@hono/zod-openapi";
+import { id } from "../../core/fields.ts";
 import { canSeeSite, principalOf, requireRole } from "../../core/auth.ts";
 import { badRequest, HttpError, notFound } from "../../core/errors.ts";
 import type { PluginContext } from "../../core/plugin.ts";
+import type { FilterService, InventoryService } from "../inventory/mod.ts";
 import { activityJson, type ActivityRow, Dispatcher } from "./dispatch.ts";
 import type { QuickRunner } from "./quick_run.ts";
 import { ErrorBody, errors, json } from "./openapi.ts";
 import type { CodeSigner } from "./signing.ts";
+
+/** Most devices one quick run reaches (a fleet of 19,000 fits with room). */
+const MAX_TARGETS = 100_000;
 
 const QuickRunBody = z.object({
   assembly_guid: z.string().min(1).max(100).optional(),
   script_path: z.string().max(500).optional(),
   hostnames: z.array(z.string().min(1).max(255)).max(10_000).optional(),
   device_guids: z.array(z.string().min(1).max(64)).max(10_000).optional(),
+  filter_id: id().optional().openapi({
+    description: "Every device a saved filter matches, resolved now in the caller's scope",
+  }),
+  site_ids: z.array(id()).min(1).max(1000).optional().openapi({
+    description: "Every device of these sites (each must be in the caller's scope)",
+  }),
+  all_devices: z.boolean().optional().openapi({
+    description: "true: every device in the caller's scope",
+  }),
+  online_only: z.boolean().default(false).openapi({
+    description:
+      "Only devices whose presence is online get the script; the others are reported Skipped",
+  }),
   run_mode: z.enum(["system", "current_user"]).default("system"),
   variable_values: z.record(z.string(), z.unknown()).optional(),
 }).openapi("QuickRunBody");
@@ -25,7 +43,13 @@ const QuickRunBody = z.object({
 /** Registers the routes. */
 export function registerQuickRunRoutes(
   ctx: PluginContext,
-  d: { runner: QuickRunner; signer: CodeSigner; dispatcher: Dispatcher },
+  d: {
+    runner: QuickRunner;
+    signer: CodeSigner;
+    dispatcher: Dispatcher;
+    inventory: InventoryService;
+    filters: FilterService;
+  },
 ): void {
   const { sql } = ctx;
   const cols = sql.unsafe(Dispatcher.columns);
@@ -35,6 +59,12 @@ export function registerQuickRunRoutes(
       method: "post",
       path: "/api/scripts/quick_run",
       summary: "Run an assembly on devices now",
+      description:
+        "Targets: hostnames, device_guids, a saved filter (filter_id), sites (site_ids) or " +
+        "every device in the caller's scope (all_devices), combined; filters, sites and " +
+        "all_devices are resolved on the server in the caller's scope, and their revoked " +
+        "devices are left out. Each result carries the device's presence; online_only " +
+        "skips devices that are not online.",
       middleware: [requireRole("User")] as const,
       request: {
         body: { required: true, content: { "application/json": { schema: QuickRunBody } } },
@@ -43,12 +73,14 @@ export function registerQuickRunRoutes(
         200: json(
           z.object({
             job_id: z.string(),
+            counts: z.object({ running: z.number(), pending: z.number(), skipped: z.number() }),
             results: z.array(z.object({
               hostname: z.string(),
               device_guid: z.string(),
-              activity_id: z.number(),
-              job_id: z.number(),
-              status: z.string(),
+              activity_id: z.number().nullable(),
+              job_id: z.number().nullable(),
+              status: z.enum(["Running", "Pending", "Skipped"]),
+              presence: z.enum(["online", "offline", "overdue"]),
             })),
           }),
           "Dispatched",
@@ -70,27 +102,33 @@ export function registerQuickRunRoutes(
       }
       const hostnames = body.hostnames ?? [];
       const guidsIn = body.device_guids ?? [];
-      if (!hostnames.length && !guidsIn.length) {
-        throw badRequest("missing_hostnames", "Missing hostnames[]");
+      const fleet = body.filter_id !== undefined || body.site_ids !== undefined ||
+        body.all_devices === true;
+      if (!hostnames.length && !guidsIn.length && !fleet) {
+        throw badRequest(
+          "missing_hostnames",
+          "Missing hostnames[] (or device_guids, filter_id, site_ids, all_devices)",
+        );
       }
-      const rows = await sql<{ guid: string; hostname: string; site_id: number | null }[]>`
-        select guid::text, hostname, site_id from devices
-        where lower(hostname) = any(${hostnames.map((h) => h.toLowerCase())}::text[])
-           or guid::text = any(${guidsIn.map((g) => g.toLowerCase())}::text[])`;
-      const byHost = new Map(rows.map((r) => [r.hostname.toLowerCase(), r]));
-      const byGuid = new Map(rows.map((r) => [r.guid.toLowerCase(), r]));
       // Unknown and out-of-scope targets are reported alike, so names cannot be probed.
       const outOfScope: string[] = [];
-      const guids: string[] = [];
-      for (const h of hostnames) {
-        const r = byHost.get(h.toLowerCase());
-        if (!r || !canSeeSite(p, r.site_id)) outOfScope.push(h);
-        else guids.push(r.guid);
+      const guids = new Set<string>();
+      if (hostnames.length || guidsIn.length) {
+        const rows = await d.inventory.targets({ guids: guidsIn, hostnames });
+        const byHost = new Map(rows.map((r) => [r.hostname.toLowerCase(), r]));
+        const byGuid = new Map(rows.map((r) => [r.guid, r]));
+        for (
+          const [name, r] of [
+            ...hostnames.map((h) => [h, byHost.get(h.toLowerCase())] as const),
+            ...guidsIn.map((g) => [g, byGuid.get(g.toUpperCase())] as const),
+          ]
+        ) {
+          if (!r || !canSeeSite(p, r.site_id)) outOfScope.push(name);
+          else guids.add(r.guid);
+        }
       }
-      for (const g of guidsIn) {
-        const r = byGuid.get(g.toLowerCase());
-        if (!r || !canSeeSite(p, r.site_id)) outOfScope.push(g);
-        else guids.push(r.guid);
+      for (const siteId of body.site_ids ?? []) {
+        if (!canSeeSite(p, siteId)) outOfScope.push(`site ${siteId}`);
       }
       if (outOfScope.length) {
         await ctx.audit(c, {
@@ -106,26 +144,67 @@ export function registerQuickRunRoutes(
           { out_of_scope_hostnames: outOfScope },
         );
       }
+      // Fleet-wide targets are resolved here, in the caller's scope; of those, devices
+      // that cannot run anything (revoked, decommissioned) are left out, not refused.
+      if (body.filter_id !== undefined) {
+        for (const r of await d.filters.resolveById(body.filter_id, p)) guids.add(r.guid);
+      }
+      if (body.site_ids !== undefined || body.all_devices === true) {
+        const scope = { principal: p, siteIds: body.all_devices ? undefined : body.site_ids };
+        for (const r of await d.inventory.targets({ scope })) guids.add(r.guid);
+      }
+      if (fleet && guids.size > MAX_TARGETS) {
+        throw badRequest("too_many_targets", `a quick run reaches at most ${MAX_TARGETS} devices`);
+      }
+      if (!guids.size) {
+        throw badRequest("no_devices_targeted", "the filter, sites or scope hold no devices");
+      }
       const result = await d.runner.run({
         assemblyGuid: body.assembly_guid,
-        deviceGuids: guids,
+        deviceGuids: [...guids],
         variableValues: body.variable_values,
         runMode: body.run_mode,
         requestedBy: p.name,
+        onlineOnly: body.online_only,
+        skipUnavailable: fleet || undefined,
       });
+
       await ctx.audit(c, {
         action: "scripts.quick_run",
         target: body.assembly_guid,
-        details: { job_id: result.jobId, targets: result.targets.map((t) => t.hostname) },
+        details: {
+          job_id: result.jobId,
+          ...(fleet
+            ? {
+              filter_id: body.filter_id,
+              site_ids: body.site_ids,
+              all_devices: body.all_devices,
+              online_only: body.online_only,
+            }
+            : {}),
+          target_count: result.targets.length,
+          // A fleet-wide run names its selectors; the list of hostnames would be the fleet.
+          ...(result.targets.length <= 1000
+            ? { targets: result.targets.map((t) => t.hostname) }
+            : {}),
+        },
       });
+      const counts = { running: 0, pending: 0, skipped: 0 };
+      for (const t of result.targets) {
+        counts[
+          t.status === "Running" ? "running" : t.status === "Pending" ? "pending" : "skipped"
+        ]++;
+      }
       return c.json({
         job_id: result.jobId,
+        counts,
         results: result.targets.map((t) => ({
           hostname: t.hostname,
           device_guid: t.deviceGuid,
-          activity_id: Number(t.activityId),
-          job_id: Number(t.activityId),
+          activity_id: t.activityId ? Number(t.activityId) : null,
+          job_id: t.activityId ? Number(t.activityId) : null,
           status: t.status,
+          presence: t.presence,
         })),
       }, 200);
     },
