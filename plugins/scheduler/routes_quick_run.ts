@@ -9,9 +9,9 @@ import { id } from "../../core/fields.ts";
 import { canSeeSite, principalOf, requireRole } from "../../core/auth.ts";
 import { badRequest, HttpError, notFound } from "../../core/errors.ts";
 import type { PluginContext } from "../../core/plugin.ts";
-import type { FilterService, InventoryService } from "../inventory/mod.ts";
+import type { FilterService, InventoryService, TargetDevice } from "../inventory/mod.ts";
 import { activityJson, type ActivityRow, Dispatcher } from "./dispatch.ts";
-import type { QuickRunner } from "./quick_run.ts";
+import { type QuickRunner, RUNNABLE } from "./quick_run.ts";
 import { ErrorBody, errors, json } from "./openapi.ts";
 import type { CodeSigner } from "./signing.ts";
 
@@ -112,7 +112,8 @@ export function registerQuickRunRoutes(
       }
       // Unknown and out-of-scope targets are reported alike, so names cannot be probed.
       const outOfScope: string[] = [];
-      const guids = new Set<string>();
+      const devices = new Map<string, TargetDevice>();
+      const named: string[] = [];
       if (hostnames.length || guidsIn.length) {
         const rows = await d.inventory.targets({ guids: guidsIn, hostnames });
         const byHost = new Map(rows.map((r) => [r.hostname.toLowerCase(), r]));
@@ -124,7 +125,10 @@ export function registerQuickRunRoutes(
           ]
         ) {
           if (!r || !canSeeSite(p, r.site_id)) outOfScope.push(name);
-          else guids.add(r.guid);
+          else {
+            devices.set(r.guid, r);
+            named.push(r.guid);
+          }
         }
       }
       for (const siteId of body.site_ids ?? []) {
@@ -146,29 +150,38 @@ export function registerQuickRunRoutes(
       }
       // Fleet-wide targets are resolved here, in the caller's scope; of those, devices
       // that cannot run anything (revoked, decommissioned) are left out, not refused.
-      if (body.filter_id !== undefined) {
-        for (const r of await d.filters.resolveById(body.filter_id, p)) guids.add(r.guid);
-      }
+      const wide: string[] = [];
       if (body.site_ids !== undefined || body.all_devices === true) {
         const scope = { principal: p, siteIds: body.all_devices ? undefined : body.site_ids };
-        for (const r of await d.inventory.targets({ scope })) guids.add(r.guid);
+        for (const r of await d.inventory.targets({ scope })) {
+          if (!RUNNABLE.has(r.status)) continue;
+          devices.set(r.guid, r);
+          wide.push(r.guid);
+        }
       }
-      if (fleet && guids.size > MAX_TARGETS) {
+      if (body.filter_id !== undefined) {
+        const matched = (await d.filters.resolveById(body.filter_id, p)).map((r) => r.guid);
+        const unknown = matched.filter((g) => !devices.has(g));
+        for (const r of unknown.length ? await d.inventory.targets({ guids: unknown }) : []) {
+          devices.set(r.guid, r);
+        }
+        wide.push(...matched.filter((g) => RUNNABLE.has(devices.get(g)?.status ?? "")));
+      }
+      const guids = [...new Set([...named, ...wide])];
+      if (fleet && guids.length > MAX_TARGETS) {
         throw badRequest("too_many_targets", `a quick run reaches at most ${MAX_TARGETS} devices`);
       }
-      if (!guids.size) {
+      if (!guids.length) {
         throw badRequest("no_devices_targeted", "the filter, sites or scope hold no devices");
       }
-      const result = await d.runner.run({
+      const result = await d.runner.runOn([...devices.values()], {
         assemblyGuid: body.assembly_guid,
-        deviceGuids: [...guids],
+        deviceGuids: guids,
         variableValues: body.variable_values,
         runMode: body.run_mode,
         requestedBy: p.name,
         onlineOnly: body.online_only,
-        skipUnavailable: fleet || undefined,
       });
-
       await ctx.audit(c, {
         action: "scripts.quick_run",
         target: body.assembly_guid,
