@@ -33,6 +33,30 @@ export const CLOSE = {
   frameTooLarge: 1009,
 } as const;
 
+/** Shortest reconnect delay a shutdown hints at: the engine needs a moment to come back. */
+export const RECONNECT_MIN_MS = 500;
+
+/**
+ * How far a shutdown spreads its agents' return: long enough for the accept limiter to
+ * admit them all at its rate (with a quarter to spare), at least 2 s, at most `maxMs`.
+ */
+export function reconnectSpreadMs(agents: number, acceptPerSecond: number, maxMs: number): number {
+  const rate = acceptPerSecond > 0 ? acceptPerSecond : 2000;
+  return Math.min(maxMs, Math.max(2000, Math.ceil((agents / rate) * 1250)));
+}
+
+/**
+ * The close reason of a shutdown (code 4503): the delay this agent should wait before
+ * reconnecting, drawn uniformly from `[RECONNECT_MIN_MS, spreadMs)` per agent, so a fleet
+ * returns spread out instead of all at once. Documented in docs/agent-protocol.md.
+ */
+export function shutdownReason(spreadMs: number, random = Math.random): string {
+  const span = Math.max(0, spreadMs - RECONNECT_MIN_MS);
+  return `engine shutting down; reconnect_after_ms=${
+    RECONNECT_MIN_MS + Math.floor(random() * span)
+  }`;
+}
+
 /** Settings the socket needs. */
 export interface SocketSettings {
   maxFrameBytes: number;
@@ -204,6 +228,8 @@ export function registerAgentSocket(ctx: PluginContext, d: Deps): void {
   ): void {
     const ref = { guid: who.guid, hostname: who.hostname, siteId: who.siteId };
     const quarantined = who.status === "quarantined";
+    let markClosed!: () => void;
+    const closed = new Promise<void>((resolve) => (markClosed = resolve));
     const agent: LocalAgent = {
       guid: who.guid,
       hostname: who.hostname,
@@ -220,6 +246,7 @@ export function registerAgentSocket(ctx: PluginContext, d: Deps): void {
           socket.close(code, reason);
         }
       },
+      closed,
     };
     const expiry = clock.setTimeout(
       () =>
@@ -344,6 +371,7 @@ export function registerAgentSocket(ctx: PluginContext, d: Deps): void {
     };
 
     socket.onclose = () => {
+      markClosed();
       clock.clearTimeout(expiry);
       d.liveness.touch(who.guid, ref);
       d.registry.remove(agent).catch((err) =>

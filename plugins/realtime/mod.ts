@@ -12,7 +12,7 @@ import { definePlugin, serviceKey } from "../../core/plugin.ts";
 import { inventoryKey } from "../inventory/mod.ts";
 import { tokensKey } from "../tokens/mod.ts";
 import { AcceptLimiter } from "./accept_limiter.ts";
-import { CLOSE, registerAgentSocket } from "./agent_socket.ts";
+import { CLOSE, reconnectSpreadMs, registerAgentSocket, shutdownReason } from "./agent_socket.ts";
 import { AgentChannel, agentStatusChanged } from "./channel.ts";
 import { Liveness } from "./liveness.ts";
 import { OperatorHub, registerOperatorSocket } from "./operator_socket.ts";
@@ -100,6 +100,14 @@ export default definePlugin({
       "an integer, 0 (off) to 100000",
       "Agent sockets accepted per second; the excess gets 503 with a jittered Retry-After.",
       "1000",
+    ),
+    reconnectMaxSeconds: setting(
+      "BOREALIS_AGENT_RECONNECT_MAX_SECONDS",
+      intEnv(30, 1, 3600),
+      "seconds, 1 to 3600",
+      "Longest reconnect delay a shutdown hints at (close 4503). Each agent gets its own delay " +
+        "in [0.5 s, spread], the spread sized to the accept rate and this engine's agent count.",
+      "30",
     ),
     acceptBurst: setting(
       "BOREALIS_AGENT_WS_ACCEPT_BURST",
@@ -293,11 +301,19 @@ export default definePlugin({
     ctx.tasks.every("prune", 60_000, () => registry.prune(), { clusterSingleton: true });
     ctx.tasks.every("prune_coalescing", 60_000, () => telemetry.prune());
 
-    ctx.onStop(async () => {
-      await registry.closeAll(
-        CLOSE.shutdown,
-        "engine shutting down; reconnect with jittered backoff",
+    // Every agent socket gets its close frame before the listener shuts down (which would
+    // close the sockets without one), each with its own reconnect delay.
+    ctx.onDrain(async () => {
+      const spread = reconnectSpreadMs(
+        registry.localCount,
+        s.acceptPerSecond,
+        s.reconnectMaxSeconds * 1000,
       );
+      await registry.closeAll(CLOSE.shutdown, () => shutdownReason(spread));
+    });
+    ctx.onStop(async () => {
+      // Whatever the drain did not finish (its grace ran out) ends here.
+      await registry.closeAll(CLOSE.shutdown, shutdownReason(2000), 1000);
       hub.closeAll();
       await liveness.flush().catch((err) =>
         ctx.log.error(`final liveness flush failed: ${err.message}`)

@@ -2,7 +2,8 @@
  * The reference agent's WebSocket: opens `/api/agent/ws` with `Authorization: DPoP`
  * and a proof for `GET <http(s) URL of the path>`, answers frames, heartbeats on the
  * interval the engine announces, and reconnects with full-jitter backoff (a random
- * delay in [0, min(cap, base·2^attempt)]), honouring close code 4001 (refresh first), a
+ * delay in [0, min(cap, base·2^attempt)]), honouring close code 4001 (refresh first), the
+ * reconnect delay a shutdown close (4503) names, a
  * 401 upgrade (refresh, then retry) and giving up when retrying cannot help (403
  * `device_revoked`, or a refresh family that is gone).
  *
@@ -40,6 +41,8 @@ export interface AgentSocketOptions {
    * refresh family is gone, or the device was revoked). Receives that error.
    */
   onGiveUp?: (err: unknown) => void;
+  /** Called when a reconnect attempt starts (after a close or a failed attempt). */
+  onAttempt?: () => void;
 }
 
 /**
@@ -52,6 +55,19 @@ export class SocketOpenError extends Error {
     super(message);
     this.name = "SocketOpenError";
   }
+}
+
+/** Longest shutdown hint honoured (a bad hint must not park an agent for hours). */
+const MAX_HINT_MS = 600_000;
+
+/**
+ * The reconnect delay of a shutdown close (code 4503, reason
+ * `… reconnect_after_ms=<n>`, docs/agent-protocol.md), or null for any other close.
+ */
+export function shutdownHint(e: { code: number; reason: string }): number | null {
+  if (e.code !== 4503) return null;
+  const m = /reconnect_after_ms=(\d{1,9})/.exec(e.reason);
+  return m ? Math.min(Number(m[1]), MAX_HINT_MS) : null;
 }
 
 /** True when retrying cannot help (docs/agent-protocol.md: upgrade answers, §3.1). */
@@ -135,6 +151,8 @@ export class AgentSocket {
   readonly frames: Frame[] = [];
   connects = 0;
   failedAttempts = 0;
+  /** The reconnect delay the last shutdown close (4503) asked for, if any. */
+  lastShutdownHintMs?: number;
 
   constructor(readonly agent: Agent, readonly o: AgentSocketOptions) {}
 
@@ -165,6 +183,15 @@ export class AgentSocket {
     if (e.code === 4409) return; // replaced by a newer connection of the same device
     const base = this.o.backoffBaseMs ?? 1000;
     const cap = this.o.backoffCapMs ?? 60_000;
+    const hint = shutdownHint(e);
+    if (hint !== null) {
+      // The engine is shutting down and told this agent when to come back (its own delay,
+      // so the fleet returns spread out); backoff starts over from there.
+      this.lastShutdownHintMs = hint;
+      this.#attempt = 0;
+      setTimeout(() => void this.#retry(false), hint);
+      return;
+    }
     const delay = e.code === 4001 ? 0 : Math.random() * Math.min(cap, base * 2 ** this.#attempt++);
     setTimeout(() => void this.#retry(e.code === 4001), delay);
   }
@@ -193,6 +220,7 @@ export class AgentSocket {
   /** One reconnect attempt; schedules the next (with a longer jittered delay) on failure. */
   async #retry(refreshFirst: boolean): Promise<void> {
     if (this.#stopped) return;
+    this.o.onAttempt?.();
     try {
       if (refreshFirst) await this.agent.refresh();
       await this.#connect();
