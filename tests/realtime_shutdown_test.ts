@@ -140,7 +140,7 @@ Deno.test({
         assert.equal(c.code, 4503, `socket ${i}: ${c.code} ${c.reason}`);
         assert.ok(c.at <= exitedAt, `socket ${i} closed after the process exited`);
         const hint = shutdownHint(c);
-        assert.ok(hint !== null && hint >= 500 && hint < 5000, `socket ${i}: ${c.reason}`);
+        assert.ok(hint !== null && hint >= 1000 && hint < 5000, `socket ${i}: ${c.reason}`);
         hints.push(hint);
       }
       assert.ok(new Set(hints).size > N / 2, "the delays are drawn per agent");

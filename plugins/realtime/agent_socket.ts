@@ -34,7 +34,7 @@ export const CLOSE = {
 } as const;
 
 /** Shortest reconnect delay a shutdown hints at: the engine needs a moment to come back. */
-export const RECONNECT_MIN_MS = 500;
+export const RECONNECT_MIN_MS = 1000;
 
 /**
  * How far a shutdown spreads its agents' return: long enough for the accept limiter to

@@ -43,6 +43,10 @@ export interface AgentSocketOptions {
   onGiveUp?: (err: unknown) => void;
   /** Called when a reconnect attempt starts (after a close or a failed attempt). */
   onAttempt?: () => void;
+  /** Called when a reconnect attempt fails (before the next is scheduled). */
+  onFailure?: (err: unknown) => void;
+  /** Treat a shutdown's reconnect delay like any close (benchmarks' baseline). */
+  ignoreShutdownHint?: boolean;
 }
 
 /**
@@ -59,6 +63,9 @@ export class SocketOpenError extends Error {
 
 /** Longest shutdown hint honoured (a bad hint must not park an agent for hours). */
 const MAX_HINT_MS = 600_000;
+/** After a shutdown's delay: retry an unreachable engine every 1–2 s for this long. */
+const STEADY_FOR_MS = 60_000;
+const STEADY_MIN_MS = 1000;
 
 /**
  * The reconnect delay of a shutdown close (code 4503, reason
@@ -145,6 +152,8 @@ export class AgentSocket {
   #timer?: ReturnType<typeof setInterval>;
   #stopped = false;
   #attempt = 0;
+  /** Until then an unreachable engine is retried at a steady pace (after a shutdown). */
+  #steadyUntil = 0;
   #pending = new Map<string, (f: Frame) => void>();
   #nextId = 1;
   /** Frames received, newest last (tests read this). */
@@ -183,12 +192,13 @@ export class AgentSocket {
     if (e.code === 4409) return; // replaced by a newer connection of the same device
     const base = this.o.backoffBaseMs ?? 1000;
     const cap = this.o.backoffCapMs ?? 60_000;
-    const hint = shutdownHint(e);
+    const hint = this.o.ignoreShutdownHint ? null : shutdownHint(e);
     if (hint !== null) {
       // The engine is shutting down and told this agent when to come back (its own delay,
       // so the fleet returns spread out); backoff starts over from there.
       this.lastShutdownHintMs = hint;
       this.#attempt = 0;
+      this.#steadyUntil = Date.now() + hint + STEADY_FOR_MS;
       setTimeout(() => void this.#retry(false), hint);
       return;
     }
@@ -226,16 +236,24 @@ export class AgentSocket {
       await this.#connect();
     } catch (err) {
       this.failedAttempts++;
+      this.o.onFailure?.(err);
       if (isFatalSocketError(err)) {
         this.#stopped = true;
         this.o.onGiveUp?.(err);
         return;
       }
-      const delay = Math.random() *
-        Math.min(
-          this.o.backoffCapMs ?? 60_000,
-          (this.o.backoffBaseMs ?? 1000) * 2 ** this.#attempt++,
-        );
+      // Right after a shutdown's delay, an engine that does not answer yet is restarting:
+      // try again every second or so (a refused connection costs it nothing) instead of
+      // backing off further and further from its return.
+      const unreachable = !(err instanceof AgentError) &&
+        !(err instanceof SocketOpenError && err.status !== undefined);
+      const delay = unreachable && Date.now() < this.#steadyUntil
+        ? STEADY_MIN_MS + Math.random() * STEADY_MIN_MS
+        : Math.random() *
+          Math.min(
+            this.o.backoffCapMs ?? 60_000,
+            (this.o.backoffBaseMs ?? 1000) * 2 ** this.#attempt++,
+          );
       // A 401 upgrade means the access token was refused (expired, old token_version after
       // a quarantine): refresh before the next attempt instead of presenting it again.
       const refresh = err instanceof SocketOpenError && err.status === 401;
