@@ -165,6 +165,8 @@ let counting = false;
 let closes = new Map<string, number>();
 /** Failed reconnect attempts by HTTP status (or "network" while the engine is down). */
 let failures = new Map<string, number>();
+/** When agents saw their close (ms), during a restart. */
+let closeTimes: number[] = [];
 const bump = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
 const sockets = agents.map((a) =>
   new AgentSocket(a, {
@@ -182,6 +184,7 @@ const sockets = agents.map((a) =>
     },
     onClose: (e) => {
       if (!counting) return;
+      closeTimes.push(Date.now());
       bump(closes, e.code === 4503 && shutdownHint(e) !== null ? "4503+hint" : String(e.code));
     },
     onFailure: (err) => {
@@ -234,6 +237,9 @@ const deliverMs = (lastPingAt || Date.now()) - sendAt;
 // then (the same-run baseline) with the same agents ignoring it and backing off as for
 // any close.
 interface Restart {
+  /** When agents saw their close after SIGTERM (s): median and last. */
+  closeP50: number;
+  closeMax: number;
   label: string;
   exitSeconds: number;
   backSeconds: number;
@@ -250,6 +256,7 @@ for (const [label, ignore] of [["honouring the delay", false], ["ignoring it", t
   failures = new Map();
   counting = true;
   const before = engine;
+  closeTimes = [];
   const sigAt = Date.now();
   await before.stop();
   const exitedAt = Date.now();
@@ -267,7 +274,10 @@ for (const [label, ignore] of [["honouring the delay", false], ["ignoring it", t
   // Sockets that saw no close at all (still open, or never told) count as such.
   const noClose = N - [...closes.values()].reduce((a, b) => a + b, 0);
   if (noClose > 0) closes.set("no close event", noClose);
+  const closedAfter = closeTimes.map((t) => t - sigAt);
   restarts.push({
+    closeP50: pct(closedAfter, 0.5) / 1000,
+    closeMax: pct(closedAfter, 1) / 1000,
     label,
     exitSeconds: (exitedAt - sigAt) / 1000,
     backSeconds: (doneAt - sigAt) / 1000,
@@ -309,7 +319,9 @@ for (const r of restarts) {
     `agents: restart, agents ${r.label}: ${r.back}/${N} back ${
       r.backSeconds.toFixed(1)
     } s after SIGTERM ` +
-      `(engine exited after ${r.exitSeconds.toFixed(1)} s; ${
+      `(closes reached agents ${r.closeP50.toFixed(1)} s (median) to ${
+        r.closeMax.toFixed(1)
+      } s after it; engine exited after ${r.exitSeconds.toFixed(1)} s; ${
         r.backAfterStartSeconds.toFixed(1)
       } s after the new engine was ready); closes seen: ${fmtMap(r.closes)}; failed attempts: ${
         fmtMap(r.failures)

@@ -488,7 +488,13 @@ export class Engine {
         );
       }
     })));
+    const drainedAt = Date.now();
     if (this.#server) await bounded(this.#server.shutdown());
+    this.log.info(
+      `shutdown: connections closed in ${drainedAt - (deadline - this.settings.shutdownGraceMs)} ms, ` +
+        `listener in ${Date.now() - drainedAt} ms` +
+        (Date.now() >= deadline ? " (BOREALIS_SHUTDOWN_GRACE_MS ran out)" : ""),
+    );
     await this.tasks.stop();
     for (const hook of [...this.#stopHooks].reverse()) {
       try {

@@ -33,28 +33,35 @@ export const CLOSE = {
   frameTooLarge: 1009,
 } as const;
 
-/** Shortest reconnect delay a shutdown hints at: the engine needs a moment to come back. */
-export const RECONNECT_MIN_MS = 1000;
-
 /**
- * How far a shutdown spreads its agents' return: long enough for the accept limiter to
- * admit them all at its rate (with a quarter to spare), at least 2 s, at most `maxMs`.
+ * The window a shutdown's reconnect delays are drawn from (ms), for `agents` sockets.
+ * It opens after the drain — about 1 s plus 0.2 ms per socket, the time closing them all
+ * takes, so no agent knocks while the engine is still saying goodbye — and is wide
+ * enough for the accept limiter to admit everyone at its rate (with a quarter to spare),
+ * at least 2 s; the window's end is at most `maxMs`.
  */
-export function reconnectSpreadMs(agents: number, acceptPerSecond: number, maxMs: number): number {
+export function reconnectWindow(
+  agents: number,
+  acceptPerSecond: number,
+  maxMs: number,
+): { from: number; to: number } {
   const rate = acceptPerSecond > 0 ? acceptPerSecond : 2000;
-  return Math.min(maxMs, Math.max(2000, Math.ceil((agents / rate) * 1250)));
+  const from = Math.min(maxMs, 1000 + Math.ceil(agents * 0.2));
+  const to = Math.min(maxMs, from + Math.max(2000, Math.ceil((agents / rate) * 1250)));
+  return { from, to: Math.max(from, to) };
 }
 
 /**
  * The close reason of a shutdown (code 4503): the delay this agent should wait before
- * reconnecting, drawn uniformly from `[RECONNECT_MIN_MS, spreadMs)` per agent, so a fleet
- * returns spread out instead of all at once. Documented in docs/agent-protocol.md.
+ * reconnecting, drawn uniformly from the window per agent, so a fleet returns spread out
+ * instead of all at once. Documented in docs/agent-protocol.md.
  */
-export function shutdownReason(spreadMs: number, random = Math.random): string {
-  const span = Math.max(0, spreadMs - RECONNECT_MIN_MS);
-  return `engine shutting down; reconnect_after_ms=${
-    RECONNECT_MIN_MS + Math.floor(random() * span)
-  }`;
+export function shutdownReason(
+  window: { from: number; to: number },
+  random = Math.random,
+): string {
+  const delay = window.from + Math.floor(random() * (window.to - window.from));
+  return `engine shutting down; reconnect_after_ms=${delay}`;
 }
 
 /** Settings the socket needs. */

@@ -12,7 +12,7 @@ import { definePlugin, serviceKey } from "../../core/plugin.ts";
 import { inventoryKey } from "../inventory/mod.ts";
 import { tokensKey } from "../tokens/mod.ts";
 import { AcceptLimiter } from "./accept_limiter.ts";
-import { CLOSE, reconnectSpreadMs, registerAgentSocket, shutdownReason } from "./agent_socket.ts";
+import { CLOSE, reconnectWindow, registerAgentSocket, shutdownReason } from "./agent_socket.ts";
 import { AgentChannel, agentStatusChanged } from "./channel.ts";
 import { Liveness } from "./liveness.ts";
 import { OperatorHub, registerOperatorSocket } from "./operator_socket.ts";
@@ -105,8 +105,8 @@ export default definePlugin({
       "BOREALIS_AGENT_RECONNECT_MAX_SECONDS",
       intEnv(30, 1, 3600),
       "seconds, 1 to 3600",
-      "Longest reconnect delay a shutdown hints at (close 4503). Each agent gets its own delay " +
-        "in [0.5 s, spread], the spread sized to the accept rate and this engine's agent count.",
+      "Longest reconnect delay a shutdown hints at (close 4503). Each agent gets its own delay, " +
+        "drawn from a window that opens after the drain and is sized to the accept rate.",
       "30",
     ),
     acceptBurst: setting(
@@ -304,16 +304,19 @@ export default definePlugin({
     // Every agent socket gets its close frame before the listener shuts down (which would
     // close the sockets without one), each with its own reconnect delay.
     ctx.onDrain(async () => {
-      const spread = reconnectSpreadMs(
-        registry.localCount,
-        s.acceptPerSecond,
-        s.reconnectMaxSeconds * 1000,
+      const count = registry.localCount;
+      const window = reconnectWindow(count, s.acceptPerSecond, s.reconnectMaxSeconds * 1000);
+      const started = performance.now();
+      await registry.closeAll(CLOSE.shutdown, () => shutdownReason(window));
+      ctx.log.info(
+        `closed ${count} agent sockets (4503, reconnect in ${window.from}-${window.to} ms) in ${
+          Math.round(performance.now() - started)
+        } ms`,
       );
-      await registry.closeAll(CLOSE.shutdown, () => shutdownReason(spread));
     });
     ctx.onStop(async () => {
       // Whatever the drain did not finish (its grace ran out) ends here.
-      await registry.closeAll(CLOSE.shutdown, shutdownReason(2000), 1000);
+      await registry.closeAll(CLOSE.shutdown, shutdownReason({ from: 1000, to: 3000 }), 1000);
       hub.closeAll();
       await liveness.flush().catch((err) =>
         ctx.log.error(`final liveness flush failed: ${err.message}`)
