@@ -90,8 +90,13 @@ async function sha256Hex(text: string): Promise<string> {
 }
 
 /** Registers the socket and ticket routes. */
-export function registerAgentSocket(ctx: PluginContext, d: Deps): void {
+export function registerAgentSocket(
+  ctx: PluginContext,
+  d: Deps,
+): { open(): Iterable<LocalAgent> } {
   const { sql, clock } = ctx;
+  // Every socket from the upgrade on, registered yet or not: a shutdown closes them all.
+  const live = new Set<LocalAgent>();
   const guard = d.tokens.auth.guard({ allowQuarantined: true });
 
   ctx.http.openapi(
@@ -255,6 +260,7 @@ export function registerAgentSocket(ctx: PluginContext, d: Deps): void {
       },
       closed,
     };
+    live.add(agent);
     const expiry = clock.setTimeout(
       () =>
         agent.close(CLOSE.tokenExpired, "token_expired: refresh the access token and reconnect"),
@@ -378,6 +384,7 @@ export function registerAgentSocket(ctx: PluginContext, d: Deps): void {
     };
 
     socket.onclose = () => {
+      live.delete(agent);
       markClosed();
       clock.clearTimeout(expiry);
       d.liveness.touch(who.guid, ref);
@@ -389,4 +396,5 @@ export function registerAgentSocket(ctx: PluginContext, d: Deps): void {
     };
     socket.onerror = () => {/* onclose follows */};
   }
+  return { open: () => live };
 }

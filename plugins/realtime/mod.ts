@@ -165,7 +165,7 @@ export default definePlugin({
       flush: () => liveness.flush(),
     });
 
-    registerAgentSocket(ctx, {
+    const agentSockets = registerAgentSocket(ctx, {
       tokens,
       registry,
       liveness,
@@ -307,7 +307,12 @@ export default definePlugin({
       const count = registry.localCount;
       const window = reconnectWindow(count, s.acceptPerSecond, s.reconnectMaxSeconds * 1000);
       const started = performance.now();
-      await registry.closeAll(CLOSE.shutdown, () => shutdownReason(window));
+      await registry.closeAll(
+        CLOSE.shutdown,
+        () => shutdownReason(window),
+        Infinity,
+        agentSockets.open(),
+      );
       ctx.log.info(
         `closed ${count} agent sockets (4503, reconnect in ${window.from}-${window.to} ms) in ${
           Math.round(performance.now() - started)
@@ -316,7 +321,12 @@ export default definePlugin({
     });
     ctx.onStop(async () => {
       // Whatever the drain did not finish (its grace ran out) ends here.
-      await registry.closeAll(CLOSE.shutdown, shutdownReason({ from: 1000, to: 3000 }), 1000);
+      await registry.closeAll(
+        CLOSE.shutdown,
+        shutdownReason({ from: 1000, to: 3000 }),
+        1000,
+        agentSockets.open(),
+      );
       hub.closeAll();
       await liveness.flush().catch((err) =>
         ctx.log.error(`final liveness flush failed: ${err.message}`)

@@ -234,17 +234,19 @@ export class AgentRegistry {
   }
 
   /**
-   * Closes every local socket (shutdown) with `code` and a reason (one per agent when a
-   * function), waits until each socket has closed — the close frame went out and the agent
+   * Closes every local socket (shutdown), and any `alsoOpen` not registered yet, with `code`
+   * and a reason (one per agent when a function), waits until each socket has closed — the close frame went out and the agent
    * answered, or the link dropped; at most `waitMs` — and removes this instance's rows.
    */
   async closeAll(
     code: number,
     reason: string | ((agent: LocalAgent) => string),
     waitMs = Infinity,
+    alsoOpen: Iterable<LocalAgent> = [],
   ): Promise<void> {
     this.#closingAll = true;
-    const agents = [...this.#local.values()];
+    // Sockets still being registered (opened, row not written yet) are closed too.
+    const agents = [...new Set([...this.#local.values(), ...alsoOpen])];
     for (const a of agents) a.close(code, typeof reason === "string" ? reason : reason(a));
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
