@@ -488,10 +488,11 @@ export class Engine {
         );
       }
     })));
+    const drainStart = deadline - this.settings.shutdownGraceMs;
     const drainedAt = Date.now();
     if (this.#server) await bounded(this.#server.shutdown());
     this.log.info(
-      `shutdown: connections closed in ${drainedAt - (deadline - this.settings.shutdownGraceMs)} ms, ` +
+      `shutdown: connections closed in ${drainedAt - drainStart} ms, ` +
         `listener in ${Date.now() - drainedAt} ms` +
         (Date.now() >= deadline ? " (BOREALIS_SHUTDOWN_GRACE_MS ran out)" : ""),
     );
