@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { intParam } from "../../core/fields.ts";
+import { int, intParam } from "../../core/fields.ts";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { type Principal, principalOf, requireDevMode, requireRole } from "../../core/auth.ts";
@@ -97,7 +97,7 @@ const CreateBody = z.object({
 }).strict().openapi("AssemblyCreate");
 
 const UpdateBody = z.object({
-  version: z.number().int().min(1).describe("The version you last read; a stale one gets 409"),
+  version: int({ min: 1 }).describe("The version you last read; a stale one gets 409"),
   display_name: z.string().trim().min(1).max(200).optional(),
   summary: z.string().max(4000).optional(),
   category: z.string().trim().max(100).optional(),

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { id } from "../../core/fields.ts";
 import { z } from "@hono/zod-openapi";
 import { cleanText } from "../../core/text.ts";
 
@@ -156,5 +157,5 @@ export const Notify = z.object({
   message: z.string().trim().min(1).max(4000),
   icon: z.string().max(64).optional(),
   variant: z.enum(["info", "success", "warning", "error"]).default("info"),
-  site_id: z.number().int().positive().optional(),
+  site_id: id().optional(),
 }).strict().openapi("Notification");

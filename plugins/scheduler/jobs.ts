@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { id, idParam } from "../../core/fields.ts";
+import { bigId, id, idParam } from "../../core/fields.ts";
 import { z } from "@hono/zod-openapi";
 import { canSeeSite, type Principal } from "../../core/auth.ts";
 import { badRequest } from "../../core/errors.ts";
@@ -56,7 +56,7 @@ export const JobBody = z.object({
     expiration: z.union([z.string().max(20), z.number().int().min(0)]).optional(),
   }).optional(),
   execution_context: z.enum(["system", "current_user"]).default("system"),
-  credential_id: z.number().int().positive().nullable().optional(),
+  credential_id: bigId().nullable().optional(),
   use_service_account: z.boolean().default(true),
   enabled: z.boolean().default(true),
   job_kind: z.enum(["automation", "onboarding", "agent_maintenance", "patch_install"]).default(
