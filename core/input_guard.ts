@@ -83,9 +83,10 @@ export interface DatabaseRefusal {
 
 /**
  * A PostgreSQL error that is the request's fault, or null for any other error: a data
- * exception (class 22) or a check / not-null violation is a value the route's validation
- * should have refused (400 `invalid_value`); a unique or foreign-key violation is a
- * conflict with what exists, typically two requests racing (409 `conflict`).
+ * exception (class 22) is a value the route's validation should have refused (400
+ * `invalid_value`); a unique or foreign-key violation is a conflict with what exists,
+ * typically two requests racing (409 `conflict`). Other integrity violations (check,
+ * not-null) stay 500s: they may as well come from the engine's own data.
  */
 export function databaseRefusal(err: unknown): DatabaseRefusal | null {
   if (!err || typeof err !== "object") return null;
@@ -93,7 +94,7 @@ export function databaseRefusal(err: unknown): DatabaseRefusal | null {
   if (typeof e.code !== "string" || !/^2[23][0-9A-Z]{3}$/.test(e.code)) return null;
   if (e.severity === undefined && e.name !== "PostgresError") return null;
   const sqlstate = e.code;
-  if (sqlstate.startsWith("22") || sqlstate === "23514" || sqlstate === "23502") {
+  if (sqlstate.startsWith("22")) {
     return {
       status: 400,
       error: "invalid_value",
