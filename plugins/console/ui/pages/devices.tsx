@@ -634,11 +634,8 @@ export function DevicesPage() {
             >
               Export CSV
             </Button>
-            <Button
-              variant="contained"
-              disabled={!selected.length}
-              onClick={() => setQuickJob(selected)}
-            >
+            {/* Without a selection the dialog runs on a site, a filter or every device. */}
+            <Button variant="contained" onClick={() => setQuickJob(selected)}>
               Quick job{selected.length ? ` (${selected.length})` : ""}
             </Button>
             {admin && (
