@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { idParam } from "../../core/fields.ts";
+import { id, idParam } from "../../core/fields.ts";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Auditor } from "../../core/audit.ts";
 import { principalOf, requireRole } from "../../core/auth.ts";
@@ -34,7 +34,7 @@ const create = createRoute({
   request: body(
     z.object({
       device_guids: z.array(z.string().uuid()).max(100_000).optional(),
-      site_id: z.number().int().positive().optional(),
+      site_id: id().optional(),
       version: Version.optional(),
       max_concurrency: z.number().int().min(1).max(10_000).default(10),
     }).strict().refine((b) => b.device_guids?.length || b.site_id !== undefined, {
