@@ -2,7 +2,8 @@
  * Every `deno task …` command the project shows a reader — in README.md and every
  * docs/*.md (new files included, found by listing the folder), in the `--help` output
  * of those commands, and in the engine's own messages and doc comments (main.ts, core/,
- * plugins/, the reference agent, bench/) — is run as printed, from the repository root,
+ * plugins/ — the console's sources too —, the agent and the reference agent, bench/) — is
+ * run as printed, from the repository root,
  * with a fresh data dir (a fresh clone has none). A command that reads only, or whose
  * state lands in that data dir, runs for real; one that would change the repository,
  * serve forever or needs a placeholder filled in (`--server URL`) runs with `--help`,
@@ -37,6 +38,11 @@ export function literalCommand(text: string, where: string): PrintedCommand | nu
     .replace(/[`'".,;:]+$/, "")
     .replace(/^npx -y deno@2 task\b/, "deno task");
   const words = literal.split(/\s+/);
+  // An option whose value is a placeholder (`--server ${url}`, `--version <v>`) belongs to
+  // the notation too: run without it rather than give it the next word as its value.
+  if (cut && /^\s*(\$\{|<|…)/.test(flat.slice(cut.index)) && /^--?[a-z]/.test(words.at(-1)!)) {
+    words.pop();
+  }
   const env: Record<string, string> = {};
   while (words.length && /^[A-Z_][A-Z0-9_]*=/.test(words[0]!)) {
     const [k, ...v] = words.shift()!.split("=");
@@ -94,7 +100,9 @@ async function* files(dir: string, test: (name: string) => boolean): AsyncGenera
 
 /**
  * Commands that only read, or write only into the (fresh, temporary) data dir, run as
- * printed; everything else gets `--help`.
+ * printed; everything else gets `--help`. That includes `deno task agent:package …`
+ * (docs/agent.md): building packages fetches about 210 MB of pinned Deno runtimes, so here
+ * it proves the task and its options parse; tests/agent_package_test.ts builds packages.
  */
 const RUN_AS_PRINTED = [
   /^deno task start config$/,
@@ -143,6 +151,7 @@ Deno.test("docs: the command extractor reads inline, wrapped and fenced commands
     "npx -y deno@2 task test      # the whole suite",
     "deno task start db profile|sessions",
     "```",
+    "Templates: `deno task agent --server ${url} --code ${code}`.",
   ].join("\n");
   assert.deepEqual(commandsInMarkdown(md, "x.md").map((c) => [c.command, c.env]), [
     ["deno task test", {}],
@@ -151,6 +160,7 @@ Deno.test("docs: the command extractor reads inline, wrapped and fenced commands
     ["deno task start", { BOREALIS_PLUGINS: "all,example" }],
     ["deno task agent --server URL --code CODE --state DIR --connect", {}],
     ["deno task start migrate", {}],
+    ["deno task agent", {}],
   ]);
   const ts = "print(`  deno task start users create-admin --username NAME\\n`);\n" +
     " *   deno task start plugins            loaded plugins, requirements and routes";
@@ -172,7 +182,7 @@ Deno.test({
       found.push(...commandsInMarkdown(await Deno.readTextFile(f), f.slice(ROOT.length)));
     }
     const sources = [join(ROOT, "main.ts")];
-    for (const dir of ["core", "plugins", "tests/agent", "bench"]) {
+    for (const dir of ["core", "plugins", "agent", "tests/agent", "bench"]) {
       for await (
         const f of files(join(ROOT, dir), (n) => n.endsWith(".ts") && !n.endsWith("_test.ts"))
       ) {
@@ -216,10 +226,13 @@ Deno.test({
     };
     await Promise.all([worker(), worker()]);
     assert.deepEqual(failures, [], `${failures.length} of ${ran} commands failed`);
-    assert.ok(
-      seen.has(
-        key({ command: "deno task start users create-admin --username NAME", env: {}, where: "" }),
-      ),
-    );
+    for (
+      const command of [
+        "deno task start users create-admin --username NAME",
+        "deno task agent:package --version 1.0.0 --channel stable --force",
+      ]
+    ) {
+      assert.ok(seen.has(key({ command, env: {}, where: "" })), `${command} was not found`);
+    }
   },
 });
