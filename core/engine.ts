@@ -34,7 +34,12 @@ import {
   type MigrationSource,
   migrationStatus,
 } from "./migrate.ts";
-import type { AnyPlugin, PluginContext, ServiceKey } from "./plugin.ts";
+import {
+  type AnyPlugin,
+  PLUGIN_API_VERSION,
+  type PluginContext,
+  type ServiceKey,
+} from "./plugin.ts";
 import { TaskScheduler } from "./tasks.ts";
 
 /** The engine's version, reported by the API document and the CLI. */
@@ -49,13 +54,23 @@ export class PluginGraphError extends Error {
 }
 
 /**
- * Orders plugins so every plugin comes after the plugins it requires. Ties keep the
- * given order. Throws naming the missing plugin or the plugins of a cycle.
+ * Orders plugins so every plugin comes after the plugins it requires and after the
+ * optional ones that are loaded. Ties keep the given order. Throws naming a missing
+ * requirement, the plugins of a cycle, or a plugin written for another contract version.
  */
 export function orderPlugins(plugins: readonly AnyPlugin[]): AnyPlugin[] {
   const byName = new Map<string, AnyPlugin>();
   for (const p of plugins) {
     if (byName.has(p.name)) throw new PluginGraphError(`plugin ${p.name} is listed twice`);
+    if (p.apiVersion !== PLUGIN_API_VERSION) {
+      throw new PluginGraphError(
+        p.apiVersion === undefined
+          ? `plugin ${p.name} was not made with definePlugin (core/plugin.ts), which stamps ` +
+            `the plugin contract version`
+          : `plugin ${p.name} was written for plugin contract version ${p.apiVersion}; ` +
+            `this engine (${ENGINE_VERSION}) speaks version ${PLUGIN_API_VERSION}`,
+      );
+    }
     byName.set(p.name, p);
   }
   for (const p of plugins) {
@@ -67,15 +82,19 @@ export function orderPlugins(plugins: readonly AnyPlugin[]): AnyPlugin[] {
       }
     }
   }
+  const before = (p: AnyPlugin) => [
+    ...(p.requires ?? []),
+    ...(p.optional ?? []).filter((o) => byName.has(o)),
+  ];
   // Kahn's algorithm, always taking the first ready plugin in the listed order.
   const remaining = [...plugins];
   const ordered: AnyPlugin[] = [];
   const placed = new Set<string>();
   while (remaining.length) {
-    const i = remaining.findIndex((p) => (p.requires ?? []).every((r) => placed.has(r)));
+    const i = remaining.findIndex((p) => before(p).every((r) => placed.has(r)));
     if (i < 0) {
       throw new PluginGraphError(
-        `plugin requirements form a cycle: ${findCycle(remaining, byName)}`,
+        `plugin requirements form a cycle: ${findCycle(remaining, byName, before)}`,
       );
     }
     const [next] = remaining.splice(i, 1);
@@ -85,14 +104,18 @@ export function orderPlugins(plugins: readonly AnyPlugin[]): AnyPlugin[] {
   return ordered;
 }
 
-function findCycle(stuck: readonly AnyPlugin[], byName: Map<string, AnyPlugin>): string {
+function findCycle(
+  stuck: readonly AnyPlugin[],
+  byName: Map<string, AnyPlugin>,
+  before: (p: AnyPlugin) => string[],
+): string {
   const stuckNames = new Set(stuck.map((p) => p.name));
-  // Every stuck plugin requires another stuck one, so walking requirements must loop.
+  // Every stuck plugin waits for another stuck one, so walking the edges must loop.
   const path: string[] = [];
   let current = stuck[0]!;
   while (!path.includes(current.name)) {
     path.push(current.name);
-    const r = (current.requires ?? []).find((n) => stuckNames.has(n))!;
+    const r = before(current).find((n) => stuckNames.has(n))!;
     current = byName.get(r)!;
   }
   return [...path.slice(path.indexOf(current.name)), current.name].join(" → ");
@@ -145,6 +168,7 @@ export interface LoadedPlugin {
   name: string;
   description?: string;
   requires: readonly string[];
+  optional: readonly string[];
   routes: Array<{ method: string; path: string }>;
 }
 
@@ -348,21 +372,13 @@ export class Engine {
         details: { reason: err.code }, // not "code": audit details redact that name
       })
     );
-    const requiresOf = new Map(this.plugins.map((p) => [p.name, p.requires ?? []]));
-    const closure = (name: string): Set<string> => {
-      const seen = new Set<string>([name]);
-      const stack = [name];
-      while (stack.length) {
-        for (const r of requiresOf.get(stack.pop()!) ?? []) {
-          if (!seen.has(r)) seen.add(r), stack.push(r);
-        }
-      }
-      return seen;
-    };
     for (const plugin of this.plugins) {
       const name = plugin.name;
       const router = createRouter();
-      const allowed = closure(name);
+      // A plugin reaches exactly the services of the plugins it names: what it requires
+      // (always there) and what it lists as optional (there or not).
+      const required = new Set([name, ...(plugin.requires ?? [])]);
+      const optional = new Set(plugin.optional ?? []);
       const prefix = (task: string) => `${name}.${task}`;
       const ctx: PluginContext = {
         name,
@@ -394,9 +410,10 @@ export class Engine {
         },
         use: <T>(key: ServiceKey<T>): T => {
           const owner = key.id.split(".")[0]!;
-          if (!allowed.has(owner)) {
+          if (!required.has(owner)) {
             throw new PluginGraphError(
-              `plugin ${name} uses service ${key.id} but does not require plugin ${owner}`,
+              `plugin ${name} uses service ${key.id} but does not require plugin ${owner}` +
+                (optional.has(owner) ? ` (it is optional: use tryUse)` : ""),
             );
           }
           if (!services.has(key.id)) {
@@ -404,7 +421,16 @@ export class Engine {
           }
           return services.get(key.id) as T;
         },
-        tryUse: <T>(key: ServiceKey<T>): T | undefined => services.get(key.id) as T | undefined,
+        tryUse: <T>(key: ServiceKey<T>): T | undefined => {
+          const owner = key.id.split(".")[0]!;
+          if (!required.has(owner) && !optional.has(owner)) {
+            throw new PluginGraphError(
+              `plugin ${name} tries service ${key.id} but names plugin ${owner} neither in ` +
+                `requires nor in optional`,
+            );
+          }
+          return services.get(key.id) as T | undefined;
+        },
         bodyLimit: (p, bytes) => {
           bodyLimits.push({ prefix: p, bytes });
           bodyLimits.sort((a, b) => b.prefix.length - a.prefix.length);
@@ -428,6 +454,7 @@ export class Engine {
         name,
         description: plugin.description,
         requires: plugin.requires ?? [],
+        optional: plugin.optional ?? [],
         routes: router.routes
           .filter((r) => r.method !== "ALL")
           .map((r) => ({ method: r.method, path: r.path })),

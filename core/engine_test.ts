@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { createRoute, z } from "@hono/zod-openapi";
-import { orderPlugins, PluginGraphError, selectPlugins } from "./engine.ts";
+import { ENGINE_VERSION, orderPlugins, PluginGraphError, selectPlugins } from "./engine.ts";
 import { requireRole } from "./auth.ts";
-import { definePlugin, serviceKey } from "./plugin.ts";
+import { definePlugin, PLUGIN_API_VERSION, serviceKey } from "./plugin.ts";
 import { startTestEngine } from "../tests/helpers/test_engine.ts";
 import { createTestDatabase } from "../tests/helpers/test_db.ts";
 import example, { notesService } from "../plugins/example/mod.ts";
@@ -18,6 +18,29 @@ Deno.test("plugins: ordered after their requirements, ties keep the listed order
   ])
     .map((x) => x.name);
   assert.deepEqual(order, ["tokens", "realtime", "assemblies", "scheduler"]);
+});
+
+Deno.test("plugins: optional plugins are ordered first when loaded and may close a cycle", () => {
+  const withOptional = definePlugin({ name: "b", optional: ["a", "ghost"], setup() {} });
+  assert.deepEqual(orderPlugins([withOptional, p("a")]).map((x) => x.name), ["a", "b"]);
+  assert.deepEqual(orderPlugins([withOptional]).map((x) => x.name), ["b"]);
+  const a = definePlugin({ name: "a", requires: ["b"], setup() {} });
+  assert.throws(() => orderPlugins([withOptional, a]), /cycle: b → a → b/);
+});
+
+Deno.test("plugins: a plugin written for another contract version is refused naming both", () => {
+  const future = { ...p("future"), apiVersion: PLUGIN_API_VERSION + 1 };
+  assert.throws(
+    () => orderPlugins([future]),
+    new RegExp(
+      `plugin future was written for plugin contract version ${PLUGIN_API_VERSION + 1}; ` +
+        `this engine \\(${
+          ENGINE_VERSION.replaceAll(".", "\\.")
+        }\\) speaks version ${PLUGIN_API_VERSION}`,
+    ),
+  );
+  const handMade = { name: "plain", setup() {} };
+  assert.throws(() => orderPlugins([handMade]), /plugin plain was not made with definePlugin/);
 });
 
 Deno.test("plugins: a missing requirement or a cycle stops start-up naming them", () => {
@@ -72,6 +95,34 @@ Deno.test("plugins: service keys resolve in dependency order and wrong use fails
       startTestEngine({ plugins: [alpha, unknown], db }),
       /plugin gamma asked for unknown service alpha.nothing/,
     );
+    // Only direct requirements: a plugin two steps away is not reachable.
+    const gamma2 = definePlugin({
+      name: "delta",
+      requires: ["beta"],
+      setup: (ctx) => void ctx.use(greeter),
+    });
+    await assert.rejects(
+      startTestEngine({ plugins: [alpha, beta, gamma2], db }),
+      /plugin delta uses service alpha.greeter but does not require plugin alpha/,
+    );
+    // tryUse is checked too: the plugin must name the provider as optional (or required).
+    const peek = definePlugin({ name: "peek", setup: (ctx) => void ctx.tryUse(greeter) });
+    await assert.rejects(
+      startTestEngine({ plugins: [alpha, peek], db }),
+      /plugin peek tries service alpha.greeter but names plugin alpha neither in requires nor in optional/,
+    );
+    let seen: string | undefined = "unset";
+    const polite = definePlugin({
+      name: "polite",
+      optional: ["alpha"],
+      setup: (ctx) => void (seen = ctx.tryUse(greeter)?.hi()),
+    });
+    const t2 = await startTestEngine({ plugins: [polite, alpha], db });
+    assert.equal(seen, "hi", "an optional plugin that is loaded is set up first");
+    await t2.stop();
+    const t3 = await startTestEngine({ plugins: [polite], db });
+    assert.equal(seen, undefined, "an optional plugin that is not loaded is simply absent");
+    await t3.stop();
     const thief = definePlugin({
       name: "thief",
       setup: (ctx) => ctx.provide(greeter, { hi: () => "x" }),

@@ -32,10 +32,21 @@ export interface EventMeta {
 
 type Handler = (payload: unknown, meta: EventMeta) => void | Promise<void>;
 
+/** An event that travels with another one (see {@link PublishOptions.with}). */
+export interface Companion<T> {
+  key: EventKey<T>;
+  payload: T;
+}
+
 /** Options for {@link EventBus.publish}. */
 export interface PublishOptions {
   /** Deliver in this process only. */
   localOnly?: boolean;
+  /**
+   * A second event about the same fact (an operator notice about it, say), delivered to
+   * its own subscribers with this one: one bus message, not two.
+   */
+  with?: Companion<unknown>;
 }
 
 const CHANNEL = "borealis_events";
@@ -47,6 +58,8 @@ interface Envelope {
   n: string;
   p?: unknown;
   r?: string;
+  /** A companion event: its name and payload. */
+  w?: { n: string; p: unknown };
 }
 
 /** The bus; one per engine instance. */
@@ -82,16 +95,22 @@ export class EventBus {
 
   /** Publishes to local subscribers at once and to other instances when bridged. */
   async publish<T>(key: EventKey<T>, payload: T, options: PublishOptions = {}): Promise<void> {
-    this.#deliver(key.name, payload, { origin: this.instanceId, local: true });
+    const meta = { origin: this.instanceId, local: true };
+    const w = options.with ? { n: options.with.key.name, p: options.with.payload } : undefined;
+    this.#deliver(key.name, payload, meta);
+    if (w) this.#deliver(w.n, w.p, meta);
     if (!this.#bridged || options.localOnly || !this.#sql) return;
     const sql = this.#sql;
-    const envelope: Envelope = { o: this.instanceId, n: key.name, p: payload };
+    const envelope: Envelope = { o: this.instanceId, n: key.name, p: payload, w };
     let text = JSON.stringify(envelope);
     if (new TextEncoder().encode(text).length > INLINE_LIMIT) {
+      const body = w ? { p: payload, w } : payload;
       const [row] = await sql<{ id: string }[]>`
-        insert into event_payloads (name, body) values (${key.name}, ${sql.json(payload as never)})
+        insert into event_payloads (name, body) values (${key.name}, ${sql.json(body as never)})
         returning id`;
-      text = JSON.stringify({ o: this.instanceId, n: key.name, r: row!.id } satisfies Envelope);
+      text = JSON.stringify(
+        { o: this.instanceId, n: key.name, r: row!.id, ...(w ? { w: { n: w.n, p: null } } : {}) },
+      );
     }
     await sql`select pg_notify(${CHANNEL}, ${text})`;
   }
@@ -169,7 +188,10 @@ export class EventBus {
       return;
     }
     if (!env || env.o === this.instanceId || typeof env.n !== "string") return;
-    if (!this.#handlers.get(env.n)?.size) return;
+    let companion = env.w && typeof env.w.n === "string" ? env.w : undefined;
+    if (!this.#handlers.get(env.n)?.size && !(companion && this.#handlers.get(companion.n)?.size)) {
+      return;
+    }
     let payload = env.p;
     if (env.r && this.#sql) {
       const [row] = await this.#sql<
@@ -177,8 +199,16 @@ export class EventBus {
       >`select body from event_payloads where id = ${env.r}`;
       if (!row) return this.log.warn(`event ${env.n} payload ${env.r} is gone`);
       payload = row.body;
+      if (companion) {
+        // A stored event with a companion keeps both in its body.
+        const body = row.body as { p: unknown; w: { n: string; p: unknown } };
+        payload = body.p;
+        companion = body.w;
+      }
     }
-    this.#deliver(env.n, payload, { origin: env.o, local: false });
+    const meta = { origin: env.o, local: false };
+    this.#deliver(env.n, payload, meta);
+    if (companion) this.#deliver(companion.n, companion.p, meta);
   }
 
   /** Removes stored large payloads older than `maxAgeMs` (run by a kernel task). */

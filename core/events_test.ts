@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { eventKey } from "./events.ts";
 import { definePlugin } from "./plugin.ts";
+import { notice, operatorNotice } from "./notices.ts";
 import { createTestDatabase, serverUrl } from "../tests/helpers/test_db.ts";
 import { startTestEngine } from "../tests/helpers/test_engine.ts";
 
@@ -55,6 +56,61 @@ Deno.test({
         size: 20_000,
         local: false,
       }]);
+    } finally {
+      await a.stop();
+      await b.stop();
+      await db.drop();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "events: an operator notice sent with an event reaches its subscribers here and on another instance in one publish",
+  ignore: !serverUrl,
+  async fn() {
+    const db = await createTestDatabase();
+    const a = await startTestEngine({ plugins: [quiet], db });
+    const b = await startTestEngine({ plugins: [quiet], db });
+    try {
+      const seen: string[] = [];
+      let done: () => void = () => {};
+      const four = new Promise<void>((r) => (done = r));
+      const record = (what: string) => {
+        seen.push(what);
+        if (seen.filter((s) => s.startsWith("b:")).length === 4) done();
+      };
+      for (const [who, t] of [["a", a], ["b", b]] as const) {
+        t.engine.events.subscribe(ping, (p) => record(`${who}:ping ${p.n}`));
+        t.engine.events.subscribe(
+          operatorNotice,
+          (n) => record(`${who}:notice ${n.type} ${(n.data as { n: number }).n}`),
+        );
+      }
+      const notices: string[] = [];
+      b.engine.events.subscribe(eventKey("kernel.operator_notice"), () => void notices.push("x"));
+      for (const n of [1, 2]) {
+        const blob = n === 2 ? "x".repeat(20_000) : undefined; // the second is stored by reference
+        await a.engine.events.publish(ping, { n, blob }, {
+          with: notice({ topic: "test", type: "pinged", data: { n }, site_id: null }),
+        });
+      }
+      const timeout = setTimeout(() => done(), 5000);
+      await four;
+      clearTimeout(timeout);
+      assert.deepEqual(seen.filter((s) => s.startsWith("a:")), [
+        "a:ping 1",
+        "a:notice pinged 1",
+        "a:ping 2",
+        "a:notice pinged 2",
+      ]);
+      assert.deepEqual(seen.filter((s) => s.startsWith("b:")).sort(), [
+        "b:notice pinged 1",
+        "b:notice pinged 2",
+        "b:ping 1",
+        "b:ping 2",
+      ]);
+      assert.equal(notices.length, 2);
     } finally {
       await a.stop();
       await b.stop();

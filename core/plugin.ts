@@ -15,6 +15,13 @@ import type { Router } from "./http.ts";
 import type { Logger } from "./log.ts";
 import type { TaskRegistrar } from "./tasks.ts";
 
+/**
+ * The version of this contract. {@link definePlugin} stamps it on every plugin, so a
+ * plugin written against another version of the engine is refused at start with a
+ * message naming both versions instead of failing somewhere in `setup`.
+ */
+export const PLUGIN_API_VERSION = 1;
+
 /** A typed key under which one plugin provides a service to others. */
 export interface ServiceKey<T> {
   /** `<plugin>.<service>`; the part before the dot names the providing plugin. */
@@ -23,7 +30,7 @@ export interface ServiceKey<T> {
   readonly _type?: T;
 }
 
-/** Declares a service key. Export it from the providing plugin's `mod.ts`. */
+/** Declares a service key. Export it from the providing plugin's `api.ts`. */
 export function serviceKey<T>(id: string): ServiceKey<T> {
   if (!/^[a-z][a-z0-9_]*\.[A-Za-z0-9_.]+$/.test(id)) {
     throw new Error(`service key "${id}" must look like "<plugin>.<service>"`);
@@ -54,9 +61,12 @@ export interface PluginContext<S extends SettingSpecs = SettingSpecs> {
   readonly instanceId: string;
   /** Provides a service under a key this plugin owns. */
   provide<T>(key: ServiceKey<T>, service: T): void;
-  /** Uses a service from this plugin or one it requires (directly or transitively). */
+  /** Uses a service of this plugin or of a plugin it names in `requires`. */
   use<T>(key: ServiceKey<T>): T;
-  /** Uses a service if its plugin is loaded (for optional integrations). */
+  /**
+   * Uses a service of a plugin named in `optional` (or `requires`) when that plugin is
+   * loaded; `undefined` when it is not.
+   */
   tryUse<T>(key: ServiceKey<T>): T | undefined;
   /** Gives requests under `prefix` a body limit other than the default. */
   bodyLimit(prefix: string, bytes: number): void;
@@ -105,8 +115,13 @@ export interface PluginCommand {
 export interface Plugin<S extends SettingSpecs = SettingSpecs> {
   readonly name: string;
   readonly description?: string;
-  /** Plugins loaded, migrated and set up before this one. */
+  /** Plugins loaded, migrated and set up before this one; their services are `use`d. */
   readonly requires?: readonly string[];
+  /**
+   * Plugins this one works with when they are loaded (their services are `tryUse`d):
+   * set up before this one when present, never required.
+   */
+  readonly optional?: readonly string[];
   /** Folder of `NNN_description.sql` files owned by this plugin. */
   readonly migrations?: URL;
   /** This plugin's settings (environment variables). */
@@ -114,16 +129,21 @@ export interface Plugin<S extends SettingSpecs = SettingSpecs> {
   /** CLI commands this plugin adds. */
   readonly commands?: readonly PluginCommand[];
   setup(ctx: PluginContext<S>): void | Promise<void>;
+  /** The contract version the plugin was written against; set by {@link definePlugin}. */
+  readonly apiVersion?: number;
 }
 
-/** Identity function that gives a plugin literal its types. */
+/**
+ * Gives a plugin literal its types and stamps the contract version of the kernel it
+ * was imported from (see {@link PLUGIN_API_VERSION}).
+ */
 export function definePlugin<S extends SettingSpecs = Record<never, never>>(
   plugin: Plugin<S>,
 ): Plugin<S> {
   if (!/^[a-z][a-z0-9_]*$/.test(plugin.name)) {
     throw new Error(`plugin name "${plugin.name}" must be lower case letters, digits and _`);
   }
-  return plugin;
+  return { ...plugin, apiVersion: plugin.apiVersion ?? PLUGIN_API_VERSION };
 }
 
 /** Any plugin, whatever its settings. */

@@ -28,7 +28,8 @@ export { AgentUpdatesService, compareVersions } from "./service.ts";
 export default definePlugin({
   name: "agent_updates",
   description: "Agent packages, install tokens, release channels, staged self-updates",
-  requires: ["tokens", "inventory", "enrollment"],
+  requires: ["tokens", "inventory", "enrollment", "aegis"],
+  optional: ["realtime"],
   migrations: new URL("./migrations/", import.meta.url),
   settings: agentUpdatesSettings,
   setup(ctx) {

@@ -8,7 +8,6 @@
 import { intEnv, setting } from "../../core/config.ts";
 import { definePlugin, serviceKey } from "../../core/plugin.ts";
 import { inventoryKey } from "../inventory/mod.ts";
-import { realtimeKey } from "../realtime/mod.ts";
 import { tokensKey } from "../tokens/mod.ts";
 import { registerEnrollmentRoutes } from "./routes.ts";
 import { EnrollmentService } from "./service.ts";
@@ -60,10 +59,6 @@ export default definePlugin({
       ipPerMinute: ctx.settings.ipPerMinute,
       fingerprintPerMinute: ctx.settings.fingerprintPerMinute,
       approvalTtlMs: ctx.settings.approvalTtlHours * 3_600_000,
-      // Realtime is optional and sets up after this plugin: look it up when needed.
-      notifyOperators: async (type, data, siteId) => {
-        await ctx.tryUse(realtimeKey)?.emitToOperators("approvals", type, data, siteId);
-      },
     });
     ctx.provide(enrollmentKey, svc);
     registerEnrollmentRoutes(ctx.http, svc, tokens, ctx.audit);

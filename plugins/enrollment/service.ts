@@ -17,6 +17,7 @@ import { badRequest, conflict, HttpError, notFound } from "../../core/errors.ts"
 import type { EventBus } from "../../core/events.ts";
 import { eventKey } from "../../core/events.ts";
 import type { Logger } from "../../core/log.ts";
+import { notice, operatorNotice } from "../../core/notices.ts";
 import {
   digestsEqual,
   fmtGuid,
@@ -112,16 +113,6 @@ export interface EnrollmentOptions {
   ipPerMinute: number;
   fingerprintPerMinute: number;
   approvalTtlMs: number;
-  /**
-   * Pushes an approval-queue event to operator consoles (the realtime plugin's
-   * "approvals" topic, when it is loaded), filtered by site. Called only on the instance
-   * that handled the request, so a cluster sends each event once.
-   */
-  notifyOperators?: (
-    type: string,
-    data: Record<string, unknown>,
-    siteId: number | null,
-  ) => Promise<void>;
 }
 
 /** The response of a poll (and the HTTP status to send it with). */
@@ -303,7 +294,10 @@ export class EnrollmentService {
     };
   }
 
-  /** Tells operators a request waits for them (bus event + console push). */
+  /**
+   * Tells plugins and operators that a request waits: one bus message carries the
+   * plugin event and its operator notice (the "approvals" topic).
+   */
   async #announcePending(row: ApprovalRow): Promise<void> {
     const event = {
       id: row.id,
@@ -311,13 +305,25 @@ export class EnrollmentService {
       site_id: row.site_id,
       hostname: row.hostname_claimed,
     };
-    await this.#o.events.publish(approvalPending, event);
-    await this.#notify("device_approval_pending", event, row.site_id);
+    await this.#o.events.publish(approvalPending, event, {
+      with: notice({
+        topic: "approvals",
+        type: "device_approval_pending",
+        data: event,
+        site_id: row.site_id,
+      }),
+    });
   }
 
+  /** An operator notice on the "approvals" topic (sent once, by the instance that acted). */
   async #notify(type: string, data: Record<string, unknown>, siteId: number | null) {
     try {
-      await this.#o.notifyOperators?.(type, data, siteId);
+      await this.#o.events.publish(operatorNotice, {
+        topic: "approvals",
+        type,
+        data,
+        site_id: siteId,
+      });
     } catch (err) {
       // A console notification must never fail the enrollment itself.
       this.#o.log.warn(`approval notification failed: ${err instanceof Error ? err.message : err}`);

@@ -43,7 +43,7 @@ export const filtersKey = serviceKey<FilterService>("inventory.filters");
 export default definePlugin({
   name: "inventory",
   description: "Sites, devices, containment and site scope",
-  requires: ["operators"],
+  requires: ["aegis"],
   migrations: new URL("./migrations/", import.meta.url),
   settings: {
     offlineSeconds: setting(

@@ -7,6 +7,7 @@
  */
 import type { z } from "@hono/zod-openapi";
 import { type EventBus, eventKey } from "../../core/events.ts";
+import { type OperatorNotice, operatorNotice } from "../../core/notices.ts";
 import type { AgentState, Liveness } from "./liveness.ts";
 import type { AgentMessage, AgentRegistry, SendResult } from "./registry.ts";
 import type { Topic } from "./schemas.ts";
@@ -45,17 +46,11 @@ export type AgentErrorListener = (
   frame: AgentMessage,
 ) => Promise<void> | void;
 
-/** One operator event as it travels the bus. */
-export interface OperatorEvent {
-  topic: Topic;
-  type: string;
-  data: unknown;
-  /** Site of the object: operators of that site and admins see it; null = admins only; "all" = everyone. */
-  site_id: number | null | "all";
-}
+/** One operator event as it travels the bus: the kernel's operator notice. */
+export type OperatorEvent = OperatorNotice;
 
-/** Bus key of operator events (fanned out by every instance to its operator sockets). */
-export const operatorEvent = eventKey<OperatorEvent>("realtime.operator_event");
+/** Bus key of operator events (the kernel's; every instance fans them out to its sockets). */
+export const operatorEvent = operatorNotice;
 
 /** Published on every agent state change (online / offline / overdue). */
 export const agentStatusChanged = eventKey<{
@@ -163,6 +158,6 @@ export class AgentChannel {
     data: unknown,
     siteId: number | null | "all",
   ): Promise<void> {
-    await this.events.publish(operatorEvent, { topic, type, data, site_id: siteId });
+    await this.events.publish(operatorNotice, { topic, type, data, site_id: siteId });
   }
 }

@@ -8,6 +8,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { principalOf, requireRole } from "../../core/auth.ts";
 import { intEnv, setting } from "../../core/config.ts";
+import { notice } from "../../core/notices.ts";
 import { definePlugin, serviceKey } from "../../core/plugin.ts";
 import { inventoryKey } from "../inventory/mod.ts";
 import { tokensKey } from "../tokens/mod.ts";
@@ -262,6 +263,7 @@ export default definePlugin({
           status: change.state,
           changed_at: new Date(ctx.clock.now()).toISOString(),
         };
+        // One bus message: the plugin event and the operators' notice of it.
         await ctx.events.publish(agentStatusChanged, {
           guid: change.guid,
           hostname: change.hostname,
@@ -269,14 +271,20 @@ export default definePlugin({
           status: change.state,
           previous: change.previous,
           changed_at: payload.changed_at,
+        }, {
+          with: notice({
+            topic: "device_status",
+            type: "agent_status_changed",
+            data: {
+              guid: change.guid,
+              hostname: change.hostname,
+              status: change.state,
+              previous: change.previous,
+              changed_at: payload.changed_at,
+            },
+            site_id: change.site_id,
+          }),
         });
-        await channel.emitToOperators("device_status", "agent_status_changed", {
-          guid: change.guid,
-          hostname: change.hostname,
-          status: change.state,
-          previous: change.previous,
-          changed_at: payload.changed_at,
-        }, change.site_id);
       }
     };
     ctx.tasks.every(

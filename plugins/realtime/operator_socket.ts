@@ -46,7 +46,7 @@ export class OperatorHub {
     events.subscribe(operatorEvent, (e) => {
       const frame = JSON.stringify({ type: e.type, topic: e.topic, data: e.data });
       for (const c of this.#conns.values()) {
-        if (c.topics.has(e.topic) && visible(c.principal, e.site_id)) c.send(frame);
+        if (c.topics.has(e.topic as Topic) && visible(c.principal, e.site_id)) c.send(frame);
       }
     });
     events.subscribe(presenceEvent, (e) => {

@@ -101,7 +101,7 @@ export const schedulerSettings = {
 export default definePlugin({
   name: "scheduler",
   description: "Quick run, scheduled jobs, maintenance windows, signed scripts, activity",
-  requires: ["assemblies", "realtime", "aegis", "inventory"],
+  requires: ["assemblies", "realtime", "aegis", "inventory", "tokens"],
   migrations: new URL("./migrations/", import.meta.url),
   settings: schedulerSettings,
   setup(ctx) {
@@ -120,9 +120,9 @@ export default definePlugin({
     });
     // Agents get the public key at enrollment and in script/request through the tokens
     // plugin's hook (tokens is required by realtime, so it is always loaded here).
-    ctx.tryUse(tokensKey)?.setScriptSigningKeyProvider(() => signer.publicKey());
+    ctx.use(tokensKey).setScriptSigningKeyProvider(() => signer.publicKey());
     // Agent package manifests are signed with the same key (agent_updates).
-    ctx.tryUse(tokensKey)?.setCodeSigner((bytes) => signer.sign(bytes));
+    ctx.use(tokensKey).setCodeSigner((bytes) => signer.sign(bytes));
     // A filter a job targets or a window covers cannot be deleted (only archived).
     filters.registerUsage(async (filterId) => {
       const jobs = await ctx.sql<{ id: string; name: string }[]>`

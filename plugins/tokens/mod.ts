@@ -44,7 +44,7 @@ export const ACCESS_TOKEN_AUDIENCE = "urn:borealis:agent-api";
 export default definePlugin({
   name: "tokens",
   description: "Engine signing keys, access and refresh tokens, DPoP, device authentication",
-  requires: ["inventory"],
+  requires: ["inventory", "aegis"],
   migrations: new URL("./migrations/", import.meta.url),
   settings: {
     accessTtlSeconds: setting(
