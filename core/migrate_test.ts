@@ -142,3 +142,73 @@ Deno.test("migrate: with auto-migrate off the engine refuses to start while migr
     await db.drop();
   }
 });
+
+Deno.test("migrate: a baseline starts a new database; a database that began with the files goes on through them; both end alike", async () => {
+  // The history: things were created with a column that version 2 moves out again.
+  const history = {
+    "001_things.sql": "create table demo_things (id int primary key, label text, extra text);",
+    "002_move_extra.sql": "create table demo_extras (id int primary key references demo_things," +
+      " extra text); insert into demo_extras select id, extra from demo_things" +
+      " where extra is not null; alter table demo_things drop column extra;",
+  };
+  // Later the same history plus a baseline written anew, and a file after it.
+  const today = {
+    ...history,
+    "baseline_002.sql": "create table demo_things (id int primary key, label text);" +
+      " create table demo_extras (id int primary key references demo_things, extra text);",
+    "003_more.sql": "alter table demo_things add column more int;",
+  };
+  const shapes: string[][] = [];
+  let oldData: unknown[] = [];
+  await withDb(async (open) => {
+    const d = await open();
+    await applyMigrations(d.sql, [{ owner: "demo", dir: await migrationDir(history) }], log);
+    await d.sql`insert into demo_things values (1, 'one')`;
+    const dir = await migrationDir(today);
+    // The database that ran 001 and 002 keeps them and runs only 003.
+    assert.equal(await applyMigrations(d.sql, [{ owner: "demo", dir }], log), 1);
+    oldData = [...await d.sql`select id, label, more from demo_things`];
+    shapes.push(await shape(d.sql));
+  });
+  await withDb(async (open) => {
+    const a = await open();
+    const b = a.label.startsWith("embedded") ? a : await open();
+    const dir = await migrationDir(today);
+    const [na, nb] = await Promise.all([
+      applyMigrations(a.sql, [{ owner: "demo", dir }], log),
+      applyMigrations(b.sql, [{ owner: "demo", dir }], log),
+    ]);
+    assert.equal(na + nb, 3, "the baseline counts for the files it covers, applied once");
+    const rows = await a.sql<{ version: number; name: string }[]>`
+      select version, name from schema_migrations where owner = 'demo' order by version`;
+    assert.deepEqual(rows.map((r) => `${r.version}_${r.name}`), [
+      "1_things",
+      "2_move_extra",
+      "3_more",
+    ]);
+    const [status] = await migrationStatus(a.sql, [{ owner: "demo", dir }]);
+    assert.deepEqual(status!.pending, []);
+    shapes.push(await shape(a.sql));
+  });
+  assert.deepEqual(shapes[1], shapes[0]);
+  assert.deepEqual(oldData, [{ id: 1, label: "one", more: null }]);
+});
+
+async function shape(sql: Awaited<ReturnType<typeof openDatabase>>["sql"]): Promise<string[]> {
+  const rows = await sql<{ t: string; c: string; type: string }[]>`
+    select table_name as t, column_name as c, data_type as type
+    from information_schema.columns where table_schema = 'public' and table_name like 'demo_%'
+    order by table_name, ordinal_position`;
+  return rows.map((r) => `${r.t}.${r.c}:${r.type}`);
+}
+
+Deno.test("migrate: a baseline must stand for a file that exists", async () => {
+  await withDb(async (open) => {
+    const d = await open();
+    const dir = await migrationDir({ "001_a.sql": "select 1", "baseline_002.sql": "select 1" });
+    await assert.rejects(
+      applyMigrations(d.sql, [{ owner: "demo", dir }], log),
+      /baseline_002.sql replaces files up to version 2, but there is no such file/,
+    );
+  });
+});
