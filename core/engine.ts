@@ -121,7 +121,38 @@ function findCycle(
   return [...path.slice(path.indexOf(current.name)), current.name].join(" → ");
 }
 
-/** Picks plugins by the `BOREALIS_PLUGINS` list ("all" = every built-in plugin). */
+/**
+ * Adds to `plugins` what they require, transitively, from `available` (by name), so a
+ * selection names the plugins it is about and their foundations come along: a plugin that
+ * moves part of itself into a new plugin it requires (sites out of inventory) keeps every
+ * existing selection working. A requirement `available` does not know stays missing, for
+ * {@link orderPlugins} to name.
+ */
+export function withRequirements(
+  plugins: readonly AnyPlugin[],
+  available: readonly AnyPlugin[],
+): AnyPlugin[] {
+  const known = new Map(available.map((p) => [p.name, p]));
+  const chosen = new Map(plugins.map((p) => [p.name, p]));
+  const added: AnyPlugin[] = [];
+  const visit = (p: AnyPlugin) => {
+    for (const r of p.requires ?? []) {
+      const q = known.get(r);
+      if (chosen.has(r) || !q) continue;
+      chosen.set(r, q);
+      added.push(q);
+      visit(q);
+    }
+  };
+  for (const p of plugins) visit(p);
+  // Foundations first, so ties in the order keep them ahead of what was listed.
+  return [...added, ...plugins];
+}
+
+/**
+ * Picks plugins by the `BOREALIS_PLUGINS` list ("all" = every built-in plugin), with the
+ * plugins they require ({@link withRequirements}).
+ */
 export function selectPlugins(
   names: readonly string[],
   builtin: readonly AnyPlugin[],
@@ -144,7 +175,7 @@ export function selectPlugins(
     }
     chosen.set(name, p);
   }
-  return [...chosen.values()];
+  return withRequirements([...chosen.values()], [...builtin, ...optional]);
 }
 
 /** Options for {@link Engine.create}. */

@@ -60,6 +60,11 @@ Deno.test("plugins: a missing requirement or a cycle stops start-up naming them"
     "b",
   ]);
   assert.deepEqual(selectPlugins(["all", "x"], [p("a")], [p("x")]).map((x) => x.name), ["a", "x"]);
+  // What a named plugin requires comes along, transitively; an unknown requirement stays
+  // missing for orderPlugins to name.
+  const base = [p("f"), p("a", ["f"]), p("b", ["a"]), p("c", ["ghost"])];
+  assert.deepEqual(selectPlugins(["b"], base).map((x) => x.name), ["a", "f", "b"]);
+  assert.deepEqual(selectPlugins(["c"], base).map((x) => x.name), ["c"]);
 });
 
 Deno.test("plugins: service keys resolve in dependency order and wrong use fails at setup naming the plugin", async () => {

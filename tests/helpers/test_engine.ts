@@ -6,9 +6,10 @@
  * @module
  */
 import { ManualClock } from "../../core/clock.ts";
-import { Engine } from "../../core/engine.ts";
+import { Engine, withRequirements } from "../../core/engine.ts";
 import { createLogSink, type LogSink } from "../../core/log.ts";
 import type { AnyPlugin } from "../../core/plugin.ts";
+import { builtinPlugins, optionalPlugins } from "../../plugins/mod.ts";
 import { createTestDatabase, type TestDatabase } from "./test_db.ts";
 
 /** Options for {@link startTestEngine}. */
@@ -49,7 +50,9 @@ export async function startTestEngine(options: TestEngineOptions): Promise<TestE
   try {
     engine = await Engine.create({
       env: { BOREALIS_PORT: "0", ...db.env, ...options.env },
-      plugins: options.plugins,
+      // A test lists the plugins it is about; what they require comes along, as it does
+      // for BOREALIS_PLUGINS.
+      plugins: withRequirements(options.plugins, [...builtinPlugins, ...optionalPlugins]),
       clock,
       logSink: sink,
     });
