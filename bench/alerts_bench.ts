@@ -129,8 +129,8 @@ async function main() {
     const watchdogs = t.engine.service(watchdogsKey).service;
     const now = new Date(t.clock.now());
     const [site] = await sql<{ id: number }[]>`
-      insert into sites (name, created_at, updated_at, enrollment_code_hash, enrollment_code_rotated_at)
-      values ('bench', ${now}, ${now}, ${"0".repeat(64)}, ${now}) returning id`;
+      insert into sites (name, created_at, updated_at)
+      values ('bench', ${now}, ${now}) returning id`;
     await sql`
       insert into devices (guid, hostname, site_id, created_at, last_seen, cpu_percent)
       select gen_random_uuid(), 'storm-' || i, ${

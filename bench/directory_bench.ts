@@ -13,6 +13,7 @@ import { Client } from "ldapts";
 import { Engine } from "../core/engine.ts";
 import { createLogSink } from "../core/log.ts";
 import aegis from "../plugins/aegis/mod.ts";
+import sites from "../plugins/sites/mod.ts";
 import directory, { directoryKey } from "../plugins/directory/mod.ts";
 import operators, { operatorsKey } from "../plugins/operators/mod.ts";
 import { findSlapd, providerBody, startSlapd, USERS } from "../tests/helpers/slapd.ts";
@@ -51,7 +52,7 @@ const engine = await Engine.create({
     // Sign-ins from one address in a tight loop are the point here, not throttling.
     BOREALIS_LOGIN_IP_MAX_FAILURES: "100000",
   },
-  plugins: [aegis, operators, directory],
+  plugins: [sites, aegis, operators, directory],
   logSink: createLogSink({ dir: `${dataDir}/Logs`, stderr: false }),
 });
 try {

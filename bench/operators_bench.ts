@@ -10,6 +10,7 @@
 import { Engine } from "../core/engine.ts";
 import { createLogSink } from "../core/log.ts";
 import aegis from "../plugins/aegis/mod.ts";
+import sites from "../plugins/sites/mod.ts";
 import operators, { operatorsKey } from "../plugins/operators/mod.ts";
 import { DEFAULT_HASH_PARAMS, hashPassword } from "../plugins/operators/passwords.ts";
 import { fmt, measure, startServer } from "./lib/load.ts";
@@ -22,7 +23,7 @@ if (Deno.env.get("BENCH_OPERATORS_SERVE") === "1") {
   const dataDir = await Deno.makeTempDir({ prefix: "borealis-bench-operators-" });
   const engine = await Engine.create({
     env: { ...Deno.env.toObject(), BOREALIS_DATA_DIR: dataDir, BOREALIS_PORT: "0" },
-    plugins: [aegis, operators],
+    plugins: [sites, aegis, operators],
     logSink: createLogSink({ dir: `${dataDir}/Logs`, stderr: false }),
   });
   const svc = engine.service(operatorsKey);

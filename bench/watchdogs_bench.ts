@@ -91,8 +91,8 @@ async function main() {
     const internals = t.engine.service(realtimeInternalsKey);
     const now = new Date(t.clock.now());
     const [site] = await sql<{ id: number }[]>`
-      insert into sites (name, created_at, updated_at, enrollment_code_hash, enrollment_code_rotated_at)
-      values ('bench', ${now}, ${now}, ${"0".repeat(64)}, ${now}) returning id`;
+      insert into sites (name, created_at, updated_at)
+      values ('bench', ${now}, ${now}) returning id`;
     const t0 = performance.now();
     await sql`
       insert into devices (guid, hostname, site_id, created_at, last_seen, last_reboot, uptime,

@@ -17,11 +17,13 @@ import inventory from "./inventory/mod.ts";
 import operators from "./operators/mod.ts";
 import realtime from "./realtime/mod.ts";
 import scheduler from "./scheduler/mod.ts";
+import sites from "./sites/mod.ts";
 import tokens from "./tokens/mod.ts";
 import watchdogs from "./watchdogs/mod.ts";
 
 /** Loaded by default. */
 export const builtinPlugins: readonly AnyPlugin[] = [
+  sites,
   aegis,
   operators,
   directory,

@@ -40,7 +40,7 @@ Deno.test("sites: create, list with counts and codes (admins only), rename, rota
     await assert.rejects(stale.requestEnrollment(east.enrollment_code), /invalid_enrollment_code/);
     assert.equal((await stale.requestEnrollment(rotated.enrollment_code)).status, "pending");
     const stored = await h.t.engine
-      .sql`select enrollment_code_hash, enrollment_code_sealed from sites`;
+      .sql`select enrollment_code_hash, enrollment_code_sealed from site_enrollment`;
     assert.ok(!JSON.stringify(stored).includes(rotated.enrollment_code));
 
     const moved = await (await h.op("/api/sites/assign", {

@@ -13,6 +13,7 @@ import { badRequest, conflict, HttpError, notFound } from "../../core/errors.ts"
 import type { PluginContext } from "../../core/plugin.ts";
 import { ErrorBody } from "../../core/openapi.ts";
 import type { AegisVault } from "./vault.ts";
+import type { SitesService } from "../sites/mod.ts";
 
 /** A credential with its secrets opened (in-process only). */
 export interface CredentialSecrets {
@@ -214,24 +215,23 @@ const toCredential = (r: Row) => ({
 /** Private keys are stored with LF line ends and one trailing newline. */
 const normalizeKey = (k: string) => k.replace(/\r\n?/g, "\n").replace(/\n*$/, "\n");
 
-/**
- * 400 when `siteId` is not in the inventory's `sites` table. That table belongs to a
- * plugin loaded after this one, so there is no foreign key; without it any id is kept.
- */
-async function requireKnownSite(sql: PluginContext["sql"], siteId: number | null | undefined) {
+/** 400 when `siteId` names no site (the foreign key would answer 409, not this). */
+async function requireKnownSite(sites: SitesService, siteId: number | null | undefined) {
   if (siteId === null || siteId === undefined) return;
-  const [row] = await sql<{ present: boolean }[]>`
-    select to_regclass('sites') is not null as present`;
-  if (!row?.present) return;
-  const [hit] = await sql`select 1 from sites where id = ${siteId}`;
-  if (!hit) throw badRequest("unknown_site", `site ${siteId} does not exist`);
+  if ((await sites.missing([siteId])).length) {
+    throw badRequest("unknown_site", `site ${siteId} does not exist`);
+  }
 }
 
 const isUniqueViolation = (e: unknown) =>
   typeof e === "object" && e !== null && (e as { code?: string }).code === "23505";
 
 /** Installs the credential routes; returns the in-process service. */
-export function installCredentials(ctx: PluginContext, vault: AegisVault): CredentialService {
+export function installCredentials(
+  ctx: PluginContext,
+  vault: AegisVault,
+  sites: SitesService,
+): CredentialService {
   const { sql, clock } = ctx;
   for (const f of SECRETS) {
     vault.registerColumn({
@@ -290,7 +290,7 @@ export function installCredentials(ctx: PluginContext, vault: AegisVault): Crede
 
   ctx.http.openapi(createRouteDef, async (c) => {
     const body = c.req.valid("json");
-    await requireKnownSite(sql, body.site_id);
+    await requireKnownSite(sites, body.site_id);
     const [seq] = await sql<{ id: string }[]>`select nextval('credentials_id_seq') as id`;
     const id = seq!.id;
     const sealed = await sealAll(Number(id), body);
@@ -335,7 +335,7 @@ export function installCredentials(ctx: PluginContext, vault: AegisVault): Crede
     const body = c.req.valid("json");
     const current = await load(id);
     if (!current) throw notFound("no such credential");
-    await requireKnownSite(sql, body.site_id);
+    await requireKnownSite(sites, body.site_id);
     const sealed = await sealAll(id, body);
     const plain: Record<string, unknown> = {};
     for (

@@ -13,6 +13,7 @@ import { definePlugin, serviceKey } from "../../core/plugin.ts";
 import { installAegisRoutes } from "./routes.ts";
 import { installCredentials } from "./credentials.ts";
 import { AegisVault, type Vault } from "./vault.ts";
+import { sitesKey } from "../sites/mod.ts";
 
 export type {
   ForceResetResult,
@@ -40,6 +41,7 @@ const modeEnv = z.enum(["auto", "keyfile", "passphrase"]).optional().transform((
 export default definePlugin({
   name: "aegis",
   description: "The vault: sealed secrets (scrypt + AES-256-GCM), key rotation, credentials",
+  requires: ["sites"],
   migrations: new URL("./migrations/", import.meta.url),
   settings: {
     mode: setting(
@@ -77,7 +79,7 @@ export default definePlugin({
     await vault.init();
     ctx.provide(vaultKey, vault);
     const driver = installAegisRoutes(ctx, vault);
-    ctx.provide(credentialsKey, installCredentials(ctx, vault));
+    ctx.provide(credentialsKey, installCredentials(ctx, vault, ctx.use(sitesKey)));
     // A rotation interrupted by a stop resumes when the vault is next unlocked here.
     driver.resumeIfPending();
     ctx.onStop(() => driver.stop());

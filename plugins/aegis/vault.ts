@@ -28,6 +28,11 @@ export interface SealedColumn {
   /** The column whose value (as a string) is the `row` of each value's {@link SealPlace}. */
   idColumn: string;
   /**
+   * The `table` of each value's {@link SealPlace} when it differs from `table`: a column
+   * moved to another table keeps the name its values were sealed under, so they open.
+   */
+  placeTable?: string;
+  /**
    * Runs at force-reset instead of the default (setting the column to NULL); use it to
    * also mark dependent rows reset-required.
    */
@@ -507,7 +512,7 @@ export class AegisVault implements Vault {
       for (const r of rows) {
         budget--;
         cursor.after = r.id;
-        const place = { table: c.table, column: c.column, row: r.id };
+        const place = { table: c.placeTable ?? c.table, column: c.column, row: r.id };
         let plain: string;
         try {
           plain = await this.open(r.v, place);

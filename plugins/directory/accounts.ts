@@ -31,6 +31,7 @@ import { normalizeDn } from "./escape.ts";
 import { describeError, DirectoryUnavailable } from "./ldap.ts";
 import { mapGroups, type Mapped } from "./mapping.ts";
 import type { Provider, ProviderStore } from "./providers.ts";
+import type { SitesService } from "../sites/mod.ts";
 
 /** A cached directory account. */
 export interface DirectoryLink {
@@ -70,6 +71,7 @@ export interface AccountsDeps {
   store: ProviderStore;
   reader: DirectoryReader;
   operators: OperatorsService;
+  sites: SitesService;
 }
 
 /** Directory login, JIT accounts and sync. */
@@ -301,22 +303,21 @@ export class DirectoryAccounts implements ExternalAuthenticator {
     login: boolean,
   ): Promise<"updated" | "enabled" | "unchanged"> {
     const now = new Date(this.d.clock.now());
-    const [before] = await this.d.sql<
-      { role: string; display_name: string; disabled: boolean; by_dir: boolean; sites: number[] }[]
-    >`
-      select u.role, u.display_name, u.disabled, d.disabled_by_directory as by_dir,
-             coalesce((select array_agg(site_id order by site_id) from user_site_assignments a
-                        where a.user_id = u.id), '{}') as sites
-      from users u join directory_users d on d.user_id = u.id where u.id = ${userId}`;
-    if (!before) throw notFound("the directory account vanished");
+    const [before, link] = await Promise.all([
+      this.d.operators.userById(userId),
+      this.link(userId),
+    ]);
+    if (!before || !link) throw notFound("the directory account vanished");
+    const beforeSites = await this.d.operators.siteIds(userId);
     const sites = await this.#knownSites(mapped.site_ids);
-    const enable = before.disabled && before.by_dir;
+    const enable = before.disabled && link.disabled_by_directory;
     const roleChanged = before.role !== mapped.role;
-    const sitesChanged = JSON.stringify(before.sites.map(Number)) !== JSON.stringify(sites);
-    await this.d.sql`
-      update users set role = ${mapped.role!}, display_name = ${entry.display_name},
-        disabled = case when ${enable} then false else disabled end, updated_at = ${now}
-      where id = ${userId} and auth_source = 'directory'`;
+    const sitesChanged = JSON.stringify(beforeSites.map(Number)) !== JSON.stringify(sites);
+    await this.d.operators.applyDirectory(userId, {
+      role: mapped.role!,
+      displayName: entry.display_name,
+      enable,
+    });
     await this.d.sql`
       update directory_users set dn = ${entry.dn}, subject = coalesce(subject, ${entry.subject}),
         mail = ${entry.mail}, groups = ${this.d.sql.json(entry.groups)},
@@ -341,27 +342,24 @@ export class DirectoryAccounts implements ExternalAuthenticator {
   /** Disables an account because of the directory and revokes its sessions and tokens. */
   async #disable(userId: string, reason: string): Promise<boolean> {
     const now = new Date(this.d.clock.now());
-    const r = await this.d.sql<{ role: string }[]>`
-      update users set disabled = true, updated_at = ${now}
-      where id = ${userId} and auth_source = 'directory' and not disabled
-      returning role`;
-    if (r.count > 0) {
+    const role = await this.d.operators.disableDirectory(userId);
+    if (role) {
       await this.d.sql`
         update directory_users set disabled_by_directory = true, disabled_reason = ${reason},
           disabled_at = ${now}, last_sync_at = ${now}
         where user_id = ${userId}`;
     }
     await this.d.operators.revokeAll(userId);
-    if (r.count > 0) {
+    if (role) {
       await this.d.audit(null, {
         action: "directory.user_disabled",
         target: `user:${userId}`,
         actor: SYSTEM,
         details: { reason },
       });
-      if (r[0]?.role === "Admin") await this.#adminsLeft(userId);
+      if (role === "Admin") await this.#adminsLeft(userId);
     }
-    return r.count > 0;
+    return role !== null;
   }
 
   /**
@@ -372,9 +370,7 @@ export class DirectoryAccounts implements ExternalAuthenticator {
    * how to get back in.
    */
   async #adminsLeft(userId: string): Promise<void> {
-    const [r] = await this.d.sql<{ n: number }[]>`
-      select count(*)::int as n from users where role = 'Admin' and not disabled`;
-    if (r!.n > 0) return;
+    if (await this.d.operators.enabledAdminCount() > 0) return;
     this.d.log.warn(
       "the directory removed the last enabled admin; no one can administer this engine until " +
         "an admin is created from the server shell: deno task start users create-admin --username NAME",
@@ -387,15 +383,11 @@ export class DirectoryAccounts implements ExternalAuthenticator {
     });
   }
 
-  /** Site ids that still exist (when the inventory plugin's table is there). */
+  /** The mapped site ids that still name a site, ascending. */
   async #knownSites(ids: readonly number[]): Promise<number[]> {
     if (ids.length === 0) return [];
-    const [t] = await this.d.sql<{ present: boolean }[]>`
-      select to_regclass('sites') is not null as present`;
-    if (!t?.present) return [...ids];
-    const rows = await this.d.sql<{ id: number }[]>`
-      select id from sites where id in ${this.d.sql(ids as number[])} order by id`;
-    return rows.map((r) => Number(r.id));
+    const missing = new Set(await this.d.sites.missing(ids));
+    return [...new Set(ids)].filter((id) => !missing.has(id)).sort((a, b) => a - b);
   }
 
   /** The directory link of an account. */
@@ -413,11 +405,13 @@ export class DirectoryAccounts implements ExternalAuthenticator {
    */
   async sync(providerId: string, onlyUserId?: string): Promise<SyncResult> {
     const p = await this.d.store.require(providerId);
-    const links = await this.d.sql<(DirectoryLink & { username: string })[]>`
-      select d.user_id, d.provider_id, d.dn, d.subject, d.disabled_by_directory, u.username
-      from directory_users d join users u on u.id = d.user_id
+    const linked = await this.d.sql<DirectoryLink[]>`
+      select d.user_id, d.provider_id, d.dn, d.subject, d.disabled_by_directory
+      from directory_users d
       where d.provider_id = ${p.id}
         and (${onlyUserId ?? null}::uuid is null or d.user_id = ${onlyUserId ?? null})`;
+    const names = await this.d.operators.usernames(linked.map((l) => l.user_id));
+    const links = linked.filter((l) => names.has(l.user_id));
     const result: SyncResult = { checked: 0, updated: 0, disabled: 0, enabled: 0, unchanged: 0 };
     let entries: Map<string, DirectoryEntry | null>;
     try {
@@ -448,8 +442,7 @@ export class DirectoryAccounts implements ExternalAuthenticator {
         else result.unchanged++;
         continue;
       }
-      const [u] = await this.d.sql<{ disabled: boolean }[]>`
-        select disabled from users where id = ${link.user_id}`;
+      const u = await this.d.operators.userById(link.user_id);
       // An admin's own "disable" is left alone; we only refresh the directory data.
       if (u?.disabled && !link.disabled_by_directory) {
         result.unchanged++;
@@ -474,10 +467,8 @@ export class DirectoryAccounts implements ExternalAuthenticator {
     if (!user || !link || link.provider_id !== providerId) {
       throw notFound(`no account ${username} comes from this provider`);
     }
-    await this.d.sql.begin(async (tx) => {
+    await this.d.operators.convertToLocal(user.id, async (tx) => {
       await tx`delete from directory_users where user_id = ${user.id}`;
-      await tx`update users set auth_source = 'local', password_hash = null,
-                 updated_at = ${new Date(this.d.clock.now())} where id = ${user.id}`;
     });
     await this.d.operators.revokeAll(user.id);
     return (await this.d.operators.userByName(username))!;

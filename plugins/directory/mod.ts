@@ -12,6 +12,7 @@ import { intEnv, setting } from "../../core/config.ts";
 import { definePlugin, serviceKey } from "../../core/plugin.ts";
 import { vaultKey } from "../aegis/mod.ts";
 import { type ExternalLoginResult, operatorsKey } from "../operators/mod.ts";
+import { sitesKey } from "../sites/mod.ts";
 import { DirectoryAccounts } from "./accounts.ts";
 import { acceptableUsername, DirectoryReader } from "./directory.ts";
 import { ServerPool } from "./ldap.ts";
@@ -42,7 +43,7 @@ export const directoryKey = serviceKey<DirectoryService>("directory.accounts");
 export default definePlugin({
   name: "directory",
   description: "LDAP / Active Directory sign-in with group-to-role and group-to-site mapping",
-  requires: ["operators", "aegis"],
+  requires: ["operators", "aegis", "sites"],
   migrations: new URL("./migrations/", import.meta.url),
   settings: {
     syncIntervalSeconds: setting(
@@ -56,7 +57,7 @@ export default definePlugin({
   setup(ctx) {
     const vault = ctx.use(vaultKey);
     const operators = ctx.use(operatorsKey);
-    const store = new ProviderStore(ctx.sql, ctx.clock, vault);
+    const store = new ProviderStore(ctx.sql, ctx.clock, vault, (ids) => operators.usernames(ids));
     const reader = new DirectoryReader(new ServerPool(ctx.clock));
     const accounts = new DirectoryAccounts({
       sql: ctx.sql,
@@ -66,6 +67,7 @@ export default definePlugin({
       store,
       reader,
       operators,
+      sites: ctx.use(sitesKey),
     });
 
     vault.registerColumn({

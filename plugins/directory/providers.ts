@@ -415,6 +415,8 @@ export class ProviderStore {
     private readonly sql: Sql,
     private readonly clock: Clock,
     private readonly vault: Vault,
+    /** Usernames of operator accounts (the operators plugin's). */
+    private readonly usernames: (ids: readonly string[]) => Promise<Map<string, string>>,
   ) {}
 
   async list(): Promise<Provider[]> {
@@ -567,9 +569,12 @@ export class ProviderStore {
   /** Deletes a provider that no account comes from any more. */
   async delete(id: string): Promise<void> {
     const p = await this.require(id);
-    const users = await this.sql<{ username: string }[]>`
-      select u.username from directory_users d join users u on u.id = d.user_id
-      where d.provider_id = ${id} order by lower(u.username) limit 50`;
+    const linked = await this.sql<{ user_id: string }[]>`
+      select user_id from directory_users where provider_id = ${id}`;
+    const users = [...(await this.usernames(linked.map((l) => l.user_id))).values()]
+      .sort((a, b) => a.toLowerCase().localeCompare(b.toLowerCase()))
+      .slice(0, 50)
+      .map((username) => ({ username }));
     if (users.length) {
       throw conflict(
         "provider_in_use",

@@ -410,7 +410,7 @@ export class FilterService {
       const rows = await this.sql.begin(async (tx) => {
         await tx.unsafe(`set local statement_timeout = ${Math.floor(this.timeoutMs)}`);
         return await tx<ResolvedDevice[]>`
-          select d.guid, d.hostname, d.site_id from devices d left join sites s on s.id = d.site_id
+          select d.guid, d.hostname, d.site_id from devices d left join site_view s on s.id = d.site_id
           where ${where} and ${scope} order by lower(d.hostname) limit ${limit}`;
       });
       return rows.map((r) => ({ ...r, guid: fmtGuid(r.guid) }));
@@ -508,7 +508,7 @@ export class FilterService {
       if (def.site_ids.length) {
         const existing = await tx<
           { id: number }[]
-        >`select id from sites where id = any(${def.site_ids}::int[])`;
+        >`select id from site_view where id = any(${def.site_ids}::int[])`;
         if (existing.length !== new Set(def.site_ids).size) {
           throw notFound("a listed site does not exist");
         }

@@ -7,6 +7,8 @@
 import { intEnv, setting } from "../../core/config.ts";
 import { definePlugin, serviceKey } from "../../core/plugin.ts";
 import { vaultKey } from "../aegis/mod.ts";
+import { sitesKey } from "../sites/mod.ts";
+import { DeviceStore } from "./device_store.ts";
 import { FilterService } from "./filters.ts";
 import { registerDeviceRoutes } from "./routes_devices.ts";
 import { registerFilterRoutes, registerViewRoutes } from "./routes_filters.ts";
@@ -15,6 +17,14 @@ import { PresenceService } from "./presence.ts";
 import { InventoryService } from "./service.ts";
 
 export { fmtGuid, InventoryService, isGuid } from "./service.ts";
+export { DeviceStore } from "./device_store.ts";
+export type {
+  DetailsSummary,
+  DeviceIdentityRow,
+  EnrollingDevice,
+  Heartbeat,
+  HeartbeatFields,
+} from "./device_store.ts";
 export type { RowFields } from "./service.ts";
 export type { DeviceQuery, DeviceSortField, DeviceTextField } from "./service.ts";
 export { PRESENCE_STATES, presenceOf, PresenceService } from "./presence.ts";
@@ -35,6 +45,12 @@ export {
 export const inventoryKey = serviceKey<InventoryService>("inventory.service");
 
 /**
+ * Service key of what other plugins do to devices: identity lookups for authentication,
+ * registration and re-keying for enrollment, telemetry writes.
+ */
+export const devicesKey = serviceKey<DeviceStore>("inventory.devices");
+
+/**
  * Service key of the filter resolver: `resolveById(id, principal)` turns a filter into
  * device GUIDs with one query; `registerUsage` lets jobs and watchdogs report use.
  */
@@ -43,7 +59,7 @@ export const filtersKey = serviceKey<FilterService>("inventory.filters");
 export default definePlugin({
   name: "inventory",
   description: "Sites, devices, containment and site scope",
-  requires: ["aegis"],
+  requires: ["sites", "aegis"],
   migrations: new URL("./migrations/", import.meta.url),
   settings: {
     offlineSeconds: setting(
@@ -96,17 +112,20 @@ export default definePlugin({
       sql: ctx.sql,
       clock: ctx.clock,
       vault: ctx.use(vaultKey),
+      sites: ctx.use(sitesKey),
       events: ctx.events,
       presence,
       maxAutoApprovalMinutes: ctx.settings.maxAutoApprovalMinutes,
     });
     ctx.provide(inventoryKey, service);
+    ctx.provide(devicesKey, new DeviceStore(ctx.sql, ctx.clock));
     // Codes are found by their hash, so a vault force-reset (the default: NULL) only stops
     // admins from displaying the current code until they rotate it; rotation re-seals it.
     ctx.use(vaultKey).registerColumn({
-      table: "sites",
+      table: "site_enrollment",
       column: "enrollment_code_sealed",
-      idColumn: "id",
+      idColumn: "site_id",
+      placeTable: InventoryService.CODE_PLACE.table,
     });
     const filters = new FilterService(ctx.sql, ctx.clock, presence);
     ctx.provide(filtersKey, filters);

@@ -12,6 +12,7 @@ import type { Sql } from "../../core/db.ts";
 import { conflict, notFound } from "../../core/errors.ts";
 import type { EventBus } from "../../core/events.ts";
 import type { Vault } from "../aegis/mod.ts";
+import type { SitesService } from "../sites/mod.ts";
 import { digestsEqual, generateEnrollmentCode, hashEnrollmentCode } from "./codes.ts";
 import type { Presence, PresenceService } from "./presence.ts";
 import {
@@ -29,9 +30,7 @@ interface SiteRow {
   name: string;
   description: string;
   created_at: Date;
-  updated_at: Date;
-  enrollment_code_hash: string;
-  enrollment_code_sealed: string | null;
+  enrollment_code_sealed?: string | null;
   auto_approve_until: Date | null;
   device_count?: number;
   online_count?: number;
@@ -174,6 +173,8 @@ export interface InventoryOptions {
   sql: Sql;
   clock: Clock;
   vault: Vault;
+  /** The sites plugin's service: sites are created, renamed and deleted there. */
+  sites: SitesService;
   events: EventBus;
   /** The one derivation of online / offline / overdue. */
   presence: PresenceService;
@@ -198,6 +199,7 @@ export class InventoryService {
   readonly #sql: Sql;
   readonly #clock: Clock;
   readonly #vault: Vault;
+  readonly #sites: SitesService;
   readonly #events: EventBus;
   readonly #hooks: ContainmentHook[] = [];
   /** Online / offline / overdue for every reader (the device list's `status` comes from it). */
@@ -208,6 +210,7 @@ export class InventoryService {
     this.#sql = o.sql;
     this.#clock = o.clock;
     this.#vault = o.vault;
+    this.#sites = o.sites;
     this.#events = o.events;
     this.presence = o.presence;
     this.maxAutoApprovalMinutes = o.maxAutoApprovalMinutes;
@@ -264,12 +267,17 @@ export class InventoryService {
 
   // ---------------------------------------------------------------- sites
 
+  /**
+   * Sealed codes name the place they were first sealed at (the `sites` table, before it
+   * had a plugin of its own), so values sealed then and now open the same way.
+   */
+  static readonly CODE_PLACE = { table: "sites", column: "enrollment_code_sealed" } as const;
+
   async #openCode(r: SiteRow): Promise<string | null> {
     if (!r.enrollment_code_sealed || this.#vault.state() !== "unlocked") return null;
     try {
       return await this.#vault.open(r.enrollment_code_sealed, {
-        table: "sites",
-        column: "enrollment_code_sealed",
+        ...InventoryService.CODE_PLACE,
         row: String(r.id),
       });
     } catch {
@@ -292,13 +300,20 @@ export class InventoryService {
     ) c on true`;
   }
 
+  /** A site (the sites plugin's view) with its enrollment row and device counts. */
+  #siteRows(where: ReturnType<InventoryService["scopeFilter"]>) {
+    const sql = this.#sql;
+    return sql<SiteRow[]>`
+      select s.id, s.name, s.description, s.created_at, e.enrollment_code_sealed,
+        e.auto_approve_until, c.*
+      from site_view s left join site_enrollment e on e.site_id = s.id ${this.#siteCounts()}
+      where ${where} order by lower(s.name)`;
+  }
+
   /** Sites the principal may see, with device counts; codes only for admins. */
   async listSites(p: Principal): Promise<SiteRecord[]> {
-    const sql = this.#sql;
     await this.presence.sync();
-    const rows = await sql<SiteRow[]>`
-      select s.*, c.* from sites s ${this.#siteCounts()}
-      where ${this.scopeFilter(p, "s.id")} order by lower(s.name)`;
+    const rows = await this.#siteRows(this.scopeFilter(p, "s.id"));
     const showCode = p.sites === "all" && (p.role === "Admin" || p.kind === "system");
     return await Promise.all(
       rows.map(async (r) => toSite(r, showCode ? await this.#openCode(r) : null)),
@@ -307,88 +322,74 @@ export class InventoryService {
 
   /** One site with its clear code (admins). */
   async site(id: number, withCode = true): Promise<SiteRecord | null> {
-    const sql = this.#sql;
     await this.presence.sync();
-    const [r] = await sql<SiteRow[]>`
-      select s.*, c.* from sites s ${this.#siteCounts()} where s.id = ${id}`;
+    const [r] = await this.#siteRows(this.#sql`s.id = ${id}`);
     if (!r) return null;
     return toSite(r, withCode ? await this.#openCode(r) : null);
   }
 
   async #sealCode(siteId: number, code: string): Promise<string> {
-    return await this.#vault.seal(code, {
-      table: "sites",
-      column: "enrollment_code_sealed",
-      row: String(siteId),
-    });
+    return await this.#vault.seal(code, { ...InventoryService.CODE_PLACE, row: String(siteId) });
   }
 
-  /** Creates a site with a fresh enrollment code (sealed by the vault). */
+  /** Creates a site (the sites plugin's row) with a fresh enrollment code sealed by the vault. */
   async createSite(name: string, description: string): Promise<SiteRecord> {
-    const sql = this.#sql;
     const now = this.#now();
     const code = generateEnrollmentCode();
     const hash = await hashEnrollmentCode(code);
-    const [dupe] = await sql`select 1 from sites where lower(name) = lower(${name})`;
-    if (dupe) throw conflict("site_exists", `a site named ${name} already exists`);
-    const [row] = await sql<SiteRow[]>`
-      insert into sites (name, description, created_at, updated_at, enrollment_code_hash,
-                         enrollment_code_rotated_at)
-      values (${name}, ${description}, ${now}, ${now}, ${hash}, ${now})
-      on conflict do nothing
-      returning *`;
-    if (!row) throw conflict("site_exists", `a site named ${name} already exists`);
+    const site = await this.#sql.begin(async (txn) => {
+      const tx = txn as unknown as Sql;
+      const site = await this.#sites.create({ name, description }, tx);
+      await tx`
+        insert into site_enrollment (site_id, enrollment_code_hash, enrollment_code_rotated_at)
+        values (${site.id}, ${hash}, ${now})`;
+      return site;
+    });
     try {
-      const sealed = await this.#sealCode(row.id, code);
-      await sql`update sites set enrollment_code_sealed = ${sealed} where id = ${row.id}`;
+      const sealed = await this.#sealCode(site.id, code);
+      await this.#sql`update site_enrollment set enrollment_code_sealed = ${sealed}
+                      where site_id = ${site.id}`;
     } catch (err) {
-      await sql`delete from sites where id = ${row.id}`;
+      await this.#sites.delete([site.id]);
       throw err;
     }
-    return toSite(row, code);
+    return toSite({ ...site, auto_approve_until: null }, code);
   }
 
   /** Deletes sites; their devices become unassigned (admin-only). */
   async deleteSites(ids: number[]): Promise<number> {
-    const sql = this.#sql;
-    const r = await sql`delete from sites where id = any(${ids}::int[])`;
-    return r.count;
+    return await this.#sites.delete(ids);
   }
 
   /** Renames a site. */
   async renameSite(id: number, name: string): Promise<SiteRecord> {
-    const sql = this.#sql;
-    const [dupe] =
-      await sql`select 1 from sites where lower(name) = lower(${name}) and id <> ${id}`;
-    if (dupe) throw conflict("site_exists", `a site named ${name} already exists`);
-    const r =
-      await sql`update sites set name = ${name}, updated_at = ${this.#now()} where id = ${id}`;
-    if (!r.count) throw notFound(`no site ${id}`);
+    await this.#sites.rename(id, name);
     return (await this.site(id))!;
   }
 
   /** Replaces a site's enrollment code; the old one stops working at once. */
   async rotateCode(id: number): Promise<SiteRecord> {
-    const sql = this.#sql;
-    const [exists] = await sql`select 1 from sites where id = ${id}`;
-    if (!exists) throw notFound(`no site ${id}`);
+    if (!await this.#sites.get(id)) throw notFound(`no site ${id}`);
     const code = generateEnrollmentCode();
     const sealed = await this.#sealCode(id, code);
     const now = this.#now();
-    await sql`
-      update sites set enrollment_code_hash = ${await hashEnrollmentCode(code)},
-        enrollment_code_sealed = ${sealed}, enrollment_code_rotated_at = ${now}, updated_at = ${now}
-      where id = ${id}`;
+    const hash = await hashEnrollmentCode(code);
+    await this.#sql`
+      insert into site_enrollment (site_id, enrollment_code_hash, enrollment_code_sealed,
+        enrollment_code_rotated_at)
+      values (${id}, ${hash}, ${sealed}, ${now})
+      on conflict (site_id) do update set enrollment_code_hash = excluded.enrollment_code_hash,
+        enrollment_code_sealed = excluded.enrollment_code_sealed,
+        enrollment_code_rotated_at = excluded.enrollment_code_rotated_at`;
     const site = (await this.site(id, false))!;
     return { ...site, enrollment_code: code };
   }
 
   /** Opens (minutes > 0) or ends (0) a site's auto-approval window. */
   async setAutoApproval(id: number, minutes: number): Promise<SiteRecord> {
-    const sql = this.#sql;
     const until = minutes > 0 ? new Date(this.#clock.now() + minutes * 60_000) : null;
-    const r = await sql`
-      update sites set auto_approve_until = ${until}, updated_at = ${this.#now()} where id = ${id}`;
+    const r = await this.#sql`
+      update site_enrollment set auto_approve_until = ${until} where site_id = ${id}`;
     if (!r.count) throw notFound(`no site ${id}`);
     return (await this.site(id))!;
   }
@@ -396,8 +397,7 @@ export class InventoryService {
   /** Assigns devices (by hostname, case-insensitive) to a site; returns how many moved. */
   async assignHostnames(siteId: number, hostnames: string[]): Promise<number> {
     const sql = this.#sql;
-    const [exists] = await sql`select 1 from sites where id = ${siteId}`;
-    if (!exists) throw notFound(`no site ${siteId}`);
+    if (!await this.#sites.get(siteId)) throw notFound(`no site ${siteId}`);
     const lower = hostnames.map((h) => h.toLowerCase());
     const r = await sql`
       update devices set site_id = ${siteId} where lower(hostname) = any(${lower}::text[])`;
@@ -415,7 +415,7 @@ export class InventoryService {
       { hostname: string; site_id: number | null; site_name: string | null }[]
     >`
       select d.hostname, d.site_id, s.name as site_name from devices d
-      left join sites s on s.id = d.site_id
+      left join site_view s on s.id = d.site_id
       where lower(d.hostname) = any(${lower}::text[]) and ${this.scopeFilter(p)}`;
     const out: Record<string, { site_id: number | null; site_name: string | null }> = {};
     for (const r of rows) out[r.hostname] = { site_id: r.site_id, site_name: r.site_name };
@@ -434,8 +434,9 @@ export class InventoryService {
     const [r] = await sql<
       { id: number; name: string; enrollment_code_hash: string; auto_approve_until: Date | null }[]
     >`
-      select id, name, enrollment_code_hash, auto_approve_until from sites
-      where enrollment_code_hash = ${hash}`;
+      select s.id, s.name, e.enrollment_code_hash, e.auto_approve_until
+      from site_enrollment e join site_view s on s.id = e.site_id
+      where e.enrollment_code_hash = ${hash}`;
     if (!r || !digestsEqual(r.enrollment_code_hash, hash)) return null;
     return { id: r.id, name: r.name, auto_approve_until: r.auto_approve_until };
   }
@@ -448,7 +449,7 @@ export class InventoryService {
     const sql = this.#sql;
     const [r] = await sql<DeviceRecord[]>`
       select ${sql.unsafe(DEVICE_COLUMNS.join(", "))} from devices d
-      left join sites s on s.id = d.site_id where d.guid = ${guid}`;
+      left join site_view s on s.id = d.site_id where d.guid = ${guid}`;
     return r ? this.#shape(r) : null;
   }
 
@@ -457,7 +458,7 @@ export class InventoryService {
     const sql = this.#sql;
     const [r] = await sql<DeviceRecord[]>`
       select ${sql.unsafe(DEVICE_COLUMNS.join(", "))} from devices d
-      left join sites s on s.id = d.site_id where lower(d.hostname) = lower(${hostname})`;
+      left join site_view s on s.id = d.site_id where lower(d.hostname) = lower(${hostname})`;
     return r ? this.#shape(r) : null;
   }
 
@@ -483,7 +484,7 @@ export class InventoryService {
     const sql = this.#sql;
     const rows = await sql<DeviceRecord[]>`
       select ${sql.unsafe(DEVICE_COLUMNS.join(", "))} from devices d
-      left join sites s on s.id = d.site_id
+      left join site_view s on s.id = d.site_id
       where ${this.scopeFilter(p)}
         ${opts.siteId !== undefined ? sql`and d.site_id = ${opts.siteId}` : sql``}
       order by lower(d.hostname)
@@ -529,13 +530,13 @@ export class InventoryService {
     const [rows, [count]] = await Promise.all([
       sql<DeviceRecord[]>`
         select ${sql.unsafe(LIST_COLUMNS)} from devices d
-        left join sites s on s.id = d.site_id
+        left join site_view s on s.id = d.site_id
         where ${where}
         order by ${sql.unsafe(sortColumn)} ${dir} nulls last, lower(d.hostname) ${dir}, d.guid
         limit ${q.limit} offset ${q.offset}`,
       q.contains?.site_name
         ? sql<{ n: number }[]>`
-          select count(*)::int as n from devices d left join sites s on s.id = d.site_id
+          select count(*)::int as n from devices d left join site_view s on s.id = d.site_id
           where ${where}`
         : sql<{ n: number }[]>`select count(*)::int as n from devices d where ${where}`,
     ]);
@@ -548,7 +549,7 @@ export class InventoryService {
     const pattern = `%${text.toLowerCase().replace(/[\\%_]/g, (m) => `\\${m}`)}%`;
     const rows = await sql<DeviceRecord[]>`
       select ${sql.unsafe(DEVICE_COLUMNS.join(", "))} from devices d
-      left join sites s on s.id = d.site_id
+      left join site_view s on s.id = d.site_id
       where lower(d.hostname) like ${pattern} and ${this.scopeFilter(p)}
       order by lower(d.hostname) limit ${limit}`;
     return rows.map((r) => this.#shape(r));

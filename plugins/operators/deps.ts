@@ -5,6 +5,7 @@
  */
 import type { PluginContext } from "../../core/plugin.ts";
 import type { Vault } from "../aegis/mod.ts";
+import type { SitesService } from "../sites/mod.ts";
 import type { ExternalAuthenticator } from "./keys.ts";
 import type { SessionStore } from "./sessions.ts";
 import type { LoginThrottle } from "./throttle.ts";
@@ -31,6 +32,7 @@ export interface Deps {
   ctx: PluginContext;
   settings: OperatorSettings;
   vault: Vault;
+  sites: SitesService;
   users: UserStore;
   sessions: SessionStore;
   throttle: LoginThrottle;

@@ -5,6 +5,7 @@
  * @module
  */
 import type { Principal } from "../../core/auth.ts";
+import type { Sql } from "../../core/db.ts";
 import { serviceKey } from "../../core/plugin.ts";
 import type { NewUser, UserRow } from "./users.ts";
 
@@ -13,6 +14,29 @@ export interface OperatorsService {
   /** Creates an account (password rules apply). */
   createUser(input: NewUser): Promise<UserRow>;
   userByName(username: string): Promise<UserRow | undefined>;
+  userById(id: string): Promise<UserRow | undefined>;
+  /** Usernames of these accounts (id → username, for those that exist). */
+  usernames(ids: readonly string[]): Promise<Map<string, string>>;
+  /** Site ids a user is assigned to, ascending. */
+  siteIds(userId: string): Promise<number[]>;
+  /** Enabled admin accounts. */
+  enabledAdminCount(): Promise<number>;
+  /**
+   * Writes a directory's view of one of its accounts (role, display name; `enable` lifts
+   * a disable the directory had set). Local accounts are never touched. Call
+   * {@link invalidate} (or {@link assignSites}) after.
+   */
+  applyDirectory(
+    userId: string,
+    change: { role: "Admin" | "User"; displayName: string; enable: boolean },
+  ): Promise<void>;
+  /** Disables an enabled directory account; its role, or null when nothing changed. */
+  disableDirectory(userId: string): Promise<"Admin" | "User" | null>;
+  /**
+   * Turns a directory account into a local one without a password; `inTransaction`
+   * (the directory dropping its link) runs in the same transaction.
+   */
+  convertToLocal(userId: string, inTransaction?: (tx: Sql) => Promise<void>): Promise<void>;
   /** Opens a session for a user; returns its bearer value. */
   createSession(userId: string, method?: string): Promise<{ id: string; token: string }>;
   /** Grants Dev Mode to a session for `ttlSeconds` (0 ends it). */

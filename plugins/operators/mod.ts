@@ -18,6 +18,7 @@ import {
 import { eventKey } from "../../core/events.ts";
 import { definePlugin } from "../../core/plugin.ts";
 import { vaultKey } from "../aegis/mod.ts";
+import { sitesKey } from "../sites/mod.ts";
 import { operatorAuthenticator } from "./authenticator.ts";
 import { rangeApiChecker } from "./breached.ts";
 import { createAdminCommand } from "./commands.ts";
@@ -53,7 +54,7 @@ export type { SessionView, TokenView } from "./sessions.ts";
 export default definePlugin({
   name: "operators",
   description: "Operator accounts, login (password, TOTP, passkeys), sessions, roles, API tokens",
-  requires: ["aegis"],
+  requires: ["aegis", "sites"],
   migrations: new URL("./migrations/", import.meta.url),
   commands: [createAdminCommand],
   settings: {
@@ -190,7 +191,8 @@ export default definePlugin({
     );
 
     const external: { current?: ExternalAuthenticator } = {};
-    const deps = { ctx, settings: s, vault, users, sessions, throttle, external };
+    const sites = ctx.use(sitesKey);
+    const deps = { ctx, settings: s, vault, sites, users, sessions, throttle, external };
     const bootstrap = await installBootstrapRoutes(deps);
     installAuthRoutes(deps);
     installPasskeyRoutes(deps);
@@ -203,6 +205,13 @@ export default definePlugin({
     ctx.provide(operatorsKey, {
       createUser: (input) => users.create(input),
       userByName: (name) => users.byUsername(name),
+      userById: (id) => users.byId(id),
+      usernames: (ids) => users.usernames(ids),
+      siteIds: (id) => users.siteIds(id),
+      enabledAdminCount: () => users.adminCount(),
+      applyDirectory: (id, change) => users.applyDirectory(id, change),
+      disableDirectory: (id) => users.disableDirectory(id),
+      convertToLocal: (id, inTransaction) => users.convertToLocal(id, inTransaction),
       async createSession(userId, method = "service") {
         const { id, token } = await sessions.create(userId, { method });
         return { id, token };

@@ -175,7 +175,7 @@ const assignRoute = createRoute({
 
 /** Installs the user administration routes. */
 export function installUserRoutes(deps: Deps): void {
-  const { ctx, users, sessions } = deps;
+  const { ctx, users, sessions, sites } = deps;
   const { sql, clock } = ctx;
   const now = () => new Date(clock.now());
   const target = (u: UserRow) => `user:${u.username}`;
@@ -185,7 +185,7 @@ export function installUserRoutes(deps: Deps): void {
   ctx.http.openapi(createUserRoute, async (c) => {
     const b = c.req.valid("json");
     try {
-      if (b.role === "User") await requireKnownSites(sql, b.site_ids ?? []);
+      if (b.role === "User") await requireKnownSites(sites, b.site_ids ?? []);
       const u = await users.create({
         username: b.username,
         password: b.password,
@@ -313,7 +313,7 @@ export function installUserRoutes(deps: Deps): void {
   ctx.http.openapi(assignRoute, async (c) => {
     const b = c.req.valid("json");
     const rows = await selected(b.usernames);
-    await requireKnownSites(sql, b.site_ids);
+    await requireKnownSites(sites, b.site_ids);
     for (const r of rows) await assignSites(sql, r.id, b.site_ids, now());
     sessions.invalidate();
     const siteIds = [...new Set(b.site_ids)].sort((x, y) => x - y);

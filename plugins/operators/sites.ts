@@ -1,12 +1,12 @@
 /**
- * Site assignments of Users. The sites table belongs to the inventory plugin, which
- * requires this one, so `user_site_assignments.site_id` cannot carry a foreign key from
- * this plugin's migrations; routes check ids against `sites` whenever that table exists.
+ * Site assignments of Users (`user_site_assignments`; its foreign key to the sites
+ * plugin's table is declared in migrations/003_site_assignments_fk.sql).
  *
  * @module
  */
 import type { Sql } from "../../core/db.ts";
 import { badRequest } from "../../core/errors.ts";
+import type { SitesService } from "../sites/mod.ts";
 
 /** Replaces a user's site assignments in one transaction. */
 export async function assignSites(
@@ -24,20 +24,12 @@ export async function assignSites(
   });
 }
 
-/**
- * Refuses (400 `unknown_sites`) site ids that are not in the inventory's `sites` table.
- * Without the inventory plugin there is no such table and any positive id is kept.
- */
-export async function requireKnownSites(sql: Sql, siteIds: readonly number[]): Promise<void> {
-  if (siteIds.length === 0) return;
-  const [t] = await sql<{ present: boolean }[]>`
-    select to_regclass('sites') is not null as present`;
-  if (!t?.present) return;
-  const ids = [...new Set(siteIds)];
-  const rows = await sql<{ id: number }[]>`
-    select id from sites where id in ${sql(ids)}`;
-  const known = new Set(rows.map((r) => Number(r.id)));
-  const missing = ids.filter((id) => !known.has(id));
+/** Refuses (400 `unknown_sites`) site ids that name no site. */
+export async function requireKnownSites(
+  sites: SitesService,
+  siteIds: readonly number[],
+): Promise<void> {
+  const missing = await sites.missing(siteIds);
   if (missing.length) {
     throw badRequest("unknown_sites", "some sites do not exist", { site_ids: missing });
   }

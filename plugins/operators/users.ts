@@ -203,6 +203,54 @@ export class UserStore {
     return rows.map((r) => r.site_id);
   }
 
+  /** Usernames of these accounts (those that exist). */
+  async usernames(ids: readonly string[]): Promise<Map<string, string>> {
+    if (!ids.length) return new Map();
+    const rows = await this.sql<{ id: string; username: string }[]>`
+      select id, username from users where id = any(${[...ids]}::uuid[])`;
+    return new Map(rows.map((r) => [r.id, r.username]));
+  }
+
+  /**
+   * Writes what a directory says about one of its accounts: role and display name, and
+   * (`enable`) lifts a disable the directory itself had set. Local accounts are untouched.
+   */
+  async applyDirectory(
+    userId: string,
+    change: { role: Role; displayName: string; enable: boolean },
+  ): Promise<void> {
+    await this.sql`
+      update users set role = ${change.role}, display_name = ${change.displayName},
+        disabled = case when ${change.enable} then false else disabled end,
+        updated_at = ${new Date(this.clock.now())}
+      where id = ${userId} and auth_source = 'directory'`;
+  }
+
+  /** Disables an enabled directory account; returns its role, or null when nothing changed. */
+  async disableDirectory(userId: string): Promise<Role | null> {
+    const r = await this.sql<{ role: Role }[]>`
+      update users set disabled = true, updated_at = ${new Date(this.clock.now())}
+      where id = ${userId} and auth_source = 'directory' and not disabled
+      returning role`;
+    return r[0]?.role ?? null;
+  }
+
+  /**
+   * Turns a directory account into a local one without a password (an admin sets one);
+   * `inTransaction` runs in the same transaction (the directory drops its link there).
+   */
+  async convertToLocal(
+    userId: string,
+    inTransaction?: (tx: Sql) => Promise<void>,
+  ): Promise<void> {
+    await this.sql.begin(async (txn) => {
+      const tx = txn as unknown as Sql;
+      await inTransaction?.(tx);
+      await tx`update users set auth_source = 'local', password_hash = null,
+                 updated_at = ${new Date(this.clock.now())} where id = ${userId}`;
+    });
+  }
+
   /** Number of enabled admins. */
   async adminCount(): Promise<number> {
     const [r] = await this.sql<{ n: number }[]>`

@@ -1,7 +1,7 @@
 /**
  * Liveness for many agents: `last_seen` lives in memory and reaches the database in one
- * statement per flush (`UPDATE … FROM jsonb_to_recordset`), together with the telemetry
- * fields heartbeats carry. Online / offline / overdue are inventory's derivation
+ * statement per flush (the inventory's `recordHeartbeats`), together with the telemetry
+ * fields heartbeats carry; until then {@link Liveness.pending} serves them. Online / offline / overdue are inventory's derivation
  * (plugins/inventory/presence.ts) over what this instance knows: an open socket counts
  * as heard from now, and after a restart devices get a grace period. This class is that
  * derivation's live source, so the device list, filters and watchdogs see the same state
@@ -11,33 +11,19 @@
  * @module
  */
 import type { Clock } from "../../core/clock.ts";
-import type { Sql } from "../../core/db.ts";
 import {
+  type DeviceStore,
+  type HeartbeatFields,
   type LiveSource,
   type Presence,
   presenceOf,
   type PresenceThresholds,
 } from "../inventory/mod.ts";
 
+export type { HeartbeatFields } from "../inventory/mod.ts";
+
 /** Derived agent state (inventory's presence). */
 export type AgentState = Presence;
-
-/** Telemetry fields a heartbeat may update (columns of `devices`). */
-export interface HeartbeatFields {
-  operating_system?: string;
-  last_user?: string;
-  uptime?: number;
-  domain?: string;
-  last_reboot?: string;
-  cpu_percent?: number;
-  memory_percent?: number;
-  external_ip?: string;
-  internal_ip?: string;
-  device_type?: string;
-  agent_hash?: string;
-  /** Merged (shallow, per key) into `devices.details`. */
-  details?: Record<string, unknown>;
-}
 
 interface Pending extends HeartbeatFields {
   last_seen: number;
@@ -64,7 +50,8 @@ export interface StateChange {
 
 /** Options of {@link Liveness}. */
 export interface LivenessOptions {
-  sql: Sql;
+  /** The inventory's device service: signs of life to load, heartbeats to write. */
+  devices: Pick<DeviceStore, "signsOfLife" | "recordHeartbeats">;
   clock: Clock;
   /** Inventory's thresholds (BOREALIS_AGENT_OFFLINE_SECONDS, BOREALIS_AGENT_OVERDUE_SECONDS). */
   thresholds: PresenceThresholds;
@@ -96,10 +83,7 @@ export class Liveness implements LiveSource {
    * threshold to reconnect.
    */
   async load(lastAliveAt: number | null, startedAt: number): Promise<void> {
-    const rows = await this.#o.sql<
-      { guid: string; hostname: string; site_id: number | null; last_seen: Date | null }[]
-    >`
-      select guid, hostname, site_id, last_seen from devices`;
+    const rows = await this.#o.devices.signsOfLife();
     for (const r of rows) {
       this.#known.set(r.guid.toUpperCase(), {
         lastSeen: r.last_seen ? r.last_seen.getTime() : 0,
@@ -191,10 +175,7 @@ export class Liveness implements LiveSource {
    * database (other instances flush theirs), before a cluster-wide sweep of them.
    */
   async refreshRemote(): Promise<void> {
-    const rows = await this.#o.sql<
-      { guid: string; hostname: string; site_id: number | null; last_seen: Date | null }[]
-    >`
-      select guid, hostname, site_id, last_seen from devices`;
+    const rows = await this.#o.devices.signsOfLife();
     const present = new Set<string>();
     for (const r of rows) {
       const guid = r.guid.toUpperCase();
@@ -239,6 +220,23 @@ export class Liveness implements LiveSource {
     return changes;
   }
 
+  /**
+   * Heartbeat fields heard but not yet flushed, per device (upper-case GUID): what a
+   * reader of the stored telemetry must lay over it to see what agents just said.
+   */
+  pending(guids?: Iterable<string>): Map<string, HeartbeatFields> {
+    const out = new Map<string, HeartbeatFields>();
+    if (!guids) {
+      for (const [guid, p] of this.#pending) out.set(guid, withoutLastSeen(p));
+      return out;
+    }
+    for (const guid of guids) {
+      const p = this.#pending.get(guid.toUpperCase());
+      if (p) out.set(guid.toUpperCase(), withoutLastSeen(p));
+    }
+    return out;
+  }
+
   /** Pending rows waiting for the next flush. */
   get pendingCount(): number {
     return this.#pending.size;
@@ -256,26 +254,7 @@ export class Liveness implements LiveSource {
     }));
     try {
       this.flushStatements++;
-      await this.#o.sql`
-        update devices d set
-          last_seen = greatest(d.last_seen, v.last_seen),
-          operating_system = coalesce(v.operating_system, d.operating_system),
-          last_user = coalesce(v.last_user, d.last_user),
-          uptime = coalesce(v.uptime, d.uptime),
-          domain = coalesce(v.domain, d.domain),
-          last_reboot = coalesce(v.last_reboot, d.last_reboot),
-          cpu_percent = coalesce(v.cpu_percent, d.cpu_percent),
-          memory_percent = coalesce(v.memory_percent, d.memory_percent),
-          external_ip = coalesce(v.external_ip, d.external_ip),
-          internal_ip = coalesce(v.internal_ip, d.internal_ip),
-          device_type = coalesce(v.device_type, d.device_type),
-          agent_hash = coalesce(v.agent_hash, d.agent_hash),
-          details = case when v.details is null then d.details else d.details || v.details end
-        from jsonb_to_recordset(${this.#o.sql.json(rows as never)}::jsonb) as v(
-          guid uuid, last_seen timestamptz, operating_system text, last_user text, uptime bigint,
-          domain text, last_reboot timestamptz, cpu_percent real, memory_percent real,
-          external_ip text, internal_ip text, device_type text, agent_hash text, details jsonb)
-        where d.guid = v.guid`;
+      await this.#o.devices.recordHeartbeats(rows);
       this.flushedRows += rows.length;
       return rows.length;
     } catch (err) {
@@ -284,4 +263,9 @@ export class Liveness implements LiveSource {
       throw err;
     }
   }
+}
+
+function withoutLastSeen(p: Pending): HeartbeatFields {
+  const { last_seen: _, ...fields } = p;
+  return fields;
 }

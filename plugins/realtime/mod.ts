@@ -10,7 +10,7 @@ import { principalOf, requireRole } from "../../core/auth.ts";
 import { intEnv, setting } from "../../core/config.ts";
 import { notice } from "../../core/notices.ts";
 import { definePlugin, serviceKey } from "../../core/plugin.ts";
-import { inventoryKey } from "../inventory/mod.ts";
+import { devicesKey, inventoryKey } from "../inventory/mod.ts";
 import { tokensKey } from "../tokens/mod.ts";
 import { AcceptLimiter } from "./accept_limiter.ts";
 import { CLOSE, reconnectWindow, registerAgentSocket, shutdownReason } from "./agent_socket.ts";
@@ -134,7 +134,7 @@ export default definePlugin({
       instanceStaleMs: Math.max(30_000, s.flushSeconds * 6000),
     });
     const liveness = new Liveness({
-      sql: ctx.sql,
+      devices: ctx.use(devicesKey),
       clock: ctx.clock,
       thresholds: inventory.presence.thresholds,
       throttleMs: s.statusThrottleSeconds * 1000,

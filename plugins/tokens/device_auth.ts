@@ -9,10 +9,9 @@
 import type { Context, MiddlewareHandler } from "hono";
 import type { Authenticator, Principal } from "../../core/auth.ts";
 import type { Clock } from "../../core/clock.ts";
-import type { Sql } from "../../core/db.ts";
 import { HttpError } from "../../core/errors.ts";
 import type { AppEnv } from "../../core/http.ts";
-import type { DeviceStatus } from "../inventory/mod.ts";
+import type { DeviceIdentityRow, DeviceStatus } from "../inventory/mod.ts";
 import { type AccessClaims, AccessTokenError, type AccessTokens } from "./access.ts";
 import { Batcher } from "./batcher.ts";
 import {
@@ -38,14 +37,7 @@ export interface DeviceIdentity {
   proof: VerifiedProof;
 }
 
-interface DeviceRow {
-  guid: string;
-  hostname: string;
-  site_id: number | null;
-  status: DeviceStatus;
-  token_version: number;
-  ssl_key_fingerprint: string | null;
-}
+type DeviceRow = DeviceIdentityRow;
 
 /** Options of a device guard. */
 export interface DeviceGuardOptions {
@@ -74,7 +66,8 @@ export function dpopChallenge(
 
 /** Options of {@link DeviceAuth}. */
 export interface DeviceAuthOptions {
-  sql: Sql;
+  /** The inventory's batched identity lookup. */
+  identities: (guids: readonly string[]) => Promise<DeviceIdentityRow[]>;
   clock: Clock;
   access: AccessTokens;
   replay: ReplayCache;
@@ -94,9 +87,7 @@ export class DeviceAuth {
     this.#o = o;
     this.#devices = new Batcher(
       async (guids) => {
-        const rows = await o.sql<DeviceRow[]>`
-        select guid, hostname, site_id, status, token_version, ssl_key_fingerprint
-        from devices where guid = any(${guids}::uuid[])`;
+        const rows = await o.identities(guids);
         const byGuid = new Map(rows.map((r) => [r.guid.toLowerCase(), r]));
         return guids.map((g) => byGuid.get(g.toLowerCase()));
       },

@@ -8,7 +8,7 @@
 import { boolEnv, intEnv, setting } from "../../core/config.ts";
 import { definePlugin, serviceKey } from "../../core/plugin.ts";
 import { vaultKey } from "../aegis/mod.ts";
-import { inventoryKey } from "../inventory/mod.ts";
+import { devicesKey, inventoryKey } from "../inventory/mod.ts";
 import { AccessTokens } from "./access.ts";
 import { DeviceAuth } from "./device_auth.ts";
 import { KeyRing } from "./keys.ts";
@@ -147,8 +147,9 @@ export default definePlugin({
       s.dpopRequireNonce,
       s.dpopSkewSeconds * 1000,
     );
+    const devices = ctx.use(devicesKey);
     const auth = new DeviceAuth({
-      sql: ctx.sql,
+      identities: (guids) => devices.identities(guids),
       clock: ctx.clock,
       access,
       replay,

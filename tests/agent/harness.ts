@@ -8,6 +8,7 @@ import aegis from "../../plugins/aegis/mod.ts";
 import enrollment from "../../plugins/enrollment/mod.ts";
 import inventory from "../../plugins/inventory/mod.ts";
 import operators from "../../plugins/operators/mod.ts";
+import sites from "../../plugins/sites/mod.ts";
 import tokens from "../../plugins/tokens/mod.ts";
 import { createOperator, type TestOperator } from "../helpers/operators.ts";
 import {
@@ -18,7 +19,7 @@ import {
 import { Agent, type AgentOptions } from "./agent.ts";
 
 /** The plugins identity tests load. */
-export const identityPlugins = [aegis, operators, inventory, tokens, enrollment];
+export const identityPlugins = [sites, aegis, operators, inventory, tokens, enrollment];
 
 /** A running identity test setup. */
 export interface IdentityHarness {

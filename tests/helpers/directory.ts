@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { ensureSites } from "./sites.ts";
 import assert from "node:assert/strict";
 import { Attribute, Change, type Client } from "ldapts";
 import * as OTPAuth from "otpauth";
@@ -32,6 +33,9 @@ export async function enableProvider(
   admin: TestOperator,
   body: Record<string, unknown>,
 ): Promise<string> {
+  // Mapped sites exist, as they would on an engine whose admins created them.
+  const mappings = (body.site_mappings ?? []) as { site_ids: number[] }[];
+  await ensureSites(t, mappings.flatMap((m) => m.site_ids));
   const created = await call(t, "/api/directory/providers", { json: body, headers: admin.headers });
   assert.equal(created.status, 201, JSON.stringify(created.body));
   const id = created.body.id as string;

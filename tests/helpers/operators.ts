@@ -6,6 +6,7 @@
  * @module
  */
 import { operatorsKey } from "../../plugins/operators/mod.ts";
+import { ensureSites } from "./sites.ts";
 import type { TestEngine } from "./test_engine.ts";
 
 let counter = 0;
@@ -14,7 +15,7 @@ let counter = 0;
 export interface CreateOperatorOptions {
   username?: string;
   role: "Admin" | "User";
-  /** Site ids (inventory's `sites.id`) assigned to a User. */
+  /** Site ids assigned to a User; sites missing are created (tests/helpers/sites.ts). */
   sites?: number[];
   /** Grant Dev Mode to the session (a real server-side grant, 15 minutes). */
   devMode?: boolean;
@@ -40,6 +41,7 @@ export async function createOperator(
   const username = opts.username ??
     `${opts.role.toLowerCase()}-${++counter}-${crypto.randomUUID().slice(0, 6)}`;
   const password = `pw-${crypto.randomUUID()}`;
+  await ensureSites(t, opts.sites ?? []);
   const user = await svc.createUser({
     username,
     password,
