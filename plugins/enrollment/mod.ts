@@ -7,7 +7,7 @@
  */
 import { intEnv, setting } from "../../core/config.ts";
 import { definePlugin, serviceKey } from "../../core/plugin.ts";
-import { inventoryKey } from "../inventory/mod.ts";
+import { devicesKey, inventoryKey } from "../inventory/mod.ts";
 import { tokensKey } from "../tokens/mod.ts";
 import { registerEnrollmentRoutes } from "./routes.ts";
 import { EnrollmentService } from "./service.ts";
@@ -22,7 +22,7 @@ export const enrollmentKey = serviceKey<EnrollmentService>("enrollment.service")
 export default definePlugin({
   name: "enrollment",
   description: "Agent enrollment, approval queue, auto-approval, wrong-code tracking",
-  requires: ["inventory", "tokens"],
+  requires: ["sites", "inventory", "tokens"],
   migrations: new URL("./migrations/", import.meta.url),
   settings: {
     ipPerMinute: setting(
@@ -55,6 +55,7 @@ export default definePlugin({
       log: ctx.log,
       events: ctx.events,
       inventory: ctx.use(inventoryKey),
+      devices: ctx.use(devicesKey),
       tokens,
       ipPerMinute: ctx.settings.ipPerMinute,
       fingerprintPerMinute: ctx.settings.fingerprintPerMinute,

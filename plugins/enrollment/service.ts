@@ -19,6 +19,7 @@ import { eventKey } from "../../core/events.ts";
 import type { Logger } from "../../core/log.ts";
 import { notice, operatorNotice } from "../../core/notices.ts";
 import {
+  type DeviceStore,
   digestsEqual,
   fmtGuid,
   type InventoryService,
@@ -109,6 +110,8 @@ export interface EnrollmentOptions {
   log: Logger;
   events: EventBus;
   inventory: InventoryService;
+  /** The inventory's device service: every write to devices goes through it. */
+  devices: DeviceStore;
   tokens: TokenService;
   ipPerMinute: number;
   fingerprintPerMinute: number;
@@ -334,13 +337,9 @@ export class EnrollmentService {
     hostname: string,
     fingerprint: string,
   ): Promise<{ guid: string | null } | null> {
-    const sql = this.#o.sql;
-    const [barrier] = await sql`
-      select 1 from device_purge_barriers
-      where ssl_key_fingerprint = ${fingerprint} or lower(last_hostname) = lower(${hostname}) limit 1`;
-    if (barrier) return null;
-    const [dev] = await sql<{ guid: string; ssl_key_fingerprint: string | null; status: string }[]>`
-      select guid, ssl_key_fingerprint, status from devices where lower(hostname) = lower(${hostname})`;
+    const { devices } = this.#o;
+    if (await devices.barred(hostname, fingerprint)) return null;
+    const dev = await devices.byHostname(hostname);
     if (!dev) return { guid: null };
     if (dev.ssl_key_fingerprint === fingerprint && dev.status === "active") {
       return { guid: dev.guid };
@@ -459,7 +458,7 @@ export class EnrollmentService {
     key: AgentKey,
     jkt: string,
   ): Promise<Record<string, unknown> | null> {
-    const { sql, tokens } = this.#o;
+    const { sql, tokens, devices } = this.#o;
     // Unseal the signing key first: no tokens may be promised that cannot be signed.
     await tokens.keys.signer();
     const now = this.#now();
@@ -470,12 +469,11 @@ export class EnrollmentService {
       if (!locked || locked.status !== "approved") {
         throw conflict("approval_not_approved", "approval is no longer awaiting finalization");
       }
-      const [stale] = await tx`
-        select 1 from device_purge_barriers
-        where (guid = ${locked.guid ?? crypto.randomUUID()}
-               or ssl_key_fingerprint = ${key.fingerprint})
-          and purged_at > ${locked.decided_at ?? new Date(0)}
-        limit 1`;
+      const stale = await devices.purgedSince(
+        { guid: locked.guid, fingerprint: key.fingerprint },
+        locked.decided_at ?? new Date(0),
+        tx,
+      );
       if (stale) {
         await tx`
           update device_approvals set status = 'pending', guid = null, decided_at = null,
@@ -485,54 +483,29 @@ export class EnrollmentService {
         return null;
       }
       const guid = (locked.guid ?? crypto.randomUUID()).toLowerCase();
-      const [existing] = await tx<
-        {
-          guid: string;
-          hostname: string;
-          ssl_key_fingerprint: string | null;
-          token_version: number;
-          status: string;
-        }[]
-      >`
-        select guid, hostname, ssl_key_fingerprint, token_version, status from devices
-        where guid = ${guid} for update`;
+      const existing = await devices.lockForEnrollment(guid, tx);
       let hostname: string;
       let tokenVersion: number;
       const explicit = locked.approved_by_user_id !== AUTO_APPROVER;
+      const fingerprint = key.fingerprint;
       if (!existing) {
-        const [barrier] = await tx<{ required_token_version: number }[]>`
-          select required_token_version from device_purge_barriers where guid = ${guid}`;
-        tokenVersion = Math.max(1, barrier?.required_token_version ?? 1);
-        hostname = await this.#freeHostname(tx, locked.hostname_claimed, guid);
-        await tx`
-          insert into devices (guid, hostname, site_id, created_at, last_enrollment_at,
-            ssl_key_fingerprint, key_added_at, token_version, status, status_changed_at)
-          values (${guid}, ${hostname}, ${locked.site_id}, ${now}, ${now}, ${key.fingerprint}, ${now},
-            ${tokenVersion}, 'active', ${now})`;
+        const siteId = locked.site_id;
+        const wanted = locked.hostname_claimed;
+        ({ hostname, tokenVersion } = await devices.register(
+          { guid, hostname: wanted, siteId, fingerprint },
+          tx,
+        ));
       } else {
         hostname = existing.hostname;
-        const keyChanged = existing.ssl_key_fingerprint !== null &&
-          existing.ssl_key_fingerprint !== key.fingerprint;
         const reactivate = explicit && existing.status !== "active";
-        tokenVersion = existing.token_version + (keyChanged || reactivate ? 1 : 0);
-        await tx`
-          update devices set ssl_key_fingerprint = ${key.fingerprint}, last_enrollment_at = ${now},
-            key_added_at = ${
-          existing.ssl_key_fingerprint === key.fingerprint ? tx`key_added_at` : now
-        },
-            token_version = ${tokenVersion}, site_id = ${locked.site_id},
-            status = ${keyChanged || reactivate ? "active" : existing.status},
-            status_changed_at = ${keyChanged || reactivate ? now : tx`status_changed_at`}
-          where guid = ${guid}`;
-        if (keyChanged || reactivate) await tokens.refresh.revokeDevice(guid, "key_changed", tx);
+        const rekeyed = await devices.rekey(
+          existing,
+          { siteId: locked.site_id, fingerprint, reactivate },
+          tx,
+        );
+        tokenVersion = rekeyed.tokenVersion;
+        if (rekeyed.rotated) await tokens.refresh.revokeDevice(guid, "key_changed", tx);
       }
-      await tx`
-        insert into device_keys (guid, ssl_key_fingerprint, added_at) values (${guid}, ${key.fingerprint}, ${now})
-        on conflict (guid, ssl_key_fingerprint) do update set retired_at = null`;
-      await tx`
-        update device_keys set retired_at = ${now}
-        where guid = ${guid} and ssl_key_fingerprint <> ${key.fingerprint} and retired_at is null`;
-      await tx`delete from device_purge_barriers where guid = ${guid} or ssl_key_fingerprint = ${key.fingerprint}`;
       await tx`
         update device_approvals set status = 'completed', guid = ${guid}, updated_at = ${now}
         where id = ${locked.id}`;
@@ -578,42 +551,32 @@ export class EnrollmentService {
     };
   }
 
-  /** `host`, then `host-1` … `host-50`, then the GUID itself. */
-  async #freeHostname(tx: Sql, wanted: string, guid: string): Promise<string> {
-    const candidates = [wanted, ...Array.from({ length: 50 }, (_, i) => `${wanted}-${i + 1}`)];
-    const taken = new Set(
-      (await tx<{ h: string }[]>`
-        select lower(hostname) as h from devices
-        where lower(hostname) = any(${candidates.map((c) => c.toLowerCase())}::text[])`).map((r) =>
-        r.h
-      ),
-    );
-    return candidates.find((c) => !taken.has(c.toLowerCase())) ?? fmtGuid(guid);
-  }
-
   // ------------------------------------------------------------ operator side
 
   /** Approvals the principal may see, with hostname-conflict analysis. */
   async listApprovals(p: Principal, status: string): Promise<Record<string, unknown>[]> {
     const { sql } = this.#o;
     await this.expire();
-    const rows = await sql<(ApprovalRow & {
-      site_name: string | null;
-      c_guid: string | null;
-      c_fp: string | null;
-      c_site: number | null;
-      c_site_name: string | null;
-    })[]>`
-      select a.*, s.name as site_name, d.guid as c_guid, d.ssl_key_fingerprint as c_fp,
-             d.site_id as c_site, cs.name as c_site_name
+    const approvals = await sql<(ApprovalRow & { site_name: string | null })[]>`
+      select a.*, s.name as site_name
       from device_approvals a
-      left join sites s on s.id = a.site_id
-      left join devices d on lower(d.hostname) = lower(a.hostname_claimed)
-        and (a.guid is null or d.guid <> a.guid)
-      left join sites cs on cs.id = d.site_id
+      left join site_view s on s.id = a.site_id
       where ${status === "all" ? sql`true` : sql`a.status = ${status}`}
         and ${p.sites === "all" ? sql`true` : sql`a.site_id = any(${[...p.sites]}::int[])`}
       order by a.created_at desc limit 1000`;
+    // The device holding each claimed hostname (another device than the approval's own).
+    const owners = await this.#o.devices.hostnameOwners(approvals.map((a) => a.hostname_claimed));
+    const rows = approvals.map((a) => {
+      const d = owners.get(a.hostname_claimed.toLowerCase());
+      const other = d && (a.guid === null || d.guid.toLowerCase() !== a.guid.toLowerCase());
+      return {
+        ...a,
+        c_guid: other ? d.guid : null,
+        c_fp: other ? d.ssl_key_fingerprint : null,
+        c_site: other ? d.site_id : null,
+        c_site_name: other ? d.site_name : null,
+      };
+    });
     const out: Record<string, unknown>[] = [];
     for (const r of rows) {
       let conflictInfo: Record<string, unknown> | null = null;
@@ -630,7 +593,7 @@ export class EnrollmentService {
           requires_prompt: !match,
         };
         if (r.status === "pending") {
-          alternate = await this.#freeHostname(sql, r.hostname_claimed, r.id);
+          alternate = await this.#o.devices.freeHostname(r.hostname_claimed, r.id);
         }
       }
       out.push({
