@@ -16,6 +16,7 @@ import { cleanText, MAX_INPUT_DEPTH, nestsDeeperThan } from "../../core/text.ts"
 import type { AppEnv } from "../../core/http.ts";
 import type { Logger } from "../../core/log.ts";
 import type { PluginContext } from "../../core/plugin.ts";
+import type { DeviceStore } from "../inventory/mod.ts";
 import type { DeviceIdentity, TokenService } from "../tokens/mod.ts";
 import type { AcceptLimiter } from "./accept_limiter.ts";
 import type { AgentChannel } from "./channel.ts";
@@ -73,6 +74,8 @@ export interface SocketSettings {
 
 interface Deps {
   tokens: TokenService;
+  /** The inventory's device service (the ticket path's identity lookup). */
+  devices: Pick<DeviceStore, "identities">;
   registry: AgentRegistry;
   liveness: Liveness;
   channel: AgentChannel;
@@ -154,10 +157,7 @@ export function registerAgentSocket(
       if (!row) {
         throw new HttpError(401, "invalid_ticket", "the ticket is unknown, used or expired");
       }
-      const [dev] = await sql<
-        { hostname: string; site_id: number | null; status: string; token_version: number }[]
-      >`
-        select hostname, site_id, status, token_version from devices where guid = ${row.guid}`;
+      const [dev] = await d.devices.identities([row.guid]);
       if (!dev || dev.token_version !== row.token_version) {
         throw new HttpError(401, "invalid_ticket", "the device's tokens were revoked");
       }

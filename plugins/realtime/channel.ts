@@ -8,7 +8,7 @@
 import type { z } from "@hono/zod-openapi";
 import { type EventBus, eventKey } from "../../core/events.ts";
 import { type OperatorNotice, operatorNotice } from "../../core/notices.ts";
-import type { AgentState, Liveness } from "./liveness.ts";
+import type { AgentState, HeartbeatFields, Liveness } from "./liveness.ts";
 import type { AgentMessage, AgentRegistry, SendResult } from "./registry.ts";
 import type { Topic } from "./schemas.ts";
 
@@ -139,11 +139,12 @@ export class AgentChannel {
   }
 
   /**
-   * Writes this instance's pending `last_seen` values and heartbeat fields now, for a
-   * reader that is about to judge devices from the database (watchdogs).
+   * Heartbeat fields this instance heard but has not written yet (upper-case GUID →
+   * fields), for a reader that judges devices from the stored telemetry (watchdogs) and
+   * lays these over it: what the next flush would write, without forcing one.
    */
-  async flushTelemetry(): Promise<void> {
-    if (this.liveness.pendingCount) await this.liveness.flush();
+  pendingTelemetry(guids?: Iterable<string>): Map<string, HeartbeatFields> {
+    return this.liveness.pending(guids);
   }
 
   /** Whether the agent's socket is open somewhere. */

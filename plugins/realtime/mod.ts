@@ -11,6 +11,7 @@ import { intEnv, setting } from "../../core/config.ts";
 import { notice } from "../../core/notices.ts";
 import { definePlugin, serviceKey } from "../../core/plugin.ts";
 import { devicesKey, inventoryKey } from "../inventory/mod.ts";
+import { sitesKey } from "../sites/mod.ts";
 import { tokensKey } from "../tokens/mod.ts";
 import { AcceptLimiter } from "./accept_limiter.ts";
 import { CLOSE, reconnectWindow, registerAgentSocket, shutdownReason } from "./agent_socket.ts";
@@ -19,17 +20,22 @@ import { Liveness } from "./liveness.ts";
 import { OperatorHub, registerOperatorSocket } from "./operator_socket.ts";
 import { AgentRegistry } from "./registry.ts";
 import { registerSoftwareRoutes } from "./routes_software.ts";
+import { SoftwareInventory } from "./software.ts";
 import { registerTelemetryRoutes, TelemetryIngest } from "./telemetry.ts";
 
 export { AgentChannel, agentStatusChanged, operatorEvent, telemetryReceived } from "./channel.ts";
 export type { AgentHandler, AgentRef, OperatorEvent } from "./channel.ts";
-export type { AgentState } from "./liveness.ts";
+export type { AgentState, HeartbeatFields } from "./liveness.ts";
+export type { SoftwareInventory, SoftwareRow } from "./software.ts";
 export type { AgentMessage, SendResult } from "./registry.ts";
 export type { Topic } from "./schemas.ts";
 export { CLOSE } from "./agent_socket.ts";
 
 /** Service key: `ctx.use(realtimeKey)` in plugins that require "realtime". */
 export const realtimeKey = serviceKey<AgentChannel>("realtime.channel");
+
+/** Service key of the reported software lists (`matching` names, in one query). */
+export const softwareKey = serviceKey<SoftwareInventory>("realtime.software");
 
 /** Internals exposed for tests and benchmarks (flush counters, registry size). */
 export interface RealtimeInternals {
@@ -44,7 +50,7 @@ export const realtimeInternalsKey = serviceKey<RealtimeInternals>("realtime.inte
 export default definePlugin({
   name: "realtime",
   description: "Agent and operator WebSockets, telemetry, liveness, agent registry",
-  requires: ["tokens", "inventory"],
+  requires: ["sites", "tokens", "inventory"],
   migrations: new URL("./migrations/", import.meta.url),
   settings: {
     heartbeatSeconds: setting(
@@ -153,12 +159,14 @@ export default definePlugin({
       ctx.sql,
       ctx.clock,
       liveness,
+      ctx.use(devicesKey),
       ctx.events,
       s.coalesceSeconds * 1000,
     );
     const hub = new OperatorHub(ctx.events, ctx.instanceId);
     const limiter = new AcceptLimiter(ctx.clock, s.acceptPerSecond, s.acceptBurst, 30);
     ctx.provide(realtimeKey, channel);
+    ctx.provide(softwareKey, new SoftwareInventory(ctx.sql));
     ctx.provide(realtimeInternalsKey, {
       liveness,
       registry,
@@ -167,8 +175,10 @@ export default definePlugin({
       flush: () => liveness.flush(),
     });
 
+    const devices = ctx.use(devicesKey);
     const agentSockets = registerAgentSocket(ctx, {
       tokens,
+      devices,
       registry,
       liveness,
       channel,
@@ -181,7 +191,7 @@ export default definePlugin({
         heartbeatIntervalSeconds: s.heartbeatSeconds,
       },
     });
-    registerTelemetryRoutes(ctx, tokens, telemetry, channel);
+    registerTelemetryRoutes(ctx, tokens, telemetry, channel, ctx.use(sitesKey));
     registerOperatorSocket(ctx, hub, channel);
     registerSoftwareRoutes(ctx, inventory);
 
@@ -230,7 +240,7 @@ export default definePlugin({
         >`
           select c.guid, d.hostname, d.site_id, c.agent_id, c.service_mode, c.connected_at, c.instance_id
           from agent_connections c
-          join devices d on d.guid = c.guid
+          join device_view d on d.guid = c.guid
           join realtime_instances i on i.instance_id = c.instance_id and i.alive_at >= ${stale}
           where ${
           p.sites === "all" ? ctx.sql`true` : ctx.sql`d.site_id = any(${[...p.sites]}::int[])`

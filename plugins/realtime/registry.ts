@@ -174,7 +174,7 @@ export class AgentRegistry {
       await this.#o.sql`
         insert into agent_outbox (guid, message, created_at, expires_at)
         select ${guid}, ${this.#o.sql.json(message as never)}, ${new Date(now)}, ${until}
-        where exists (select 1 from devices where guid = ${guid})`;
+        where exists (select 1 from device_view where guid = ${guid})`;
     }
     return { status: "offline", held_until: until.toISOString() };
   }

@@ -13,6 +13,8 @@ import type { Sql } from "../../core/db.ts";
 import { HttpError } from "../../core/errors.ts";
 import type { EventBus } from "../../core/events.ts";
 import type { PluginContext } from "../../core/plugin.ts";
+import type { DeviceStore } from "../inventory/mod.ts";
+import type { SitesService } from "../sites/mod.ts";
 import type { TokenService } from "../tokens/mod.ts";
 import { type AgentChannel, type AgentRef, telemetryReceived } from "./channel.ts";
 import type { HeartbeatFields, Liveness } from "./liveness.ts";
@@ -36,6 +38,8 @@ export class TelemetryIngest {
     private readonly sql: Sql,
     private readonly clock: Clock,
     private readonly liveness: Liveness,
+    /** The inventory's device service: the details document and its summary columns. */
+    private readonly devices: Pick<DeviceStore, "details" | "writeDetails">,
     private readonly events: EventBus,
     private readonly coalesceMs: number,
   ) {}
@@ -106,11 +110,10 @@ export class TelemetryIngest {
 
   /** Merges a details document and rebuilds the software inventory. */
   async details(agent: AgentRef, body: z.infer<typeof Details>): Promise<void> {
-    const [row] = await this.sql<{ details: Record<string, unknown> }[]>`
-      select details from devices where guid = ${agent.guid}`;
-    if (!row) throw new HttpError(404, "device_not_registered", "this device is not registered");
+    const stored = await this.devices.details(agent.guid);
+    if (!stored) throw new HttpError(404, "device_not_registered", "this device is not registered");
     const { software, ...rest } = body.details;
-    const merged = mergeDetails(row.details, rest) as Record<string, unknown>;
+    const merged = mergeDetails(stored, rest) as Record<string, unknown>;
     const s = (body.details.summary ?? {}) as Record<string, unknown>;
     const text = (v: unknown) => (typeof v === "string" && v.trim() ? v.slice(0, 512) : null);
     const now = new Date(this.clock.now());
@@ -130,19 +133,22 @@ export class TelemetryIngest {
       source: sw.source ?? "",
     }));
     // Everything is shaped above; the transaction only writes.
-    await this.sql.begin(async (tx) => {
-      await tx`
-        update devices set details = ${tx.json(merged as never)},
-          operating_system = coalesce(${text(s.operating_system)}, operating_system),
-          device_type = coalesce(${text(s.device_type)}, device_type),
-          domain = coalesce(${text(s.domain)}, domain),
-          last_user = coalesce(${text(s.last_user)}, last_user),
-          external_ip = coalesce(${text(s.external_ip)}, external_ip),
-          internal_ip = coalesce(${text(s.internal_ip)}, internal_ip),
-          connection_type = coalesce(${text(s.connection_type)}, connection_type),
-          connection_endpoint = coalesce(${text(s.connection_endpoint)}, connection_endpoint),
-          agent_hash = coalesce(${body.agent_hash ?? null}, agent_hash)
-        where guid = ${agent.guid}`;
+    await this.sql.begin(async (txn) => {
+      const tx = txn as unknown as Sql;
+      await this.devices.writeDetails(agent.guid, {
+        details: merged,
+        summary: {
+          operating_system: text(s.operating_system),
+          device_type: text(s.device_type),
+          domain: text(s.domain),
+          last_user: text(s.last_user),
+          external_ip: text(s.external_ip),
+          internal_ip: text(s.internal_ip),
+          connection_type: text(s.connection_type),
+          connection_endpoint: text(s.connection_endpoint),
+        },
+        agentHash: body.agent_hash ?? null,
+      }, tx);
       if (software) {
         await tx`delete from device_software_inventory where device_guid = ${agent.guid}`;
         if (softwareRows.length) {
@@ -185,6 +191,7 @@ export function registerTelemetryRoutes(
   tokens: TokenService,
   ingest: TelemetryIngest,
   channel: AgentChannel,
+  sites: SitesService,
 ): void {
   const guard = tokens.auth.guard({ allowQuarantined: true });
   const refOf = (c: Parameters<typeof tokens.auth.identity>[0]): AgentRef => {
@@ -242,9 +249,7 @@ export function registerTelemetryRoutes(
     async (c) => {
       const ref = refOf(c);
       const coalesced = ingest.status(ref, c.req.valid("json"));
-      const [site] = ref.siteId === null
-        ? []
-        : await ctx.sql<{ name: string }[]>`select name from sites where id = ${ref.siteId}`;
+      const site = ref.siteId === null ? null : await sites.get(ref.siteId);
       return c.json({
         status: "ok" as const,
         poll_after_ms: 30_000,

@@ -19,7 +19,7 @@ import type { Sql } from "../../core/db.ts";
 import { HttpError } from "../../core/errors.ts";
 import type { Logger } from "../../core/log.ts";
 import type { FilterService } from "../inventory/mod.ts";
-import type { AgentChannel } from "../realtime/mod.ts";
+import type { AgentChannel, HeartbeatFields, SoftwareInventory } from "../realtime/mod.ts";
 import type { ActiveWindow, SchedulerService } from "../scheduler/api.ts";
 import type { ActionOutcome, ActionRunner } from "./actions.ts";
 import type { Severity } from "./api.ts";
@@ -75,10 +75,13 @@ export interface EvaluatorDeps {
   actions: ActionRunner;
   staleMs: number;
   /**
-   * Writes telemetry still held in memory (realtime keeps heartbeat fields until its
-   * next flush) so an evaluation reads what agents just reported.
+   * Telemetry realtime heard but has not written yet (it keeps heartbeat fields until its
+   * next flush), laid over the stored values so an evaluation judges what agents just
+   * reported without forcing a write.
    */
-  flushTelemetry?: () => Promise<void>;
+  pendingTelemetry?: (guids?: Iterable<string>) => Map<string, HeartbeatFields>;
+  /** Realtime's reported software lists. */
+  software: Pick<SoftwareInventory, "matching">;
   /** Run inside the write transaction with what it changed (other plugins' outboxes). */
   hooks?: IncidentHooks;
 }
@@ -209,7 +212,6 @@ export class Evaluator {
     guids?: string[],
   ): Promise<Map<string, DeviceSample>> {
     const sql = this.d.sql;
-    await this.d.flushTelemetry?.();
     const rules = policies.flatMap((p) => p.criteria.rules);
     const parts = neededParts(rules);
     const part = (name: string) =>
@@ -222,10 +224,12 @@ export class Evaluator {
         (extract(epoch from d.last_reboot) * 1000)::float8 as last_reboot,
         d.uptime::float8 as uptime, d.cpu_percent, d.memory_percent
         ${part("storage")} ${part("services")} ${part("agent_role_health")} ${part("processes")}
-      from devices d where d.status = 'active' ${only}`;
+      from device_view d where d.status = 'active' ${only}`;
+    const pending = this.d.pendingTelemetry?.(guids) ?? new Map<string, HeartbeatFields>();
     const out = new Map<string, DeviceSample>();
-    for (const r of rows) {
-      const guid = r.guid.toUpperCase();
+    for (const stored of rows) {
+      const guid = stored.guid.toUpperCase();
+      const r = overlay(stored, pending.get(guid));
       const db = r.last_seen;
       const mem = this.d.lastSeen(guid);
       const lastSeen = db === null ? mem : mem === null ? db : Math.max(db, mem);
@@ -256,18 +260,7 @@ export class Evaluator {
         ),
       ];
       const patterns = names.map((n) => `%${n.replace(/[\\%_]/g, (m) => `\\${m}`)}%`);
-      const sw = await sql<
-        {
-          device_guid: string;
-          name: string;
-          name_normalized: string;
-          version: string;
-          source: string;
-        }[]
-      >`
-        select device_guid, name, name_normalized, version, source from device_software_inventory
-        where name_normalized like any(${patterns}::text[])
-          ${guids ? sql`and device_guid = any(${guids}::uuid[])` : sql``}`;
+      const sw = await this.d.software.matching(patterns, guids);
       for (const s of out.values()) s.software = [];
       for (const r of sw) {
         const entry: SoftwareEntry = {
@@ -847,4 +840,28 @@ export class Evaluator {
       return changes;
     });
   }
+}
+
+/**
+ * A stored device row with the heartbeat fields realtime has not written yet laid over it,
+ * the way its flush would write them (a field the heartbeat did not carry keeps its
+ * value; details replace per top-level part).
+ */
+function overlay(r: DeviceRow, p: HeartbeatFields | undefined): DeviceRow {
+  if (!p) return r;
+  const part = (name: "storage" | "services" | "agent_role_health" | "processes") =>
+    p.details && name in p.details && r[name] !== undefined
+      ? JSON.stringify(p.details[name])
+      : r[name];
+  return {
+    ...r,
+    last_reboot: p.last_reboot !== undefined ? Date.parse(p.last_reboot) : r.last_reboot,
+    uptime: p.uptime ?? r.uptime,
+    cpu_percent: p.cpu_percent ?? r.cpu_percent,
+    memory_percent: p.memory_percent ?? r.memory_percent,
+    storage: part("storage"),
+    services: part("services"),
+    agent_role_health: part("agent_role_health"),
+    processes: part("processes"),
+  };
 }

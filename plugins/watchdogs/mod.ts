@@ -13,7 +13,13 @@
 import { intEnv, setting } from "../../core/config.ts";
 import { definePlugin } from "../../core/plugin.ts";
 import { filtersKey, inventoryKey } from "../inventory/mod.ts";
-import { agentStatusChanged, realtimeKey, telemetryReceived } from "../realtime/mod.ts";
+import { sitesKey } from "../sites/mod.ts";
+import {
+  agentStatusChanged,
+  realtimeKey,
+  softwareKey,
+  telemetryReceived,
+} from "../realtime/mod.ts";
 import { schedulerKey } from "../scheduler/api.ts";
 import { ActionRunner } from "./actions.ts";
 import { watchdogsKey } from "./api.ts";
@@ -39,7 +45,7 @@ export { watchdogsKey } from "./api.ts";
 export default definePlugin({
   name: "watchdogs",
   description: "Monitoring policies, incidents, overrides, maintenance windows and actions",
-  requires: ["inventory", "realtime", "scheduler"],
+  requires: ["sites", "inventory", "realtime", "scheduler"],
   migrations: new URL("./migrations/", import.meta.url),
   settings: {
     loopSeconds: setting(
@@ -83,7 +89,8 @@ export default definePlugin({
       scheduler,
       actions: new ActionRunner(channel, scheduler, () => ctx.clock.now()),
       staleMs: ctx.settings.staleSeconds * 1000,
-      flushTelemetry: () => channel.flushTelemetry(),
+      pendingTelemetry: (guids) => channel.pendingTelemetry(guids),
+      software: ctx.use(softwareKey),
       hooks,
     });
     const service = new WatchdogService({
@@ -92,6 +99,7 @@ export default definePlugin({
       store,
       evaluator,
       inventory,
+      sites: ctx.use(sitesKey),
       channel,
       staleMs: ctx.settings.staleSeconds * 1000,
       hooks,

@@ -10,6 +10,7 @@ import type { Clock } from "../../core/clock.ts";
 import type { Sql } from "../../core/db.ts";
 import { badRequest, conflict, notFound } from "../../core/errors.ts";
 import type { InventoryService } from "../inventory/mod.ts";
+import type { SitesService } from "../sites/mod.ts";
 import type { AgentChannel } from "../realtime/mod.ts";
 import { type EvalStats, Evaluator, type IncidentChange } from "./evaluator.ts";
 import type { IncidentHooks } from "./incident_hooks.ts";
@@ -102,6 +103,8 @@ export interface WatchdogServiceOptions {
   store: PolicyStore;
   evaluator: Evaluator;
   inventory: InventoryService;
+  /** The sites plugin's service (site names of a preview). */
+  sites: SitesService;
   channel: AgentChannel;
   staleMs: number;
   /** Run in the transaction of an operator's incident change (acknowledge, suppress, re-open). */
@@ -229,10 +232,7 @@ export class WatchdogService {
       last_evaluated_at: null,
     };
     const targets = await ev.targets(input, devices.keys(), new Map(), p);
-    const sites = new Map<number, string>();
-    for (
-      const r of await this.#o.sql<{ id: number; name: string }[]>`select id, name from sites`
-    ) sites.set(r.id, r.name);
+    const sites = new Map((await this.#o.sites.list()).map((r) => [r.id, r.name]));
     const rows = [];
     let matched = 0;
     for (const g of targets) {
