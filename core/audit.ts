@@ -49,6 +49,58 @@ export function createAuditor(sql: Sql, log: Logger, clock: Clock): Auditor {
   };
 }
 
+/** A stored audit entry as {@link readAudit} returns it. */
+export interface AuditRow {
+  id: string;
+  at: Date;
+  actor_kind: string;
+  actor_id: string | null;
+  actor_name: string | null;
+  action: string;
+  target: string | null;
+  outcome: string;
+  details: Record<string, unknown>;
+  request_id: string | null;
+  ip: string | null;
+}
+
+/** What {@link readAudit} selects. */
+export interface AuditQuery {
+  /** An actor's name or id. */
+  actor?: string;
+  /** An exact action, or a prefix ending in `*`. */
+  action?: string;
+  since?: Date;
+  /** Entries with ids below this one (the page after a cursor). */
+  before?: number | null;
+  limit: number;
+}
+
+/**
+ * Audit entries, newest first. The trail is the kernel's table, so its reader is here
+ * and a plugin that shows it (the operators' `GET /api/audit`) names no table.
+ */
+export async function readAudit(sql: Sql, q: AuditQuery): Promise<AuditRow[]> {
+  const action = q.action?.endsWith("*")
+    ? sql`and action like ${q.action.slice(0, -1).replace(/[\\%_]/g, "\\$&") + "%"}`
+    : q.action
+    ? sql`and action = ${q.action}`
+    : sql``;
+  return [
+    ...await sql<AuditRow[]>`
+      select id, at, actor_kind, actor_id, actor_name, action, target, outcome, details,
+             request_id, ip
+      from audit_log
+      where true
+        ${q.actor ? sql`and (actor_name = ${q.actor} or actor_id = ${q.actor})` : sql``}
+        ${action}
+        ${q.since ? sql`and at >= ${q.since}` : sql``}
+        ${q.before ? sql`and id < ${q.before}` : sql``}
+      order by id desc
+      limit ${q.limit}`,
+  ];
+}
+
 /**
  * The caller's address: the TCP peer, or behind a proxy listed in
  * `BOREALIS_TRUSTED_PROXIES` the address it forwarded (core/client_ip.ts).

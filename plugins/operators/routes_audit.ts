@@ -6,6 +6,7 @@
  */
 import { intParam } from "../../core/fields.ts";
 import { createRoute, z } from "@hono/zod-openapi";
+import { readAudit } from "../../core/audit.ts";
 import { requireRole } from "../../core/auth.ts";
 import { badRequest } from "../../core/errors.ts";
 import type { Deps } from "./deps.ts";
@@ -62,36 +63,13 @@ export function installAuditRoutes(deps: Deps): void {
   ctx.http.openapi(auditRoute, async (c) => {
     const q = c.req.valid("query");
     const before = q.cursor ? decodeCursor(q.cursor) : null;
-    const action = q.action?.endsWith("*")
-      ? sql`and action like ${q.action.slice(0, -1).replace(/[\\%_]/g, "\\$&") + "%"}`
-      : q.action
-      ? sql`and action = ${q.action}`
-      : sql``;
-    const rows = await sql<
-      {
-        id: string;
-        at: Date;
-        actor_kind: string;
-        actor_id: string | null;
-        actor_name: string | null;
-        action: string;
-        target: string | null;
-        outcome: string;
-        details: Record<string, unknown>;
-        request_id: string | null;
-        ip: string | null;
-      }[]
-    >`
-      select id, at, actor_kind, actor_id, actor_name, action, target, outcome, details,
-             request_id, ip
-      from audit_log
-      where true
-        ${q.actor ? sql`and (actor_name = ${q.actor} or actor_id = ${q.actor})` : sql``}
-        ${action}
-        ${q.since ? sql`and at >= ${new Date(q.since)}` : sql``}
-        ${before ? sql`and id < ${before}` : sql``}
-      order by id desc
-      limit ${q.limit + 1}`;
+    const rows = await readAudit(sql, {
+      actor: q.actor,
+      action: q.action,
+      since: q.since ? new Date(q.since) : undefined,
+      before,
+      limit: q.limit + 1,
+    });
     const page = rows.slice(0, q.limit);
     return c.json({
       entries: page.map((r) => ({ ...r, id: Number(r.id), at: r.at.toISOString() })),

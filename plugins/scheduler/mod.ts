@@ -10,7 +10,8 @@ import { intEnv, setting } from "../../core/config.ts";
 import { definePlugin, serviceKey } from "../../core/plugin.ts";
 import { credentialsKey, vaultKey } from "../aegis/mod.ts";
 import { assembliesService } from "../assemblies/mod.ts";
-import { filtersKey, inventoryKey } from "../inventory/mod.ts";
+import { devicesKey, filtersKey, inventoryKey } from "../inventory/mod.ts";
+import { sitesKey } from "../sites/mod.ts";
 import { agentStatusChanged, realtimeKey } from "../realtime/mod.ts";
 import { tokensKey } from "../tokens/mod.ts";
 import { schedulerKey } from "./api.ts";
@@ -101,7 +102,7 @@ export const schedulerSettings = {
 export default definePlugin({
   name: "scheduler",
   description: "Quick run, scheduled jobs, maintenance windows, signed scripts, activity",
-  requires: ["assemblies", "realtime", "aegis", "inventory", "tokens"],
+  requires: ["sites", "assemblies", "realtime", "aegis", "inventory", "tokens"],
   migrations: new URL("./migrations/", import.meta.url),
   settings: schedulerSettings,
   setup(ctx) {
@@ -214,8 +215,8 @@ export default definePlugin({
       inventory: ctx.use(inventoryKey),
       filters,
     });
-    registerJobRoutes(ctx, { runs, filters, assemblies });
-    registerWindowRoutes(ctx, { windows, filters });
+    registerJobRoutes(ctx, { runs, filters, assemblies, devices: ctx.use(devicesKey) });
+    registerWindowRoutes(ctx, { windows, filters, sites: ctx.use(sitesKey) });
     registerServerTimeRoute(ctx);
 
     ctx.tasks.every("tick", s.tickSeconds * 1000, () => runs.tick(), { clusterSingleton: true });

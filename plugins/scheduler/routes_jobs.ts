@@ -9,7 +9,7 @@ import { canSeeSite, type Principal, principalOf, requireRole } from "../../core
 import { badRequest, conflict, HttpError, notFound } from "../../core/errors.ts";
 import type { PluginContext } from "../../core/plugin.ts";
 import type { AssembliesService } from "../assemblies/mod.ts";
-import type { FilterService } from "../inventory/mod.ts";
+import { type DeviceStore, type FilterService, isGuid } from "../inventory/mod.ts";
 import {
   canSeeJob,
   checkSchedule,
@@ -40,7 +40,12 @@ interface OccRow {
 /** Registers the routes. */
 export function registerJobRoutes(
   ctx: PluginContext,
-  d: { runs: RunEngine; filters: FilterService; assemblies: AssembliesService },
+  d: {
+    runs: RunEngine;
+    filters: FilterService;
+    assemblies: AssembliesService;
+    devices: Pick<DeviceStore, "identities" | "hostnameOwners">;
+  },
 ): void {
   const { sql, clock } = ctx;
 
@@ -123,10 +128,12 @@ export function registerJobRoutes(
       );
     }
     if (hostnames.length || guids.length) {
-      const rows = await sql<{ guid: string; hostname: string; site_id: number | null }[]>`
-        select guid::text, hostname, site_id from devices
-        where lower(hostname) = any(${hostnames.map((h) => h.toLowerCase())}::text[])
-           or guid::text = any(${guids.map((g) => g.toLowerCase())}::text[])`;
+      const [owners, identified] = await Promise.all([
+        d.devices.hostnameOwners(hostnames),
+        // Text that is no GUID names no device (it is reported below like an unknown one).
+        d.devices.identities(guids.filter(isGuid)),
+      ]);
+      const rows = [...owners.values(), ...identified];
       const byHost = new Map(rows.map((r) => [r.hostname.toLowerCase(), r]));
       const byGuid = new Map(rows.map((r) => [r.guid.toLowerCase(), r]));
       const bad: string[] = [];

@@ -9,6 +9,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { canSeeSite, type Principal, principalOf, requireRole } from "../../core/auth.ts";
 import { badRequest, notFound } from "../../core/errors.ts";
 import type { PluginContext } from "../../core/plugin.ts";
+import type { SitesService } from "../sites/mod.ts";
 import type { FilterService } from "../inventory/mod.ts";
 import { errors, json } from "./openapi.ts";
 import { cronProblem } from "./schedule.ts";
@@ -29,7 +30,7 @@ const IdParam = z.object({ id: bigIdParam() });
 /** Registers the routes. */
 export function registerWindowRoutes(
   ctx: PluginContext,
-  d: { windows: WindowService; filters: FilterService },
+  d: { windows: WindowService; filters: FilterService; sites: SitesService },
 ): void {
   const { sql, clock } = ctx;
   const shape = (w: WindowRow, open?: number) => ({
@@ -63,8 +64,7 @@ export function registerWindowRoutes(
     }
     if (b.filter_id) await d.filters.get(b.filter_id, p);
     if (b.site_id) {
-      const [s] = await sql`select 1 from sites where id = ${b.site_id}`;
-      if (!s) throw badRequest("site_not_found", `no site ${b.site_id}`);
+      if (!await d.sites.get(b.site_id)) throw badRequest("site_not_found", `no site ${b.site_id}`);
     }
   }
 
