@@ -15,10 +15,10 @@ import { DatabaseUnavailableError, openDatabase } from "./core/db.ts";
 import {
   Engine,
   ENGINE_VERSION,
+  loadPlugins,
   migrationSources,
   orderPlugins,
   PluginGraphError,
-  selectPlugins,
 } from "./core/engine.ts";
 import { createLogSink } from "./core/log.ts";
 import { applyMigrations, MigrationError, migrationStatus } from "./core/migrate.ts";
@@ -130,7 +130,7 @@ async function migrate(args: string[]): Promise<number> {
   const env = processEnv();
   const settings = loadCoreSettings(env);
   const plugins = orderPlugins(
-    selectPlugins(settings.plugins, available.builtin, available.optional),
+    await loadPlugins(settings.plugins, available.builtin, available.optional),
   );
   const sink = createLogSink({
     dir: `${settings.dataDir}/Logs`,

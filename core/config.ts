@@ -249,8 +249,8 @@ export const coreSettingSpecs = {
   plugins: setting(
     "BOREALIS_PLUGINS",
     listEnv(["all"]),
-    "a comma-separated list of plugin names, or all",
-    "Which plugins load.",
+    "a comma-separated list of plugin names or module specifiers (a path, npm:…, https://…), or all",
+    "Which plugins load; a module specifier loads a plugin from outside the repository.",
     "all",
   ),
   logRetentionDays: setting(

@@ -6,7 +6,8 @@
  * @module
  */
 import { parseTrustedProxies } from "./client_ip.ts";
-import { fileURLToPath as fromFileUrl } from "node:url";
+import { resolve } from "node:path";
+import { fileURLToPath as fromFileUrl, pathToFileURL } from "node:url";
 import { createAuditor } from "./audit.ts";
 import { AuthRegistry } from "./auth.ts";
 import { type Clock, systemClock } from "./clock.ts";
@@ -178,6 +179,75 @@ export function selectPlugins(
   return withRequirements([...chosen.values()], [...builtin, ...optional]);
 }
 
+/**
+ * Whether a `BOREALIS_PLUGINS` entry is a module specifier (a path, `npm:…`, `https://…`,
+ * `file://…`) rather than the name of a built-in plugin.
+ */
+export function isPluginModule(entry: string): boolean {
+  return /[/\\:]/.test(entry) || entry.startsWith(".");
+}
+
+/**
+ * Loads a plugin from outside the repository with Deno's dynamic import: the module's
+ * default export must be a plugin made with `definePlugin` (its contract version is
+ * checked with the rest by {@link orderPlugins}). A relative path is resolved against `cwd`.
+ * The plugin runs inside the engine with the engine's permissions.
+ */
+export async function importPlugin(specifier: string, cwd = Deno.cwd()): Promise<AnyPlugin> {
+  const url = /^(npm|jsr|https?|file|data):/.test(specifier)
+    ? specifier
+    : pathToFileURL(resolve(cwd, specifier)).href;
+  let mod: { default?: unknown };
+  try {
+    mod = await import(url);
+  } catch (err) {
+    throw new PluginGraphError(
+      `BOREALIS_PLUGINS: cannot load plugin module ${specifier}: ${
+        err instanceof Error ? err.message.split("\n")[0] : String(err)
+      }`,
+    );
+  }
+  const p = mod.default as Partial<AnyPlugin> | undefined;
+  if (!p || typeof p !== "object" || typeof p.name !== "string" || typeof p.setup !== "function") {
+    throw new PluginGraphError(
+      `BOREALIS_PLUGINS: ${specifier} has no plugin as its default export ` +
+        `(export default definePlugin({ name, setup, … }))`,
+    );
+  }
+  return p as AnyPlugin;
+}
+
+/**
+ * {@link selectPlugins} for entries that may also be module specifiers ({@link importPlugin}).
+ * A loaded plugin may not take a built-in plugin's name; it stands in for an optional one of
+ * the same name (a newer copy of the example, say).
+ */
+export async function loadPlugins(
+  entries: readonly string[],
+  builtin: readonly AnyPlugin[],
+  optional: readonly AnyPlugin[] = [],
+  cwd = Deno.cwd(),
+): Promise<AnyPlugin[]> {
+  const loaded: AnyPlugin[] = [];
+  const names: string[] = [];
+  for (const entry of entries) {
+    if (!isPluginModule(entry)) {
+      names.push(entry);
+      continue;
+    }
+    const p = await importPlugin(entry, cwd);
+    if (builtin.some((b) => b.name === p.name)) {
+      throw new PluginGraphError(
+        `BOREALIS_PLUGINS: ${entry} is a plugin named ${p.name}, the name of a built-in plugin`,
+      );
+    }
+    loaded.push(p);
+    names.push(p.name);
+  }
+  const others = optional.filter((o) => !loaded.some((p) => p.name === o.name));
+  return selectPlugins(names, builtin, [...others, ...loaded]);
+}
+
 /** Options for {@link Engine.create}. */
 export interface EngineOptions {
   /** Environment to read settings from (default: the process environment). */
@@ -272,7 +342,7 @@ export class Engine {
     const settings = loadCoreSettings(env);
     const plugins = orderPlugins(
       options.plugins ??
-        selectPlugins(
+        await loadPlugins(
           settings.plugins,
           options.available?.builtin ?? [],
           options.available?.optional ?? [],

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { startTestEngine } from "../../tests/helpers/test_engine.ts";
+import { startTestEngine } from "borealis/core/testing.ts";
 import example, { noteCreated, notesService } from "./mod.ts";
 
 Deno.test("example plugin: notes round trip through HTTP, events and the service", async () => {
