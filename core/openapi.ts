@@ -14,7 +14,7 @@ export const ErrorBody = z.object({
 }).openapi("Error");
 
 /** A JSON response entry. */
-export const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({
+export const json = <T extends z.ZodTypeAny>(schema: T, description = "OK") => ({
   description,
   content: { "application/json": { schema } },
 });

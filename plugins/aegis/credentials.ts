@@ -226,8 +226,8 @@ async function requireKnownSite(sites: SitesService, siteId: number | null | und
 const isUniqueViolation = (e: unknown) =>
   typeof e === "object" && e !== null && (e as { code?: string }).code === "23505";
 
-/** Installs the credential routes; returns the in-process service. */
-export function installCredentials(
+/** Registers the credential routes; returns the in-process service. */
+export function registerCredentialRoutes(
   ctx: PluginContext,
   vault: AegisVault,
   sites: SitesService,

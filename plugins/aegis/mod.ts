@@ -10,8 +10,8 @@ import { join } from "node:path";
 import { z } from "zod";
 import { intEnv, optionalStringEnv, setting } from "../../core/config.ts";
 import { definePlugin, serviceKey } from "../../core/plugin.ts";
-import { installAegisRoutes } from "./routes.ts";
-import { installCredentials } from "./credentials.ts";
+import { registerAegisRoutes } from "./routes.ts";
+import { registerCredentialRoutes } from "./credentials.ts";
 import { AegisVault, type Vault } from "./vault.ts";
 import { sitesKey } from "../sites/mod.ts";
 
@@ -78,8 +78,8 @@ export default definePlugin({
     });
     await vault.init();
     ctx.provide(vaultKey, vault);
-    const driver = installAegisRoutes(ctx, vault);
-    ctx.provide(credentialsKey, installCredentials(ctx, vault, ctx.use(sitesKey)));
+    const driver = registerAegisRoutes(ctx, vault);
+    ctx.provide(credentialsKey, registerCredentialRoutes(ctx, vault, ctx.use(sitesKey)));
     // A rotation interrupted by a stop resumes when the vault is next unlocked here.
     driver.resumeIfPending();
     ctx.onStop(() => driver.stop());

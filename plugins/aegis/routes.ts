@@ -117,8 +117,8 @@ export interface RotationDriver {
   stop(): Promise<void>;
 }
 
-/** Installs the vault administration routes and returns the rotation driver. */
-export function installAegisRoutes(ctx: PluginContext, vault: AegisVault): RotationDriver {
+/** Registers the vault administration routes and returns the rotation driver. */
+export function registerAegisRoutes(ctx: PluginContext, vault: AegisVault): RotationDriver {
   let running: Promise<void> | null = null;
   let stopping = false;
   const drive = () => {

@@ -16,10 +16,10 @@ import { operatorsKey } from "../operators/mod.ts";
 import { watchdogsKey } from "../watchdogs/mod.ts";
 import { alertsKey, deliveryDead } from "./api.ts";
 import { Outbox } from "./outbox.ts";
-import { installChannelRoutes } from "./routes_channels.ts";
-import { installDeliveryRoutes } from "./routes_deliveries.ts";
-import { installRoutingRoutes } from "./routes_routing.ts";
-import { installSubscriptionRoutes } from "./routes_subscriptions.ts";
+import { registerChannelRoutes } from "./routes_channels.ts";
+import { registerDeliveryRoutes } from "./routes_deliveries.ts";
+import { registerRoutingRoutes } from "./routes_routing.ts";
+import { registerSubscriptionRoutes } from "./routes_subscriptions.ts";
 import { AlertsService } from "./service.ts";
 import { alertsSettings } from "./settings.ts";
 import { AlertStore } from "./store.ts";
@@ -87,10 +87,10 @@ export default definePlugin({
     // The outbox row is written by the transaction that changes the incident.
     ctx.use(watchdogsKey).onIncidentWrite((tx, events) => outbox.record(tx, events));
 
-    installChannelRoutes(ctx.http, service, ctx.audit);
-    installRoutingRoutes(ctx.http, service, ctx.audit);
-    installDeliveryRoutes(ctx.http, service, ctx.audit);
-    installSubscriptionRoutes(ctx.http, service, ctx.audit);
+    registerChannelRoutes(ctx.http, service, ctx.audit);
+    registerRoutingRoutes(ctx.http, service, ctx.audit);
+    registerDeliveryRoutes(ctx.http, service, ctx.audit);
+    registerSubscriptionRoutes(ctx.http, service, ctx.audit);
 
     ctx.provide(alertsKey, {
       cycle: () => worker.cycle(),

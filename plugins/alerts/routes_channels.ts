@@ -17,8 +17,8 @@ import { ChannelSaved, ChannelView, TestResult } from "./views.ts";
 const Id = z.object({ id: z.uuid() });
 const guarded = { 401: err("Not signed in"), 403: err("Admins only") };
 
-/** Installs the channel routes. */
-export function installChannelRoutes(http: Router, svc: AlertsService, audit: Auditor): void {
+/** Registers the channel routes. */
+export function registerChannelRoutes(http: Router, svc: AlertsService, audit: Auditor): void {
   const admin = requireRole("Admin");
 
   http.openapi(

@@ -18,8 +18,8 @@ import { DeliveryView } from "./views.ts";
 const Id = z.object({ id: z.uuid() });
 const guarded = { 401: err("Not signed in"), 403: err("Admins only") };
 
-/** Installs the delivery log routes. */
-export function installDeliveryRoutes(http: Router, svc: AlertsService, audit: Auditor): void {
+/** Registers the delivery log routes. */
+export function registerDeliveryRoutes(http: Router, svc: AlertsService, audit: Auditor): void {
   const admin = requireRole("Admin");
 
   http.openapi(

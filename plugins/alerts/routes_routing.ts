@@ -16,8 +16,8 @@ import { RouteView } from "./views.ts";
 const Id = z.object({ id: z.uuid() });
 const guarded = { 401: err("Not signed in"), 403: err("Admins only") };
 
-/** Installs the routing routes. */
-export function installRoutingRoutes(http: Router, svc: AlertsService, audit: Auditor): void {
+/** Registers the routing routes. */
+export function registerRoutingRoutes(http: Router, svc: AlertsService, audit: Auditor): void {
   const admin = requireRole("Admin");
 
   http.openapi(

@@ -16,8 +16,8 @@ import { SubscriptionView } from "./views.ts";
 
 const guarded = { 401: err("Not signed in"), 403: err("Not allowed") };
 
-/** Installs the subscription routes. */
-export function installSubscriptionRoutes(
+/** Registers the subscription routes. */
+export function registerSubscriptionRoutes(
   http: Router,
   svc: AlertsService,
   audit: Auditor,

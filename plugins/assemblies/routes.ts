@@ -17,17 +17,8 @@ import { recordItem } from "./cache.ts";
 import type { AssemblyRecord, Domain } from "./model.ts";
 import { DOMAINS, KINDS, PAYLOAD_TYPES, TYPES } from "./model.ts";
 import type { AssembliesService } from "./service.ts";
+import { body, err, json } from "../../core/openapi.ts";
 
-const ErrorBody = z.object({
-  error: z.string(),
-  message: z.string(),
-  details: z.unknown().optional(),
-}).openapi("AssembliesError");
-
-const err = (description: string) => ({
-  description,
-  content: { "application/json": { schema: ErrorBody } },
-});
 
 const Guid = z.object({ guid: z.uuid() });
 
@@ -115,15 +106,6 @@ const FlushResult = z.object({
   superseded: z.number().int(),
   deferred: z.number().int(),
   duration_ms: z.number(),
-});
-
-const json = <T extends z.ZodType>(schema: T, description: string) => ({
-  description,
-  content: { "application/json": { schema } },
-});
-
-const body = <T extends z.ZodType>(schema: T) => ({
-  body: { required: true, content: { "application/json": { schema } } },
 });
 
 const tags = ["assemblies"];

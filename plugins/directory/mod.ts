@@ -17,7 +17,7 @@ import { DirectoryAccounts } from "./accounts.ts";
 import { acceptableUsername, DirectoryReader } from "./directory.ts";
 import { ServerPool } from "./ldap.ts";
 import { ProviderStore } from "./providers.ts";
-import { installRoutes } from "./routes.ts";
+import { registerDirectoryRoutes } from "./routes.ts";
 
 export {
   adNestedGroupsFilter,
@@ -83,7 +83,7 @@ export default definePlugin({
     });
 
     operators.setExternalAuthenticator(accounts);
-    installRoutes({ ctx, store, reader, accounts, operators });
+    registerDirectoryRoutes({ ctx, store, reader, accounts, operators });
     ctx.provide(directoryKey, {
       sync: (id) => accounts.sync(id),
       async authenticate(username, password) {

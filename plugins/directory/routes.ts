@@ -216,8 +216,8 @@ export interface RouteDeps {
   operators: OperatorsService;
 }
 
-/** Installs the directory routes. */
-export function installRoutes({ ctx, store, reader, accounts, operators }: RouteDeps): void {
+/** Registers the directory routes. */
+export function registerDirectoryRoutes({ ctx, store, reader, accounts, operators }: RouteDeps): void {
   const view = async (id: string) => {
     const p = await store.require(id);
     return toView(p, (await store.userCounts()).get(p.id) ?? 0);

@@ -6,11 +6,9 @@
 import { z } from "@hono/zod-openapi";
 
 /** The one error body. */
-export const ErrorBody = z.object({
-  error: z.string(),
-  message: z.string(),
-  details: z.unknown().optional(),
-}).openapi("Error");
+import { ErrorBody } from "../../core/openapi.ts";
+
+export { ErrorBody };
 
 /** JSON error response entry for createRoute. */
 export const errorResponse = (description: string) => ({

@@ -22,14 +22,14 @@ import { sitesKey } from "../sites/mod.ts";
 import { operatorAuthenticator } from "./authenticator.ts";
 import { rangeApiChecker } from "./breached.ts";
 import { createAdminCommand } from "./commands.ts";
-import { installAuditRoutes } from "./routes_audit.ts";
-import { installAuthRoutes } from "./routes_auth.ts";
-import { installBootstrapRoutes } from "./routes_bootstrap.ts";
-import { installDevModeRoutes } from "./routes_dev_mode.ts";
-import { installEmailRoutes } from "./routes_email.ts";
-import { installPasskeyRoutes } from "./routes_passkeys.ts";
-import { installTokenRoutes } from "./routes_tokens.ts";
-import { installUserRoutes } from "./routes_users.ts";
+import { registerAuditRoutes } from "./routes_audit.ts";
+import { registerAuthRoutes } from "./routes_auth.ts";
+import { registerBootstrapRoutes } from "./routes_bootstrap.ts";
+import { registerDevModeRoutes } from "./routes_dev_mode.ts";
+import { registerEmailRoutes } from "./routes_email.ts";
+import { registerPasskeyRoutes } from "./routes_passkeys.ts";
+import { registerTokenRoutes } from "./routes_tokens.ts";
+import { registerUserRoutes } from "./routes_users.ts";
 import { SessionStore } from "./sessions.ts";
 import { LoginThrottle } from "./throttle.ts";
 import { UserStore } from "./users.ts";
@@ -193,14 +193,14 @@ export default definePlugin({
     const external: { current?: ExternalAuthenticator } = {};
     const sites = ctx.use(sitesKey);
     const deps = { ctx, settings: s, vault, sites, users, sessions, throttle, external };
-    const bootstrap = await installBootstrapRoutes(deps);
-    installAuthRoutes(deps);
-    installPasskeyRoutes(deps);
-    installUserRoutes(deps);
-    installTokenRoutes(deps);
-    installDevModeRoutes(deps);
-    installAuditRoutes(deps);
-    installEmailRoutes(deps);
+    const bootstrap = await registerBootstrapRoutes(deps);
+    registerAuthRoutes(deps);
+    registerPasskeyRoutes(deps);
+    registerUserRoutes(deps);
+    registerTokenRoutes(deps);
+    registerDevModeRoutes(deps);
+    registerAuditRoutes(deps);
+    registerEmailRoutes(deps);
 
     ctx.provide(operatorsKey, {
       createUser: (input) => users.create(input),

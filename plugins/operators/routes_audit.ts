@@ -56,8 +56,8 @@ const decodeCursor = (s: string) => {
   throw badRequest("invalid_cursor", "the cursor is not one this API gave out");
 };
 
-/** Installs the audit query route. */
-export function installAuditRoutes(deps: Deps): void {
+/** Registers the audit query route. */
+export function registerAuditRoutes(deps: Deps): void {
   const { ctx } = deps;
   const sql = ctx.sql;
   ctx.http.openapi(auditRoute, async (c) => {

@@ -272,8 +272,8 @@ async function directoryPassword(
   return false;
 }
 
-/** Installs the sign-in and own-account routes. */
-export function installAuthRoutes(deps: Deps): void {
+/** Registers the sign-in and own-account routes. */
+export function registerAuthRoutes(deps: Deps): void {
   const { ctx, users, sessions, throttle, vault } = deps;
   const { sql, clock } = ctx;
 

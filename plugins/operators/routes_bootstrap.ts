@@ -106,8 +106,8 @@ export interface Bootstrap {
   phase(): Promise<Phase>;
 }
 
-/** Installs the bootstrap routes and prints the one-time token when needed. */
-export async function installBootstrapRoutes(deps: Deps): Promise<Bootstrap> {
+/** Registers the bootstrap routes and prints the one-time token when needed. */
+export async function registerBootstrapRoutes(deps: Deps): Promise<Bootstrap> {
   const { ctx, users, vault, throttle } = deps;
   let token: string | null = null;
   if (deps.settings.bootstrapTokenEnabled && !(await users.anyAdmin())) {

@@ -41,8 +41,8 @@ const getRoute = createRoute({
   responses: { 200: json(DevMode, "State"), ...guarded },
 });
 
-/** Installs the Dev Mode routes. */
-export function installDevModeRoutes(deps: Deps): void {
+/** Registers the Dev Mode routes. */
+export function registerDevModeRoutes(deps: Deps): void {
   const { ctx, sessions } = deps;
   const view = (until: Date | null) => ({
     enabled: until !== null,

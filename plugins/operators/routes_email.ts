@@ -42,8 +42,8 @@ const setRoute = createRoute({
   },
 });
 
-/** Installs the own-email routes. */
-export function installEmailRoutes(deps: Deps): void {
+/** Registers the own-email routes. */
+export function registerEmailRoutes(deps: Deps): void {
   const { ctx, users } = deps;
 
   ctx.http.openapi(getRoute, async (c) => {

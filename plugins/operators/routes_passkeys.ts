@@ -163,8 +163,8 @@ const keepCurrent = (p: Principal) => p.method === "session" ? p.credentialId : 
 
 const uuidBytes = (id: string) => new Uint8Array(Buffer.from(id.replaceAll("-", ""), "hex"));
 
-/** Installs the passkey routes. */
-export function installPasskeyRoutes(deps: Deps): void {
+/** Registers the passkey routes. */
+export function registerPasskeyRoutes(deps: Deps): void {
   const { ctx, users } = deps;
   const { sql, clock } = ctx;
   const base = ctx.core.publicBaseUrl ? new URL(ctx.core.publicBaseUrl) : undefined;

@@ -59,8 +59,8 @@ const revokeTokenRoute = createRoute({
   responses: { 204: { description: "Revoked" }, 404: err("No such live token"), ...guarded },
 });
 
-/** Installs the API token routes. */
-export function installTokenRoutes(deps: Deps): void {
+/** Registers the API token routes. */
+export function registerTokenRoutes(deps: Deps): void {
   const { ctx, sessions } = deps;
 
   ctx.http.openapi(createTokenRoute, async (c) => {

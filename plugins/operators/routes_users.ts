@@ -173,8 +173,8 @@ const assignRoute = createRoute({
   },
 });
 
-/** Installs the user administration routes. */
-export function installUserRoutes(deps: Deps): void {
+/** Registers the user administration routes. */
+export function registerUserRoutes(deps: Deps): void {
   const { ctx, users, sessions, sites } = deps;
   const { sql, clock } = ctx;
   const now = () => new Date(clock.now());

@@ -24,6 +24,7 @@ import type { Liveness } from "./liveness.ts";
 import type { AgentRegistry, LocalAgent } from "./registry.ts";
 import { AgentError, ConnectAgent, Frame, Heartbeat } from "./schemas.ts";
 import type { TelemetryIngest } from "./telemetry.ts";
+import { ErrorBody } from "../../core/openapi.ts";
 
 /** Close codes the agent protocol defines (docs/agent-protocol.md). */
 export const CLOSE = {
@@ -85,7 +86,6 @@ interface Deps {
   log: Logger;
 }
 
-const ErrorBody = z.object({ error: z.string(), message: z.string() });
 
 async function sha256Hex(text: string): Promise<string> {
   const d = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));

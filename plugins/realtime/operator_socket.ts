@@ -13,6 +13,7 @@ import { HttpError } from "../../core/errors.ts";
 import type { PluginContext } from "../../core/plugin.ts";
 import { type AgentChannel, operatorEvent } from "./channel.ts";
 import { Notify, OperatorFrame, type Topic } from "./schemas.ts";
+import { ErrorBody } from "../../core/openapi.ts";
 
 interface OperatorConn {
   id: string;
@@ -90,7 +91,6 @@ export class OperatorHub {
   }
 }
 
-const ErrorBody = z.object({ error: z.string(), message: z.string() });
 
 /** Registers `/api/ws`, `/api/presence` and `/api/notifications/notify`. */
 export function registerOperatorSocket(

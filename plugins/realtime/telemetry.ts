@@ -20,6 +20,7 @@ import { type AgentChannel, type AgentRef, telemetryReceived } from "./channel.t
 import type { HeartbeatFields, Liveness } from "./liveness.ts";
 import { mergeDetails, normalizeSoftwareName } from "./merge.ts";
 import { Details, Heartbeat, Status } from "./schemas.ts";
+import { ErrorBody } from "../../core/openapi.ts";
 
 /** Largest details body (upstream: 24 MB). */
 export const DETAILS_LIMIT = 24 * 1024 * 1024;
@@ -183,7 +184,6 @@ const Ok = z.object({
   poll_after_ms: z.number().optional(),
   coalesced: z.boolean().optional(),
 });
-const ErrorBody = z.object({ error: z.string(), message: z.string() });
 
 /** Registers the telemetry routes. */
 export function registerTelemetryRoutes(

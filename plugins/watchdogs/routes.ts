@@ -24,23 +24,7 @@ import {
   VERSION_OPERATORS,
 } from "./schemas.ts";
 import type { WatchdogService } from "./service.ts";
-
-const ErrorBody = z.object({
-  error: z.string(),
-  message: z.string(),
-  details: z.unknown().optional(),
-}).openapi("Error");
-const err = (description: string) => ({
-  description,
-  content: { "application/json": { schema: ErrorBody } },
-});
-const json = <T extends z.ZodType>(schema: T, description = "OK") => ({
-  description,
-  content: { "application/json": { schema } },
-});
-const body = <T extends z.ZodType>(schema: T) => ({
-  body: { required: true, content: { "application/json": { schema } } },
-});
+import { body, err, json } from "../../core/openapi.ts";
 
 const PolicyView = PolicyInput.extend({
   id: z.string(),
