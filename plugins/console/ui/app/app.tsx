@@ -15,7 +15,7 @@ import { FirstRunPage } from "../pages/first_run.tsx";
 import { NotFoundPage } from "../pages/not_found.tsx";
 import { SignInPage } from "../pages/sign_in.tsx";
 import { HOME, PAGES } from "./pages.tsx";
-import { SessionGate } from "./session.tsx";
+import { AdminOnly, SessionGate } from "./session.tsx";
 import { Shell } from "./shell.tsx";
 import { ToastProvider } from "./toasts.tsx";
 
@@ -39,6 +39,14 @@ const theme = createTheme({
   },
   components: {
     MuiButton: { defaultProps: { disableElevation: true } },
+    // Help under a disabled (read-only) field is still read: keep it legible (WCAG AA).
+    MuiFormHelperText: {
+      styleOverrides: {
+        root: ({ theme }) => ({
+          "&.Mui-disabled": { color: (theme.vars ?? theme).palette.text.secondary },
+        }),
+      },
+    },
   },
 });
 
@@ -65,7 +73,10 @@ const router = createBrowserRouter([
     ),
     children: [
       { index: true, element: <Navigate to={HOME} replace /> },
-      ...PAGES.map((p) => ({ path: p.path, element: <p.component /> })),
+      ...PAGES.map((p) => ({
+        path: p.path,
+        element: p.adminOnly ? <AdminOnly page={p.component} title={p.title} /> : <p.component />,
+      })),
       { path: "*", element: <NotFoundPage /> },
     ],
   },

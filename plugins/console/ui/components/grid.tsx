@@ -8,13 +8,16 @@
 import { useColorScheme } from "@mui/material/styles";
 import Box from "@mui/material/Box";
 import {
+  CellApiModule,
   CellStyleModule,
+  ClientSideRowModelApiModule,
   ClientSideRowModelModule,
   type ColDef,
   colorSchemeDark,
   colorSchemeLight,
   ColumnApiModule,
   EventApiModule,
+  type GridApi,
   type GridOptions,
   InfiniteRowModelModule,
   ModuleRegistry,
@@ -31,10 +34,13 @@ import {
 } from "ag-grid-community";
 import { AgGridReact, type AgGridReactProps } from "ag-grid-react";
 import { type Ref, useMemo } from "react";
+import { toCsv } from "../lib/csv.ts";
 
 // Only what the console uses (AllCommunityModule would add about a third to the bundle).
 ModuleRegistry.registerModules([
   ClientSideRowModelModule,
+  ClientSideRowModelApiModule,
+  CellApiModule,
   InfiniteRowModelModule,
   TextFilterModule,
   QuickFilterModule,
@@ -130,4 +136,46 @@ export function DataGrid<T>(
 
 function escapeHtml(s: string): string {
   return s.replace(/[&<>"]/g, (ch) => `&#${ch.charCodeAt(0)};`);
+}
+
+/**
+ * The rows a client-side grid shows (after its filters and sort), with the columns it
+ * shows (not the selection or action columns), as a CSV file download named
+ * `<name>-<date>.csv`. Cells are the grid's own formatted values. Returns the row count.
+ */
+export function exportGridCsv<T>(api: GridApi<T> | null | undefined, name: string): number {
+  if (!api) return 0;
+  const columns = api.getAllDisplayedColumns().filter((c) => {
+    const def = c.getColDef();
+    return c.getColId() !== "ag-Grid-SelectionColumn" && !def.cellRendererParams?.noExport &&
+      c.getColId() !== "actions";
+  });
+  const rows: unknown[][] = [];
+  api.forEachNodeAfterFilterAndSort((node) => {
+    if (!node.data) return;
+    rows.push(columns.map((c) => {
+      const def = c.getColDef();
+      const raw = api.getCellValue({ rowNode: node, colKey: c });
+      if (def.valueFormatter) {
+        return api.getCellValue({ rowNode: node, colKey: c, useFormatter: true }) ?? "";
+      }
+      return raw === null || raw === undefined
+        ? ""
+        : typeof raw === "object"
+        ? JSON.stringify(raw)
+        : raw;
+    }));
+  });
+  downloadCsv(toCsv(columns.map((c) => c.getColDef().headerName ?? c.getColId()), rows), name);
+  return rows.length;
+}
+
+/** Downloads CSV text as `<name>-<date>.csv`. */
+export function downloadCsv(csv: string, name: string): void {
+  const url = URL.createObjectURL(new Blob([csv], { type: "text/csv;charset=utf-8" }));
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = `${name}-${new Date().toISOString().slice(0, 10)}.csv`;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }

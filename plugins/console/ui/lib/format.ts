@@ -71,3 +71,17 @@ export function obj(v: unknown): Record<string, unknown> {
 export function list(v: unknown): Record<string, unknown>[] {
   return Array.isArray(v) ? v.map(obj) : [];
 }
+
+/** 872 → "14:32", 3725 → "1:02:05" (a countdown's clock face). */
+export function countdown(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, "0");
+  return h ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
+}
+
+/** Epoch seconds as a local date and time, or "—". */
+export function whenEpoch(seconds: number | null | undefined): string {
+  return seconds === null || seconds === undefined ? "—" : when(seconds * 1000);
+}

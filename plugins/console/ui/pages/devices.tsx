@@ -59,7 +59,7 @@ import {
   toSearchParams,
 } from "../lib/device_query.ts";
 import { ago, duration } from "../lib/format.ts";
-import { useSites } from "./sites.tsx";
+import { useSites } from "../api/queries.ts";
 
 const PAGE = 100;
 
