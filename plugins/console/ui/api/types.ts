@@ -489,7 +489,7 @@ export interface DeviceFilter {
 export type JobTarget =
   | { kind: "device"; device_guid: string; hostname?: string; site_id?: number | null }
   | { kind: "filter"; filter_id: number }
-  | { kind: "site"; site_id: number }
+  | { kind: "sites"; site_ids: number[] }
   | { kind: "all_devices" };
 
 /** A job's schedule. */
@@ -668,7 +668,7 @@ export interface AegisStatus {
 
 /** A directory provider. */
 export interface DirectoryProvider extends Record<string, unknown> {
-  id: number;
+  id: string;
   name: string;
   type: "ldap" | "active_directory";
   enabled: boolean;

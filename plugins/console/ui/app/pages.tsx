@@ -7,11 +7,22 @@
  *
  * @module
  */
+import AccountTreeIcon from "@mui/icons-material/AccountTree";
 import CodeIcon from "@mui/icons-material/Code";
 import DevicesIcon from "@mui/icons-material/Devices";
+import FilterAltIcon from "@mui/icons-material/FilterAlt";
+import HistoryEduIcon from "@mui/icons-material/HistoryEdu";
 import HowToRegIcon from "@mui/icons-material/HowToReg";
+import KeyIcon from "@mui/icons-material/Key";
 import LocationCityIcon from "@mui/icons-material/LocationCity";
+import NotificationsActiveIcon from "@mui/icons-material/NotificationsActive";
+import PeopleIcon from "@mui/icons-material/People";
+import ScheduleIcon from "@mui/icons-material/Schedule";
+import SendIcon from "@mui/icons-material/Send";
+import VisibilityIcon from "@mui/icons-material/Visibility";
+import WeekendIcon from "@mui/icons-material/Weekend";
 import { type ComponentType, lazy, type ReactNode } from "react";
+import { AlertCountBadge } from "../components/nav_counts.tsx";
 
 /** One page of the console. */
 export interface PageDef {
@@ -43,11 +54,27 @@ const SitesPage = page(() => import("../pages/sites.tsx"), "SitesPage");
 const ApprovalsPage = page(() => import("../pages/approvals.tsx"), "ApprovalsPage");
 const DevicesPage = page(() => import("../pages/devices.tsx"), "DevicesPage");
 const DevicePage = page(() => import("../pages/device.tsx"), "DevicePage");
+const FiltersPage = page(() => import("../pages/filters.tsx"), "FiltersPage");
+const FilterEditorPage = page(() => import("../pages/filter_editor.tsx"), "FilterEditorPage");
 const AssembliesPage = page(() => import("../pages/assemblies.tsx"), "AssembliesPage");
 const AssemblyEditorPage = page(
   () => import("../pages/assembly_editor.tsx"),
   "AssemblyEditorPage",
 );
+const JobsPage = page(() => import("../pages/jobs.tsx"), "JobsPage");
+const JobEditorPage = page(() => import("../pages/job_editor.tsx"), "JobEditorPage");
+const WatchdogsPage = page(() => import("../pages/watchdogs.tsx"), "WatchdogsPage");
+const WatchdogEditorPage = page(
+  () => import("../pages/watchdog_editor.tsx"),
+  "WatchdogEditorPage",
+);
+const WindowsPage = page(() => import("../pages/maintenance.tsx"), "MaintenancePage");
+const AlertsPage = page(() => import("../pages/alerts.tsx"), "AlertsPage");
+const ChannelsPage = page(() => import("../pages/alert_channels.tsx"), "AlertChannelsPage");
+const UsersPage = page(() => import("../pages/users.tsx"), "UsersPage");
+const CredentialsPage = page(() => import("../pages/credentials.tsx"), "CredentialsPage");
+const DirectoryPage = page(() => import("../pages/directory.tsx"), "DirectoryPage");
+const AuditPage = page(() => import("../pages/audit.tsx"), "AuditPage");
 
 /** Every page behind sign-in. */
 export const PAGES: PageDef[] = [
@@ -74,6 +101,14 @@ export const PAGES: PageDef[] = [
   },
   { path: "devices/:guid", title: "Device", component: DevicePage },
   {
+    path: "filters",
+    title: "Filters",
+    component: FiltersPage,
+    section: "Inventory",
+    icon: <FilterAltIcon />,
+  },
+  { path: "filters/:id", title: "Filter", component: FilterEditorPage },
+  {
     path: "assemblies",
     title: "Assemblies",
     component: AssembliesPage,
@@ -81,6 +116,77 @@ export const PAGES: PageDef[] = [
     icon: <CodeIcon />,
   },
   { path: "assemblies/:guid", title: "Assembly", component: AssemblyEditorPage },
+  {
+    path: "jobs",
+    title: "Scheduled jobs",
+    component: JobsPage,
+    section: "Automation",
+    icon: <ScheduleIcon />,
+  },
+  { path: "jobs/:id", title: "Scheduled job", component: JobEditorPage },
+  {
+    path: "watchdogs",
+    title: "Watchdogs",
+    component: WatchdogsPage,
+    section: "Automation",
+    icon: <VisibilityIcon />,
+  },
+  { path: "watchdogs/:id", title: "Watchdog", component: WatchdogEditorPage },
+  {
+    path: "maintenance",
+    title: "Maintenance windows",
+    component: WindowsPage,
+    section: "Automation",
+    icon: <WeekendIcon />,
+  },
+  {
+    path: "alerts",
+    title: "Alerts",
+    component: AlertsPage,
+    section: "Alerting",
+    icon: <NotificationsActiveIcon />,
+    badge: AlertCountBadge,
+  },
+  {
+    path: "notifications",
+    title: "Notification channels",
+    component: ChannelsPage,
+    section: "Alerting",
+    icon: <SendIcon />,
+    adminOnly: true,
+  },
+  {
+    path: "users",
+    title: "Users",
+    component: UsersPage,
+    section: "Administration",
+    icon: <PeopleIcon />,
+    adminOnly: true,
+  },
+  {
+    path: "credentials",
+    title: "Credentials and vault",
+    component: CredentialsPage,
+    section: "Administration",
+    icon: <KeyIcon />,
+    adminOnly: true,
+  },
+  {
+    path: "directory",
+    title: "Directory services",
+    component: DirectoryPage,
+    section: "Administration",
+    icon: <AccountTreeIcon />,
+    adminOnly: true,
+  },
+  {
+    path: "audit",
+    title: "Audit log",
+    component: AuditPage,
+    section: "Administration",
+    icon: <HistoryEduIcon />,
+    adminOnly: true,
+  },
 ];
 
 /** Where "/" goes. */

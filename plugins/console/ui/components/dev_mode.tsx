@@ -92,7 +92,9 @@ export function useSwitchDevMode() {
  * The Dev Mode bar of the assembly pages: for admins a switch (and how long it stays
  * on), and while it is on a warning banner with the time left. Nothing for Users.
  */
-export function DevModeBar({ what = "official and community assemblies" }: { what?: string }) {
+export function DevModeBar(
+  { what = "official and community assemblies", offText }: { what?: string; offText?: string },
+) {
   const dm = useDevMode();
   const sw = useSwitchDevMode();
   const [ttl, setTtl] = useState<number>(900);
@@ -145,7 +147,7 @@ export function DevModeBar({ what = "official and community assemblies" }: { wha
         {TTLS.map(([s, label]) => <MenuItem key={s} value={s}>{label}</MenuItem>)}
       </TextField>
       <Typography variant="body2" color="text.secondary" noWrap>
-        Off: {what} are read-only.
+        {offText ?? `Off: ${what} are read-only.`}
       </Typography>
     </Stack>
   );

@@ -41,6 +41,7 @@ import { DataGrid, exportGridCsv } from "../components/grid.tsx";
 import { PageHeader } from "../components/page.tsx";
 import { EmptyState, ErrorState } from "../components/states.tsx";
 import { ago, when } from "../lib/format.ts";
+import { AgentUpdateDialog } from "../jobs/agent_update_dialog.tsx";
 import { PACKAGE_COMMAND, platformCommands, referenceAgentCommand } from "../lib/install.ts";
 
 function Counts({ site }: { site: Site }) {
@@ -515,6 +516,7 @@ export function SitesPage() {
   const [form, setForm] = useState<Site | null | "new">(null);
   const [install, setInstall] = useState<Site | null>(null);
   const [autoSite, setAutoSite] = useState<Site | null>(null);
+  const [updatingSite, setUpdatingSite] = useState<Site | null>(null);
   const [deleting, setDeleting] = useState<Site | null>(null);
   const [rowMenu, setRowMenu] = useState<{ anchor: HTMLElement; site: Site } | null>(null);
   const grid = useRef<GridApi<Site> | null>(null);
@@ -643,6 +645,7 @@ export function SitesPage() {
         )}
       <Menu anchorEl={rowMenu?.anchor} open={!!rowMenu} onClose={() => setRowMenu(null)}>
         <MenuItem onClick={pick(setAutoSite)}>Auto-approval window…</MenuItem>
+        <MenuItem onClick={pick(setUpdatingSite)}>Update agents…</MenuItem>
         <MenuItem onClick={pick(setForm)}>Rename…</MenuItem>
         <MenuItem onClick={pick(setDeleting)} sx={{ color: "error.main" }}>Delete…</MenuItem>
       </Menu>
@@ -653,6 +656,13 @@ export function SitesPage() {
       />
       <InstallDialog site={install} serverUrl={serverUrl} onClose={() => setInstall(null)} />
       <AutoApprovalDialog site={autoSite} onClose={() => setAutoSite(null)} />
+      {updatingSite && (
+        <AgentUpdateDialog
+          devices={[]}
+          siteId={updatingSite.id}
+          onClose={() => setUpdatingSite(null)}
+        />
+      )}
       <ConfirmDialog
         open={!!deleting}
         title={`Delete ${deleting?.name}?`}
