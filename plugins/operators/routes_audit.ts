@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { intParam } from "../../core/fields.ts";
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireRole } from "../../core/auth.ts";
 import { badRequest } from "../../core/errors.ts";
@@ -38,7 +39,7 @@ const auditRoute = createRoute({
       outcome: z.enum(["success", "failure", "denied"]).optional(),
       since: z.iso.datetime({ offset: true }).optional(),
       until: z.iso.datetime({ offset: true }).optional().describe("entries before this time"),
-      limit: z.coerce.number().int().min(1).max(1000).default(100),
+      limit: intParam({ min: 1, max: 1000 }).default(100),
       cursor: z.string().max(40).regex(/^[A-Za-z0-9_-]+$/).optional(),
     }),
   },

@@ -27,7 +27,13 @@ import { Link as RouterLink, useNavigate, useParams, useSearchParams } from "rea
 import { DialogFrame } from "../account/dialog_frame.tsx";
 import { api, ApiError } from "../api/client.ts";
 import { useSocketEvent } from "../api/socket.ts";
-import type { Activity, DeviceDetail, DeviceWatchdogs, Incident, Liveness } from "../api/types.ts";
+import type {
+  Activity,
+  DeviceDetail,
+  DevicePresence,
+  DeviceWatchdogs,
+  Incident,
+} from "../api/types.ts";
 import { useIsAdmin } from "../app/session.tsx";
 import { useToasts } from "../app/toasts.tsx";
 import { ConfirmDialog } from "../components/confirm.tsx";
@@ -776,9 +782,13 @@ export function DevicePage() {
       api<DeviceDetail>(`/api/devices/${encodeURIComponent(guid)}`, { signal }),
   });
   useSocketEvent("device_status", (e) => {
-    const data = e.data as { guid?: string; status?: Liveness };
+    const data = e.data as { guid?: string; status?: DevicePresence };
     if (data.guid?.toUpperCase() !== guid.toUpperCase() || !data.status) return;
-    qc.setQueryData<DeviceDetail>(key, (old) => old && { ...old, liveness: data.status! });
+    const presence = data.status;
+    qc.setQueryData<DeviceDetail>(
+      key,
+      (old) => old && { ...old, presence, status: presence === "online" ? "Online" : "Offline" },
+    );
     announce(`This device is now ${data.status}`);
   });
   useSocketEvent("inventory", (e) => {
@@ -834,7 +844,7 @@ export function DevicePage() {
         title={d.hostname}
         subtitle={
           <Stack sx={{ alignItems: "center" }} direction="row" spacing={1} component="span">
-            <StatusPill status={d.liveness} />
+            <StatusPill status={d.presence} />
             <ContainmentPill status={d.containment_status} />
             <span>
               {d.site_name ?? "No site"} · {d.summary.operating_system ?? "OS not reported"}{" "}
