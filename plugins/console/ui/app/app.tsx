@@ -39,6 +39,11 @@ const theme = createTheme({
   },
   components: {
     MuiButton: { defaultProps: { disableElevation: true } },
+    // Subtitles are headings only where a page says so (component="h2"): as default h6
+    // they would break the heading order screen readers navigate by.
+    MuiTypography: {
+      defaultProps: { variantMapping: { subtitle1: "p", subtitle2: "p" } },
+    },
     // Help under a disabled (read-only) field is still read: keep it legible (WCAG AA).
     MuiFormHelperText: {
       styleOverrides: {

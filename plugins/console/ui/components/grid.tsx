@@ -116,6 +116,16 @@ export function DataGrid<T>(
     () => ({ ...gridDefaults.defaultColDef, ...props.defaultColDef } as ColDef<T>),
     [props.defaultColDef],
   );
+  // The row actions stay in view however many columns there are (pinned right).
+  const columnDefs = useMemo(
+    () =>
+      props.columnDefs?.map((c) =>
+        "colId" in c && c.colId === "actions" && !("pinned" in c)
+          ? { ...c, pinned: "right" as const }
+          : c
+      ),
+    [props.columnDefs],
+  );
   const overlay = useMemo(
     () => `<span class="ag-overlay-no-rows-center" role="status">${escapeHtml(emptyText)}</span>`,
     [emptyText],
@@ -128,6 +138,7 @@ export function DataGrid<T>(
         overlayNoRowsTemplate={overlay}
         {...gridDefaults}
         {...props}
+        columnDefs={columnDefs}
         defaultColDef={defaultColDef}
       />
     </Box>

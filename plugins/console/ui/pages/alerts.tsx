@@ -353,7 +353,7 @@ export function AlertsPage() {
           label="Severity"
           value={severity}
           onChange={(e) => setParam("severity", e.target.value)}
-          sx={{ width: 130 }}
+          sx={{ width: 120 }}
         >
           <MenuItem value="">Any</MenuItem>
           <MenuItem value="error">Error</MenuItem>
@@ -366,7 +366,7 @@ export function AlertsPage() {
           label="Site"
           value={site}
           onChange={(e) => setParam("site", e.target.value)}
-          sx={{ width: 150 }}
+          sx={{ width: 130 }}
         >
           <MenuItem value="">All sites</MenuItem>
           {(sites.data?.sites ?? []).map((s) => (
@@ -379,7 +379,7 @@ export function AlertsPage() {
           label="Device"
           value={device}
           onChange={(e) => setParam("device", e.target.value)}
-          sx={{ width: 150 }}
+          sx={{ width: 120 }}
         />
         <TextField
           select
@@ -387,7 +387,7 @@ export function AlertsPage() {
           label="Watchdog"
           value={watchdog}
           onChange={(e) => setParam("watchdog", e.target.value)}
-          sx={{ width: 180 }}
+          sx={{ width: 150 }}
         >
           <MenuItem value="">Any watchdog</MenuItem>
           {watchdogs.map(([wid, name]) => <MenuItem key={wid} value={wid}>{name}</MenuItem>)}

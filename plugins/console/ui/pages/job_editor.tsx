@@ -365,6 +365,7 @@ function History({ job }: { job: ScheduledJob }) {
   });
   useSocketEvent("activity", (e) => {
     if ((e.data as { source?: string }).source !== "scheduler") return;
+    void qc.invalidateQueries({ queryKey: ["scheduled_job"] });
     void qc.invalidateQueries({ queryKey: ["job-runs", job.id] });
     void qc.invalidateQueries({ queryKey: ["job-devices", job.id] });
   });
@@ -376,6 +377,7 @@ function History({ job }: { job: ScheduledJob }) {
       void qc.invalidateQueries({ queryKey: ["job-runs", job.id] });
       void qc.invalidateQueries({ queryKey: ["job-devices", job.id] });
       void qc.invalidateQueries({ queryKey: ["scheduled_jobs"] });
+      void qc.invalidateQueries({ queryKey: ["scheduled_job"] });
     },
     onError: (err) => notify({ severity: "error", message: (err as Error).message }),
   });
