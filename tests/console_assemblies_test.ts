@@ -62,7 +62,7 @@ Deno.test({
               await fn();
             } catch (err) {
               failed = true;
-              await screenshot(page, "failure-assemblies").catch(() => {});
+              await screenshot(page, "failure-assemblies", { keepToasts: true }).catch(() => {});
               throw err;
             }
           },

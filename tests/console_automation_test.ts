@@ -78,7 +78,7 @@ Deno.test({
               await fn();
             } catch (err) {
               failed = true;
-              await screenshot(page, "failure-automation").catch(() => {});
+              await screenshot(page, "failure-automation", { keepToasts: true }).catch(() => {});
               throw err;
             }
           },

@@ -17,6 +17,14 @@ import {
   totpCode,
 } from "./console_browser.ts";
 
+/**
+ * Waits for finite animations (transitions) to end; endless ones (a spinner, an
+ * indeterminate progress bar) would never finish, so they are left out.
+ */
+const SETTLE = `Promise.all(document.getAnimations()
+  .filter((a) => a.effect?.getTiming().iterations !== Infinity)
+  .map((a) => a.finished.catch(() => {})))`;
+
 /** The password of every account these tests make. */
 export const TEST_PASSWORD = "an admin password for the console";
 
@@ -96,20 +104,25 @@ export async function signedInPage(
 /** Fails on axe violations, CSP violations or page errors seen so far. */
 export async function assertClean(page: Page, problems: PageProblems, where: string) {
   // Colours mid-transition (a theme switch, a hover) are not what the operator reads.
-  await page.evaluate(
-    "Promise.all(document.getAnimations().map((a) => a.finished.catch(() => {})))",
-  );
+  await page.evaluate(SETTLE);
   const violations = await axeViolations(page);
   assert.deepEqual(violations, [], `axe on ${where}:\n${violations.join("\n")}`);
   assert.deepEqual(problems.csp, [], `CSP violations on ${where}`);
   assert.deepEqual(problems.errors, [], `page errors on ${where}`);
 }
 
-/** A screenshot for the documentation (`BOREALIS_CONSOLE_SCREENSHOTS`). */
-export async function screenshot(page: Page, name: string) {
-  await page.evaluate(
-    "Promise.all(document.getAnimations().map((a) => a.finished.catch(() => {})))",
-  );
+/**
+ * A screenshot for the documentation (`BOREALIS_CONSOLE_SCREENSHOTS`). Toasts left from
+ * earlier steps are closed first (they would cover the page the picture is about) unless
+ * `keepToasts` says the toast is the subject.
+ */
+export async function screenshot(page: Page, name: string, o: { keepToasts?: boolean } = {}) {
+  if (!o.keepToasts) {
+    // In the page: a toast that hides itself meanwhile must not leave a click waiting.
+    await page.evaluate(`document.querySelectorAll(".MuiAlert-filled button[aria-label=Close]")
+      .forEach((b) => b.click())`);
+  }
+  await page.evaluate(SETTLE);
   await page.waitForTimeout(250);
   await page.screenshot({ path: join(screenshotDir(), `${name}.png`) });
 }

@@ -85,3 +85,8 @@ export function countdown(seconds: number): string {
 export function whenEpoch(seconds: number | null | undefined): string {
   return seconds === null || seconds === undefined ? "—" : when(seconds * 1000);
 }
+
+/** 1 → "1 value", 3 → "3 values" (English plural with an s, or the given plural). */
+export function count(n: number, one: string, many = `${one}s`): string {
+  return `${n.toLocaleString()} ${n === 1 ? one : many}`;
+}

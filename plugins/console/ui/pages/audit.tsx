@@ -22,7 +22,7 @@ import { DataGrid, downloadCsv } from "../components/grid.tsx";
 import { PageHeader } from "../components/page.tsx";
 import { ErrorState } from "../components/states.tsx";
 import { toCsv } from "../lib/csv.ts";
-import { when } from "../lib/format.ts";
+import { count, when } from "../lib/format.ts";
 
 const FIELDS = ["actor", "action", "target", "outcome", "since", "until"] as const;
 type Filters = Partial<Record<typeof FIELDS[number], string>>;
@@ -64,6 +64,16 @@ const row = (e: AuditEntry) => [
   JSON.stringify(e.details),
 ];
 
+/** An entry's details as "key: value · key: value" for reading in a cell. */
+function detailsText(details: unknown): string {
+  if (details === null || typeof details !== "object") {
+    return details == null ? "" : String(details);
+  }
+  return Object.entries(details as Record<string, unknown>)
+    .map(([k, v]) => `${k}: ${typeof v === "string" ? v : JSON.stringify(v)}`)
+    .join(" · ");
+}
+
 /** `/audit` (admins). */
 export function AuditPage() {
   const { notify } = useToasts();
@@ -104,24 +114,28 @@ export function AuditPage() {
       downloadCsv(toCsv(HEADERS, all.map(row)), "audit");
       return all.length;
     },
-    onSuccess: (n) => notify({ severity: "success", message: `Exported ${n} audit entries.` }),
+    onSuccess: (n) =>
+      notify({
+        severity: "success",
+        message: `Exported ${count(n, "audit entry", "audit entries")}.`,
+      }),
     onError: (err) =>
       notify({ severity: "error", message: `Export failed: ${(err as Error).message}` }),
   });
   const columns = useMemo<ColDef<AuditEntry>[]>(() => [
-    { headerName: "Time", field: "at", width: 170, valueFormatter: (p) => when(p.value) },
+    { headerName: "Time", field: "at", width: 160, valueFormatter: (p) => when(p.value) },
     {
       headerName: "Actor",
       colId: "actor",
-      width: 140,
+      width: 110,
       valueGetter: (p) => p.data?.actor_name ?? p.data?.actor_id ?? p.data?.actor_kind,
     },
-    { headerName: "Action", field: "action", width: 210 },
-    { headerName: "Target", field: "target", width: 200, tooltipValueGetter: (p) => p.value },
+    { headerName: "Action", field: "action", width: 190, tooltipValueGetter: (p) => p.value },
+    { headerName: "Target", field: "target", width: 160, tooltipValueGetter: (p) => p.value },
     {
       headerName: "Outcome",
       field: "outcome",
-      width: 110,
+      width: 100,
       cellRenderer: (p: { data?: AuditEntry }) =>
         p.data && (
           <StatePill
@@ -130,13 +144,14 @@ export function AuditPage() {
           />
         ),
     },
-    { headerName: "IP", field: "ip", width: 130 },
+    { headerName: "IP", field: "ip", width: 110 },
     {
       headerName: "Details",
       colId: "details",
       flex: 1,
-      minWidth: 200,
-      valueGetter: (p) => (p.data ? JSON.stringify(p.data.details) : ""),
+      minWidth: 160,
+      // Read as "key: value" pairs; the CSV keeps the JSON document.
+      valueGetter: (p) => (p.data ? detailsText(p.data.details) : ""),
       tooltipValueGetter: (p) => p.value,
     },
   ], []);
@@ -170,7 +185,8 @@ export function AuditPage() {
         component="form"
         direction="row"
         spacing={1}
-        sx={{ px: 3, pb: 1.5, alignItems: "center", flexWrap: "wrap", rowGap: 1 }}
+        useFlexGap
+        sx={{ px: 3, pb: 1.5, alignItems: "center", flexWrap: "wrap" }}
         onSubmit={(e) => {
           e.preventDefault();
           apply();

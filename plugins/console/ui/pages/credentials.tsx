@@ -29,7 +29,7 @@ import { DevModeBar, useDevMode } from "../components/dev_mode.tsx";
 import { DataGrid, exportGridCsv } from "../components/grid.tsx";
 import { PageHeader } from "../components/page.tsx";
 import { ErrorState } from "../components/states.tsx";
-import { ago, when } from "../lib/format.ts";
+import { ago, count, when } from "../lib/format.ts";
 
 const RESET_WORDS = "DESTROY ALL SECRETS";
 
@@ -76,8 +76,10 @@ function VaultCard() {
               {s.state === "unlocked" ? "Unlocked" : s.state === "locked" ? "Locked" : "Not set up"}
             </strong>
             {s.mode ? ` · ${s.mode === "passphrase" ? "passphrase" : "key file"} mode` : ""}
-            {` · ${s.sealed_values} sealed value(s) in ${s.sealed_columns.length} column(s)`}
-            {s.key_id ? ` · current key ${s.key_id.slice(0, 12)}` : ""}
+            {` · ${count(s.sealed_values, "sealed value")} in ${
+              count(s.sealed_columns.length, "column")
+            }`}
+            {s.key_id ? ` · current key ${s.key_id.slice(0, 10)}` : ""}
           </Typography>
           <Stack direction="row" spacing={0.5} sx={{ flexWrap: "wrap", rowGap: 0.5 }}>
             {s.keys.map((k) => (
@@ -85,7 +87,7 @@ function VaultCard() {
                 key={k.key_id}
                 size="small"
                 variant={k.retired_at ? "outlined" : "filled"}
-                label={`${k.key_id.slice(0, 10)} · ${k.values} value(s)${
+                label={`${k.key_id.slice(0, 10)} · ${count(k.values, "value")}${
                   k.retired_at ? " · retired" : ""
                 }`}
                 title={`created ${when(k.created_at)}`}
@@ -99,7 +101,7 @@ function VaultCard() {
                   ? `Rotating to ${r.target_key_id.slice(0, 10)}: ${r.moved} of ${total} moved`
                   : r.finished_at
                   ? `Last rotation finished ${ago(r.finished_at)}: ${r.moved} moved`
-                  : `Rotation paused: ${r.remaining} value(s) left`}
+                  : `Rotation paused: ${count(r.remaining, "value")} left`}
                 {r.failed ? `, ${r.failed} failed` : ""}
               </Typography>
               <LinearProgress

@@ -205,21 +205,19 @@ function Diagnostics({ p }: { p: DirectoryProvider }) {
         </Stack>
         {test.error && <ErrorState error={test.error} title="Test failed to run" />}
         {test.data && (
-          <Box
-            component="ol"
-            sx={{ mt: 1, mb: 0, pl: 3 }}
-            role="status"
-            data-testid="directory-test"
-          >
-            {test.data.steps.map((s, i) => (
-              <li key={i}>
-                <StatePill state={s.ok ? "Success" : "Failed"} label={s.ok ? "ok" : "failed"} />
-                {" "}
-                <strong>{s.step}</strong> {s.message}{" "}
-                <Typography component="span" variant="caption">({s.ms} ms)</Typography>
-              </li>
-            ))}
-          </Box>
+          // The live region wraps the list: a list keeps its list role for screen readers.
+          <div role="status" data-testid="directory-test">
+            <Box component="ol" sx={{ mt: 1, mb: 0, pl: 3 }}>
+              {test.data.steps.map((s, i) => (
+                <li key={i}>
+                  <StatePill state={s.ok ? "Success" : "Failed"} label={s.ok ? "ok" : "failed"} />
+                  {" "}
+                  <strong>{s.step}</strong> {s.message}{" "}
+                  <Typography component="span" variant="caption">({s.ms} ms)</Typography>
+                </li>
+              ))}
+            </Box>
+          </div>
         )}
       </Paper>
       <Paper variant="outlined" sx={{ p: 1.5 }} component="section" aria-label="User lookup">
@@ -661,11 +659,11 @@ export function DirectoryPage() {
   const providers = list.data?.providers ?? [];
   const current = selected === "new" ? null : providers.find((p) => p.id === selected) ?? null;
   const columns = useMemo<ColDef<DirectoryProvider>[]>(() => [
-    { headerName: "Name", field: "name", flex: 1, minWidth: 120 },
+    { headerName: "Name", field: "name", flex: 1, minWidth: 90 },
     {
       headerName: "Type",
       field: "type",
-      width: 90,
+      width: 70,
       valueFormatter: (p) => (p.value === "active_directory" ? "AD" : "LDAP"),
     },
     {
@@ -681,7 +679,7 @@ export function DirectoryPage() {
           ? <EnabledPill enabled={p.data.enabled} offLabel="Tested" />
           : <StatePill state="held" label="Needs a test" />),
     },
-    { headerName: "Users", field: "user_count", width: 80 },
+    { headerName: "Users", field: "user_count", width: 66 },
   ], []);
   return (
     <>
@@ -715,7 +713,7 @@ export function DirectoryPage() {
           flexGrow: 1,
           minHeight: 0,
           display: "grid",
-          gridTemplateColumns: "minmax(280px, 2fr) minmax(0, 5fr)",
+          gridTemplateColumns: "minmax(360px, 2fr) minmax(0, 5fr)",
           gap: 2,
           px: 3,
           pb: 2,

@@ -532,18 +532,18 @@ export function SitesPage() {
       headerName: "Site",
       field: "name",
       flex: 1.2,
-      minWidth: 160,
+      minWidth: 150,
       cellRenderer: (p: { data?: Site }) =>
         p.data && (
           <Link component={RouterLink} to={`/devices?site=${p.data.id}`}>{p.data.name}</Link>
         ),
     },
-    { headerName: "Description", field: "description", flex: 1.2, minWidth: 140 },
-    { headerName: "Devices", field: "device_count", width: 100, type: "numericColumn" },
+    { headerName: "Description", field: "description", flex: 1.2, minWidth: 120 },
+    { headerName: "Devices", field: "device_count", width: 84, type: "numericColumn" },
     {
       headerName: "Status",
       colId: "status",
-      width: 290,
+      width: 270,
       sortable: false,
       cellRenderer: (p: { data?: Site }) => p.data && <Counts site={p.data} />,
     },

@@ -161,8 +161,9 @@ export function UsersPage() {
     {
       headerName: "Username",
       field: "username",
-      flex: 1,
-      minWidth: 140,
+      // Room for the "Last local admin" chip beside a name.
+      flex: 2,
+      minWidth: 200,
       cellRenderer: (p: { data?: UserAccount }) =>
         p.data && (
           <Stack direction="row" spacing={1} sx={{ alignItems: "center", height: "100%" }}>
@@ -179,18 +180,18 @@ export function UsersPage() {
           </Stack>
         ),
     },
-    { headerName: "Name", field: "display_name", width: 120 },
-    { headerName: "Role", field: "role", width: 90 },
+    { headerName: "Name", field: "display_name", flex: 1, minWidth: 90 },
+    { headerName: "Role", field: "role", width: 80 },
     {
       headerName: "Source",
       field: "auth_source",
-      width: 100,
+      width: 92,
       valueFormatter: (p) => (p.value === "local" ? "Local" : "Directory"),
     },
     {
       headerName: "Sites",
       colId: "sites",
-      width: 130,
+      width: 120,
       valueGetter: (
         p,
       ) => (p.data?.role === "Admin" ? "All" : siteNames(p.data?.site_ids ?? []) || "None"),
@@ -198,7 +199,7 @@ export function UsersPage() {
     {
       headerName: "MFA",
       colId: "mfa",
-      width: 105,
+      width: 100,
       valueGetter: (
         p,
       ) => (p.data?.mfa_exempt ? "Exempt" : p.data?.mfa_enabled ? "Set up" : "Not set up"),
@@ -206,7 +207,7 @@ export function UsersPage() {
     {
       headerName: "State",
       colId: "disabled",
-      width: 110,
+      width: 100,
       valueGetter: (p) => (p.data?.disabled ? "Disabled" : "Active"),
       cellRenderer: (p: { data?: UserAccount }) =>
         p.data && <EnabledPill enabled={!p.data.disabled} onLabel="Active" />,
@@ -214,13 +215,13 @@ export function UsersPage() {
     {
       headerName: "Last sign-in",
       field: "last_login",
-      width: 115,
+      width: 112,
       valueFormatter: (p) => ago(p.value),
     },
     {
       headerName: "Actions",
       colId: "actions",
-      width: 90,
+      width: 84,
       sortable: false,
       cellRenderer: (p: { data?: UserAccount }) =>
         p.data && (
