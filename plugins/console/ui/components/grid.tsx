@@ -77,6 +77,12 @@ export function useGridTheme() {
   return resolved === "dark" ? DARK : LIGHT;
 }
 
+/**
+ * The cell style of a column with `wrapText` and `autoHeight`: the grid's one-line
+ * line-height replaced by a reading one, with the row's padding rhythm kept.
+ */
+export const WRAPPED_CELL = { lineHeight: "1.4", paddingTop: "10px", paddingBottom: "10px" };
+
 /** Defaults every grid shares. */
 export const gridDefaults: GridOptions = {
   ensureDomOrder: true,

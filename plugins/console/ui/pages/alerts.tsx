@@ -267,7 +267,8 @@ export function AlertsPage() {
     {
       headerName: "Actions",
       colId: "actions",
-      width: 220,
+      // Acknowledge and Suppress… side by side, neither cut.
+      width: 244,
       sortable: false,
       cellRenderer: (p: { data?: Incident }) => {
         const i = p.data;

@@ -38,7 +38,7 @@ import { DataGrid, exportGridCsv } from "../components/grid.tsx";
 import { PageHeader } from "../components/page.tsx";
 import { ErrorState } from "../components/states.tsx";
 import { osOf, typeLabel } from "../lib/assembly_form.ts";
-import { ago, bytes } from "../lib/format.ts";
+import { ago, bytes, count } from "../lib/format.ts";
 import { CloneDialog } from "./assembly_clone.tsx";
 
 const DOMAINS: AssemblyDomain[] = ["official", "community", "user_created"];
@@ -78,14 +78,16 @@ function SyncReportDialog({ report, onClose }: { report: SyncReport | null; onCl
       {report && (
         <Stack spacing={1.5}>
           <Typography>
-            {report.files} file(s) in the catalog: {report.added.length} added,{" "}
+            {count(report.files, "file")} in the catalog: {report.added.length} added,{" "}
             {report.changed.length} changed, {report.removed.length} removed, {report.unchanged}
             {" "}
-            unchanged{report.repaired ? `, ${report.repaired} payload file(s) repaired` : ""}.
+            unchanged{report.repaired
+              ? `, ${count(report.repaired, "payload file")} repaired`
+              : ""}.
           </Typography>
           {report.skipped.length > 0 && (
             <Alert severity="warning">
-              {report.skipped.length} file(s) skipped as invalid:
+              {count(report.skipped.length, "file")} skipped as invalid:
               <Box component="ul" sx={{ m: 0, pl: 2 }}>
                 {report.skipped.slice(0, 20).map((s) => (
                   <li key={s.path}>
@@ -114,7 +116,9 @@ function QueueLine({ queue, admin }: { queue: AssemblyQueue; admin: boolean }) {
       role="status"
     >
       {queued > 0
-        ? `${queued} change(s) queued to write to the database; the engine writes them every ${queue.flush_interval_seconds} s` +
+        ? `${
+          count(queued, "change")
+        } queued to write to the database; the engine writes them every ${queue.flush_interval_seconds} s` +
           (queue.last_flush_at ? ` (last ${ago(queue.last_flush_at)})` : "") + "."
         : null}
       {queue.last_flush_error && ` The last write failed: ${queue.last_flush_error}`}
@@ -197,12 +201,15 @@ export function AssembliesPage() {
       notify({ severity: "error", message: `Sync failed: ${(err as Error).message}` }),
   });
 
+  // The Source column makes room for the queued pill only while something is queued, so
+  // names are not cut short the rest of the time.
+  const anyQueued = items.some((i) => i.is_dirty);
   const columns = useMemo<ColDef<AssemblyItem>[]>(() => [
     {
       headerName: "Name",
       field: "display_name",
       flex: 1.4,
-      minWidth: 200,
+      minWidth: 240,
       cellRenderer: (p: { data?: AssemblyItem }) =>
         p.data && (
           <Link component={RouterLink} to={`/assemblies/${p.data.assembly_guid}`}>
@@ -213,7 +220,7 @@ export function AssembliesPage() {
     {
       headerName: "Source",
       colId: "source",
-      width: 320,
+      width: anyQueued ? 310 : 130,
       valueGetter: (p) =>
         p.data
           ? DOMAIN_LABEL[p.data.domain] + (p.data.is_dirty ? " (queued to write to DB)" : "")
@@ -229,7 +236,7 @@ export function AssembliesPage() {
     {
       headerName: "Type",
       colId: "type",
-      width: 140,
+      width: 110,
       valueGetter: (p) =>
         p.data?.assembly_kind === "script"
           ? typeLabel(p.data.assembly_type)
@@ -238,10 +245,10 @@ export function AssembliesPage() {
     {
       headerName: "Runs on",
       colId: "os",
-      width: 130,
+      width: 150,
       valueGetter: (p) => osOf(p.data?.assembly_type),
     },
-    { headerName: "Category", field: "category", width: 120 },
+    { headerName: "Category", field: "category", width: 110 },
     { headerName: "Description", field: "summary", flex: 1.2, minWidth: 160 },
     {
       headerName: "Size",
@@ -272,7 +279,7 @@ export function AssembliesPage() {
           </IconButton>
         ),
     },
-  ], []);
+  ], [anyQueued]);
 
   const pick = (fn: (i: AssemblyItem) => void) => () => {
     const item = rowMenu!.item;

@@ -516,7 +516,7 @@ function AssemblyEditor({ guid }: { guid: string }) {
           sx={{ mx: 3, mb: 1.5 }}
           data-testid="read-only-warning"
           action={
-            <Stack direction="row" spacing={1}>
+            <Stack direction="row" spacing={1} sx={{ flexShrink: 0, whiteSpace: "nowrap" }}>
               {admin && (
                 <Button
                   color="inherit"

@@ -298,15 +298,19 @@ function NextRuns({ f }: { f: JobForm }) {
     staleTime: 60_000,
   });
   const skew = time.data ? Math.abs(time.data.epoch_ms - Date.now()) : 0;
+  // Short, on one line with the zone's time: weekday, day and a 24-hour clock like it.
   const browserFmt = new Intl.DateTimeFormat(undefined, {
     weekday: "short",
-    dateStyle: undefined,
     day: "numeric",
     month: "short",
-    year: "numeric",
     hour: "2-digit",
     minute: "2-digit",
+    hourCycle: "h23",
   });
+  // The weekday of the zone's own date, so "Monday through Friday" can be checked at a glance.
+  const zoneDay = (local: string) =>
+    new Intl.DateTimeFormat(undefined, { weekday: "short", timeZone: "UTC" })
+      .format(new Date(`${local.slice(0, 10)}T12:00:00Z`));
   return (
     <Paper variant="outlined" sx={{ p: 1.5 }} component="section" aria-label="Next runs">
       <Typography variant="subtitle2" component="h3">
@@ -322,7 +326,8 @@ function NextRuns({ f }: { f: JobForm }) {
         <Box component="ol" sx={{ my: 0.5, pl: 3 }} data-testid="next-runs">
           {preview.data.runs.map((r) => (
             <li key={r.epoch}>
-              <strong>{r.local.replace("T", " ")}</strong> {preview.data!.time_zone}
+              <strong>{r.local.replace("T", " ")}</strong> {preview.data!.time_zone}{" "}
+              ({zoneDay(r.local)}){" "}
               <Typography component="span" variant="body2" color="text.secondary">
                 · your time {browserFmt.format(new Date(r.at))}
               </Typography>

@@ -27,10 +27,10 @@ import type { ScheduledJob } from "../api/types.ts";
 import { useToasts } from "../app/toasts.tsx";
 import { StatePill } from "../components/badges.tsx";
 import { ConfirmDialog } from "../components/confirm.tsx";
-import { DataGrid, exportGridCsv } from "../components/grid.tsx";
+import { DataGrid, exportGridCsv, WRAPPED_CELL } from "../components/grid.tsx";
 import { PageHeader } from "../components/page.tsx";
 import { EmptyState, ErrorState } from "../components/states.tsx";
-import { whenEpoch } from "../lib/format.ts";
+import { ago, whenEpoch } from "../lib/format.ts";
 import { scheduleInWords, targetsInWords } from "../lib/schedule_words.ts";
 
 const KINDS: Array<[string, string, (j: ScheduledJob) => boolean]> = [
@@ -119,22 +119,29 @@ export function JobsPage() {
       headerName: "Name",
       field: "name",
       flex: 1,
-      minWidth: 170,
+      minWidth: 150,
       cellRenderer: (p: { data?: ScheduledJob }) =>
         p.data && <Link component={RouterLink} to={`/jobs/${p.data.id}`}>{p.data.name}</Link>,
     },
     {
       headerName: "Targets",
       colId: "targets",
-      width: 170,
+      width: 130,
+      // Long cells wrap (the row grows) so the enabled switch stays in view at 1280 px.
+      wrapText: true,
+      autoHeight: true,
+      cellStyle: WRAPPED_CELL,
       valueGetter: (p) => (p.data ? targetsInWords(p.data.targets, names) : ""),
       tooltipValueGetter: (p) => p.value,
     },
     {
       headerName: "Schedule",
       colId: "schedule",
-      flex: 1.3,
-      minWidth: 200,
+      flex: 1.5,
+      minWidth: 180,
+      wrapText: true,
+      autoHeight: true,
+      cellStyle: WRAPPED_CELL,
       valueGetter: (p) =>
         p.data
           ? scheduleInWords(p.data.schedule) +
@@ -145,14 +152,15 @@ export function JobsPage() {
     {
       headerName: "Next run",
       colId: "next_run_ts",
-      width: 150,
+      width: 120,
       valueGetter: (p) => p.data?.next_run_ts ?? null,
-      valueFormatter: (p) => (p.value ? whenEpoch(p.value) : "—"),
+      valueFormatter: (p) => (p.value ? ago(p.value * 1000) : "—"),
+      tooltipValueGetter: (p) => (p.value ? whenEpoch(p.value) : null),
     },
     {
       headerName: "Last status",
       colId: "last_status",
-      width: 130,
+      width: 110,
       valueGetter: (p) => p.data?.last_status ?? "Never ran",
       cellRenderer: (p: { data?: ScheduledJob }) =>
         p.data &&
@@ -161,7 +169,10 @@ export function JobsPage() {
     {
       headerName: "Results",
       colId: "results",
-      width: 190,
+      width: 120,
+      wrapText: true,
+      autoHeight: true,
+      cellStyle: WRAPPED_CELL,
       valueGetter: (p) => {
         const c = p.data?.result_counts;
         if (!c || !c.total_targets) return "";
@@ -177,7 +188,7 @@ export function JobsPage() {
     {
       headerName: "Enabled",
       colId: "enabled",
-      width: 100,
+      width: 90,
       valueGetter: (p) => (p.data?.enabled ? "Yes" : "No"),
       cellRenderer: (p: { data?: ScheduledJob }) =>
         p.data && (
@@ -192,7 +203,7 @@ export function JobsPage() {
     {
       headerName: "Actions",
       colId: "actions",
-      width: 90,
+      width: 80,
       sortable: false,
       cellRenderer: (p: { data?: ScheduledJob }) =>
         p.data && (

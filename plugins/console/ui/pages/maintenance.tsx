@@ -26,7 +26,7 @@ import { useIsAdmin } from "../app/session.tsx";
 import { useToasts } from "../app/toasts.tsx";
 import { EnabledPill, StatePill } from "../components/badges.tsx";
 import { ConfirmDialog } from "../components/confirm.tsx";
-import { DataGrid, exportGridCsv } from "../components/grid.tsx";
+import { DataGrid, exportGridCsv, WRAPPED_CELL } from "../components/grid.tsx";
 import { PageHeader } from "../components/page.tsx";
 import { EmptyState, ErrorState } from "../components/states.tsx";
 import { duration, when } from "../lib/format.ts";
@@ -224,12 +224,24 @@ export function MaintenancePage() {
   });
   const columns = useMemo<ColDef<MaintenanceWindow>[]>(() => {
     const cols: ColDef<MaintenanceWindow>[] = [
-      { headerName: "Name", field: "name", flex: 1, minWidth: 150 },
+      {
+        headerName: "Name",
+        field: "name",
+        flex: 1,
+        minWidth: 120,
+        wrapText: true,
+        autoHeight: true,
+        cellStyle: WRAPPED_CELL,
+      },
       {
         headerName: "Opens",
         colId: "cron",
         flex: 1.3,
-        minWidth: 200,
+        minWidth: 160,
+        // Cells wrap (the row grows) so "Opens next" stays in view at 1280 px.
+        wrapText: true,
+        autoHeight: true,
+        cellStyle: WRAPPED_CELL,
         valueGetter: (
           p,
         ) => (p.data ? `${cronInWords(p.data.cron) ?? p.data.cron} (${p.data.timezone})` : ""),
@@ -238,13 +250,16 @@ export function MaintenancePage() {
       {
         headerName: "For",
         field: "duration_minutes",
-        width: 110,
+        width: 80,
         valueFormatter: (p) => duration(Number(p.value) * 60),
       },
       {
         headerName: "Applies to",
         colId: "scope",
-        width: 170,
+        width: 120,
+        wrapText: true,
+        autoHeight: true,
+        cellStyle: WRAPPED_CELL,
         valueGetter: (p) =>
           p.data?.site_id
             ? `Site ${
@@ -260,23 +275,35 @@ export function MaintenancePage() {
       {
         headerName: "Now",
         colId: "open_now",
-        width: 170,
+        width: 110,
+        autoHeight: true,
+        cellStyle: WRAPPED_CELL,
         valueGetter: (p) => (p.data?.open_now ? `Open until ${when(p.data.open_until)}` : "Closed"),
         cellRenderer: (p: { data?: MaintenanceWindow; value?: string }) =>
           p.data &&
-          (p.data.open_now ? <StatePill state="Running" label={p.value} /> : <span>Closed</span>),
+          (p.data.open_now
+            ? (
+              <Stack spacing={0.5} sx={{ alignItems: "flex-start" }}>
+                <StatePill state="Running" label="Open" />
+                <span>until {when(p.data.open_until)}</span>
+              </Stack>
+            )
+            : <span>Closed</span>),
       },
       {
         headerName: "Opens next",
         colId: "next_open_at",
         width: 150,
+        wrapText: true,
+        autoHeight: true,
+        cellStyle: WRAPPED_CELL,
         valueGetter: (p) => p.data?.next_open_at ?? null,
         valueFormatter: (p) => (p.value ? when(p.value) : "—"),
       },
       {
         headerName: "State",
         colId: "enabled",
-        width: 110,
+        width: 90,
         valueGetter: (p) => (p.data?.enabled ? "Enabled" : "Disabled"),
         cellRenderer: (p: { data?: MaintenanceWindow }) =>
           p.data && <EnabledPill enabled={p.data.enabled} />,
@@ -286,7 +313,7 @@ export function MaintenancePage() {
       cols.push({
         headerName: "Actions",
         colId: "actions",
-        width: 160,
+        width: 150,
         sortable: false,
         cellRenderer: (p: { data?: MaintenanceWindow }) =>
           p.data && (
