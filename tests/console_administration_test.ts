@@ -20,6 +20,9 @@ import {
   until,
 } from "./helpers/console_session.ts";
 
+/** What an admin sets for the User in the first step. */
+const VIEWER_PASSWORD = "a password the admin set";
+
 const missing = browserMissing();
 if (missing && Deno.env.get("CI")) throw new Error(`CI must run the browser tests: ${missing}`);
 
@@ -67,6 +70,13 @@ Deno.test({
         await dialog.getByRole("button", { name: "Create user" }).click();
         const viewer = page.getByRole("row").filter({ hasText: "viewer" });
         await viewer.getByText("Branch").waitFor();
+        // An admin sets a new password (the User signs in with it at the end).
+        await page.getByRole("button", { name: "More actions for viewer" }).click();
+        await page.getByRole("menuitem", { name: "Set password…" }).click();
+        const set = page.getByRole("dialog", { name: "Set the password of viewer" });
+        await set.getByLabel("New password").fill(VIEWER_PASSWORD);
+        await set.getByRole("button", { name: "Set password" }).click();
+        await page.getByText("Password of viewer set; their sessions ended.").waitFor();
         // Two local admins (root, ops): demoting root leaves ops as the last one.
         await page.getByRole("button", { name: "More actions for root" }).click();
         await page.getByRole("menuitem", { name: /Make a User/ }).click();
@@ -195,7 +205,7 @@ Deno.test({
         await dialog.getByRole("button", { name: "Reveal enrollment code" }).click();
         await dialog.getByRole("textbox", { name: "Install command (reference-agent)" }).waitFor();
         await assertClean(page, problems, "site install dialog");
-        await screenshot(page, "site-install");
+        await screenshot(page, "site-no-packages");
         await page.getByRole("button", { name: "Close" }).click();
         // Tokens exist independently of packages: one made over the API, revoked here later.
         const token = await call(`/api/sites/${site.id}/install-tokens`, {
@@ -206,7 +216,7 @@ Deno.test({
       });
 
       await step("a User sees none of the admin pages or controls", async () => {
-        const user = await signedInPage(browser, eng, "viewer", "/sites");
+        const user = await signedInPage(browser, eng, "viewer", "/sites", VIEWER_PASSWORD);
         const p = user.page;
         await p.getByRole("link", { name: "Branch", exact: true }).waitFor();
         for (

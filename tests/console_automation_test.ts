@@ -170,6 +170,26 @@ Deno.test({
         await assertClean(page, problems, "job history");
       });
 
+      await step("a filter in use is not deleted, and the console names its user", async () => {
+        await page.getByRole("link", { name: "Filters", exact: true }).click();
+        const row = page.getByRole("row").filter({ hasText: "Web servers" });
+        await row.getByText("Weekday disk check").waitFor();
+        await row.getByRole("button", { name: "More actions for Web servers" }).click();
+        await page.getByRole("menuitem", { name: "Delete…" }).click();
+        const dialog = page.getByRole("dialog", { name: "Delete Web servers?" });
+        await dialog.getByRole("link", { name: "Weekday disk check" }).waitFor();
+        await dialog.getByRole("button", { name: "Delete" }).click();
+        // The engine refuses; the dialog stays with its answer and the filter stays.
+        await dialog.getByText("Not done").waitFor();
+        await assertClean(page, problems, "filter delete refused");
+        await dialog.getByRole("button", { name: "Cancel" }).click();
+        const filters = await call("/api/device_filters");
+        assert.ok(
+          filters.body.filters.some((f: { name: string }) => f.name === "Web servers"),
+          "the filter is still there",
+        );
+      });
+
       await step("a watchdog preview, then its incident counted in the navigation", async () => {
         await page.getByRole("link", { name: "Watchdogs", exact: true }).click();
         await page.getByRole("button", { name: "New watchdog" }).first().click();

@@ -91,11 +91,12 @@ export async function signedInPage(
   eng: EngineProcess,
   username: string,
   path = "/devices",
+  password = TEST_PASSWORD,
 ): Promise<{ page: Page; problems: PageProblems; close: () => Promise<void> }> {
   const { context, page, problems } = await openPage(browser, eng.url);
   await page.goto(path);
   await page.getByLabel("Username").fill(username);
-  await page.getByLabel("Password").fill(TEST_PASSWORD);
+  await page.getByLabel("Password").fill(password);
   await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await page.waitForURL((u) => u.pathname === path.split("?")[0]);
   return { page, problems, close: () => context.close() };

@@ -24,6 +24,7 @@ import {
   QuickFilterModule,
   RenderApiModule,
   RowApiModule,
+  RowAutoHeightModule,
   RowSelectionModule,
   RowStyleModule,
   ScrollApiModule,
@@ -54,6 +55,8 @@ ModuleRegistry.registerModules([
   RenderApiModule,
   ScrollApiModule,
   EventApiModule,
+  // Columns whose text wraps grow their rows (jobs, maintenance windows).
+  RowAutoHeightModule,
 ]);
 
 const base = themeQuartz.withParams({
