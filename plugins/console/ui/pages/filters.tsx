@@ -63,6 +63,8 @@ export function FiltersPage() {
   const [deleting, setDeleting] = useState<Row | null>(null);
   const list = useQuery({
     queryKey: ["device_filters", "counted", archived],
+    // Match counts follow the fleet; a visit shows them as they are now.
+    refetchOnMount: "always",
     queryFn: ({ signal }) =>
       api<{ filters: DeviceFilter[] }>(
         `/api/device_filters${query({ with_counts: true, include_archived: archived })}`,
@@ -75,7 +77,9 @@ export function FiltersPage() {
       queryKey: ["filter-usage", f.id],
       queryFn: ({ signal }: { signal: AbortSignal }) =>
         api<{ usage: FilterUse[] }>(`/api/device_filters/${f.id}/usage`, { signal }),
-      staleTime: 30_000,
+      // Usage changes on other pages (a job, a watchdog, a window saved a moment ago) and
+      // by other operators: asked again on every visit, so "Not used" is never stale.
+      refetchOnMount: "always" as const,
     })),
   });
   const rows: Row[] = filters.map((f, i) => ({ ...f, usage: usage[i]?.data?.usage }));
