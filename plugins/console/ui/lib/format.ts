@@ -46,9 +46,10 @@ export function duration(seconds: number | null | undefined): string {
   const d = Math.floor(s / 86_400);
   const h = Math.floor((s % 86_400) / 3600);
   const m = Math.floor((s % 3600) / 60);
-  if (d) return `${d} d ${h} h`;
-  if (h) return `${h} h ${m} min`;
-  return `${m} min ${s % 60} s`;
+  // A zero second part is left out ("4 h", not "4 h 0 min").
+  if (d) return h ? `${d} d ${h} h` : `${d} d`;
+  if (h) return m ? `${h} h ${m} min` : `${h} h`;
+  return s % 60 ? `${m} min ${s % 60} s` : `${m} min`;
 }
 
 /** A number from unknown JSON (numbers or numeric strings), else null. */

@@ -120,6 +120,9 @@ export function JobsPage() {
       field: "name",
       flex: 1,
       minWidth: 150,
+      wrapText: true,
+      autoHeight: true,
+      cellStyle: WRAPPED_CELL,
       cellRenderer: (p: { data?: ScheduledJob }) =>
         p.data && <Link component={RouterLink} to={`/jobs/${p.data.id}`}>{p.data.name}</Link>,
     },

@@ -228,7 +228,7 @@ export function MaintenancePage() {
         headerName: "Name",
         field: "name",
         flex: 1,
-        minWidth: 120,
+        minWidth: 110,
         wrapText: true,
         autoHeight: true,
         cellStyle: WRAPPED_CELL,
@@ -250,7 +250,7 @@ export function MaintenancePage() {
       {
         headerName: "For",
         field: "duration_minutes",
-        width: 80,
+        width: 96,
         valueFormatter: (p) => duration(Number(p.value) * 60),
       },
       {
@@ -303,7 +303,7 @@ export function MaintenancePage() {
       {
         headerName: "State",
         colId: "enabled",
-        width: 90,
+        width: 104,
         valueGetter: (p) => (p.data?.enabled ? "Enabled" : "Disabled"),
         cellRenderer: (p: { data?: MaintenanceWindow }) =>
           p.data && <EnabledPill enabled={p.data.enabled} />,
@@ -313,7 +313,7 @@ export function MaintenancePage() {
       cols.push({
         headerName: "Actions",
         colId: "actions",
-        width: 150,
+        width: 136,
         sortable: false,
         cellRenderer: (p: { data?: MaintenanceWindow }) =>
           p.data && (
