@@ -70,7 +70,12 @@ export interface AuditQuery {
   actor?: string;
   /** An exact action, or a prefix ending in `*`. */
   action?: string;
+  /** An exact target, or a prefix ending in `*`. */
+  target?: string;
+  outcome?: string;
   since?: Date;
+  /** Entries before this time. */
+  until?: Date;
   /** Entries with ids below this one (the page after a cursor). */
   before?: number | null;
   limit: number;
@@ -81,11 +86,12 @@ export interface AuditQuery {
  * and a plugin that shows it (the operators' `GET /api/audit`) names no table.
  */
 export async function readAudit(sql: Sql, q: AuditQuery): Promise<AuditRow[]> {
-  const action = q.action?.endsWith("*")
-    ? sql`and action like ${q.action.slice(0, -1).replace(/[\\%_]/g, "\\$&") + "%"}`
-    : q.action
-    ? sql`and action = ${q.action}`
-    : sql``;
+  const match = (column: string, value: string | undefined) =>
+    value?.endsWith("*")
+      ? sql`and ${sql(column)} like ${value.slice(0, -1).replace(/[\\%_]/g, "\\$&") + "%"}`
+      : value
+      ? sql`and ${sql(column)} = ${value}`
+      : sql``;
   return [
     ...await sql<AuditRow[]>`
       select id, at, actor_kind, actor_id, actor_name, action, target, outcome, details,
@@ -93,8 +99,11 @@ export async function readAudit(sql: Sql, q: AuditQuery): Promise<AuditRow[]> {
       from audit_log
       where true
         ${q.actor ? sql`and (actor_name = ${q.actor} or actor_id = ${q.actor})` : sql``}
-        ${action}
+        ${match("action", q.action)}
+        ${match("target", q.target)}
+        ${q.outcome ? sql`and outcome = ${q.outcome}` : sql``}
         ${q.since ? sql`and at >= ${q.since}` : sql``}
+        ${q.until ? sql`and at < ${q.until}` : sql``}
         ${q.before ? sql`and id < ${q.before}` : sql``}
       order by id desc
       limit ${q.limit}`,

@@ -1,6 +1,7 @@
 /**
- * `GET /api/audit` (Admin): the audit trail, newest first, filtered by actor, action
- * (exact, or a prefix ending in `*`) and time, paged with an opaque cursor.
+ * `GET /api/audit` (Admin): the audit trail, newest first, filtered by actor, action and
+ * target (exact, or a prefix ending in `*`), outcome and a time range, paged with an
+ * opaque cursor.
  *
  * @module
  */
@@ -35,7 +36,10 @@ const auditRoute = createRoute({
     query: z.object({
       actor: plainText(200).optional(),
       action: plainText(200).optional(),
+      target: plainText(300).optional().describe("exact, or a prefix ending in *"),
+      outcome: z.enum(["success", "failure", "denied"]).optional(),
       since: z.iso.datetime({ offset: true }).optional(),
+      until: z.iso.datetime({ offset: true }).optional().describe("entries before this time"),
       limit: intParam({ min: 1, max: 1000 }).default(100),
       cursor: z.string().max(40).regex(/^[A-Za-z0-9_-]+$/).optional(),
     }),
@@ -66,7 +70,10 @@ export function registerAuditRoutes(deps: Deps): void {
     const rows = await readAudit(sql, {
       actor: q.actor,
       action: q.action,
+      target: q.target,
+      outcome: q.outcome,
       since: q.since ? new Date(q.since) : undefined,
+      until: q.until ? new Date(q.until) : undefined,
       before,
       limit: q.limit + 1,
     });
