@@ -1,8 +1,9 @@
 /**
  * Liveness for many agents: `last_seen` lives in memory and reaches the database in one
  * statement per flush (the inventory's `recordHeartbeats`), together with the telemetry
- * fields heartbeats carry; until then {@link Liveness.pending} serves them. Online / offline / overdue are inventory's derivation
- * (plugins/inventory/presence.ts) over what this instance knows: an open socket counts
+ * fields heartbeats carry; until then {@link Liveness.pending} serves them. Online /
+ * offline / overdue are inventory's derivation (plugins/inventory/presence.ts) over what
+ * this instance knows: an open socket counts
  * as heard from now, and after a restart devices get a grace period. This class is that
  * derivation's live source, so the device list, filters and watchdogs see the same state
  * the operator socket announces. Transitions are found by a timer sweep (never by reading
