@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { createOperator } from "../../tests/helpers/operators.ts";
+import { ensureSites } from "../../tests/helpers/sites.ts";
 import { startTestEngine } from "../../tests/helpers/test_engine.ts";
 import aegis from "../aegis/mod.ts";
 import operators from "./mod.ts";
@@ -9,6 +10,8 @@ const plugins = [aegis, operators];
 Deno.test("users: admin CRUD, role, MFA reset/exempt, disable, last-admin rule, site assignments", async () => {
   const t = await startTestEngine({ plugins });
   try {
+    // Site ids are foreign keys to the sites plugin's table: the sites exist first.
+    await ensureSites(t, [1, 2, 3, 7]);
     const admin = await createOperator(t, { role: "Admin", username: "boss" });
     const h = admin.headers;
     const post = (path: string, json: unknown) =>
