@@ -217,6 +217,14 @@ export class AgentRegistry {
     await this.#o.sql`delete from agent_ws_tickets where expires_at <= ${new Date(now)}`;
   }
 
+  /** Ids of the instances whose heartbeat is fresh (this one always included). */
+  async liveInstances(): Promise<Set<string>> {
+    const stale = new Date(this.#o.clock.now() - this.#o.instanceStaleMs);
+    const rows = await this.#o.sql<{ instance_id: string }[]>`
+      select instance_id from realtime_instances where alive_at >= ${stale}`;
+    return new Set([this.#o.instanceId, ...rows.map((r) => r.instance_id)]);
+  }
+
   /** Loads which agents other live instances hold. */
   async loadRemote(): Promise<void> {
     const stale = new Date(this.#o.clock.now() - this.#o.instanceStaleMs);
