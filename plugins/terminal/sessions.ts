@@ -99,6 +99,8 @@ interface Live {
   /** Output recorded up to here (a new owner does not record twice). */
   recordedUpTo: number;
   chain: Promise<void>;
+  /** Frames for the agent held until it confirms the shell started. */
+  early?: AgentMessage[];
   flushed: { in: number; out: number };
   exitPending?: { code: number | null; reason: string; bytesOut: number; at: number };
   closing: boolean;
@@ -187,7 +189,7 @@ export class TerminalSessions {
         action: "terminal.session.open",
         target,
         outcome: "denied",
-        details: { hostname: device.hostname, code: err.code },
+        details: { hostname: device.hostname, refused: err.code },
       });
       return err;
     };
@@ -278,6 +280,8 @@ export class TerminalSessions {
     this.#live.set(id, s);
     this.#watch(link);
     this.#toAgent(s, { type: "terminal_open", data: grant });
+    // Keystrokes typed before the shell runs wait here, not in an agent that cannot place them.
+    s.early = [];
     await d.audit(null, {
       actor: p,
       action: "terminal.session.open",
@@ -524,6 +528,9 @@ export class TerminalSessions {
     const s = this.#ours(f, data.session_id);
     if (!s) return await this.#stray(f, data.session_id);
     if (s.status === "opening") s.status = s.link ? "open" : "detached";
+    const early = s.early ?? [];
+    s.early = undefined;
+    for (const m of early) this.#toAgent(s, m);
     await this.d.store.started(s.id, {
       mode: data.mode,
       user: data.user ?? null,
@@ -630,6 +637,10 @@ export class TerminalSessions {
 
   /** Sends to the agent in order (each send waits for the previous one). */
   #toAgent(s: Live, message: AgentMessage): void {
+    if (s.early && message.type !== "terminal_close") {
+      if (s.early.length < 1024) s.early.push(message);
+      return;
+    }
     s.chain = s.chain.then(async () => {
       await this.d.channel.send(s.guid, message);
     }).catch((err) =>

@@ -258,16 +258,38 @@ export class TermSession {
   opened?: Json;
 
   constructor(
-    readonly client: OperatorClient,
+    public client: OperatorClient,
     readonly id: string,
     readonly window: number,
     readonly openAck: Json,
   ) {
+    this.#listen(client);
+  }
+
+  #listen(client: OperatorClient): void {
     const prev = client.onFrame;
     client.onFrame = (f) => {
       prev?.(f);
       this.take(f);
     };
+  }
+
+  /** Takes the session over on another socket (`terminal_attach`), as the console does after a blip. */
+  async reattach(client: OperatorClient): Promise<Json> {
+    this.client = client;
+    this.#listen(client);
+    const ack = await client.request("terminal_attach", {
+      session_id: this.id,
+      offset: this.received,
+      input: this.inputConsumed,
+    });
+    // Keystrokes the agent has not confirmed are sent again at their offsets (it drops
+    // what it already wrote).
+    this.#unconfirmed = this.#unconfirmed.filter((u) =>
+      u.offset + u.bytes.length > this.inputConsumed
+    );
+    for (const u of this.#unconfirmed) this.#sendInput(u.offset, u.bytes);
+    return ack;
   }
 
   /** Handles one frame of this session. */
@@ -277,6 +299,10 @@ export class TermSession {
     if (f.type === "terminal_exit") this.exit = f.data;
     if (f.type !== "terminal_output") return;
     this.inputConsumed = Math.max(this.inputConsumed, f.data.input);
+    while (
+      this.#unconfirmed.length &&
+      this.#unconfirmed[0]!.offset + this.#unconfirmed[0]!.bytes.length <= this.inputConsumed
+    ) this.#unconfirmed.shift();
     const bytes = fromBase64(f.data.data);
     const start = f.data.offset;
     if (start + bytes.length <= this.received) return;
@@ -297,12 +323,21 @@ export class TermSession {
     const bytes = typeof text === "string" ? new TextEncoder().encode(text) : text;
     for (let at = 0; at < bytes.length; at += 4096) {
       const part = bytes.subarray(at, at + 4096);
-      this.client.send({
-        type: "terminal_input",
-        data: { session_id: this.id, offset: this.inputSent, data: toBase64(part) },
-      });
+      this.#unconfirmed.push({ offset: this.inputSent, bytes: part });
+      this.#sendInput(this.inputSent, part);
       this.inputSent += part.length;
     }
+  }
+
+  #unconfirmed: Array<{ offset: number; bytes: Uint8Array }> = [];
+
+  #sendInput(offset: number, bytes: Uint8Array): void {
+    try {
+      this.client.send({
+        type: "terminal_input",
+        data: { session_id: this.id, offset, data: toBase64(bytes) },
+      });
+    } catch { /* the socket is gone: sent again after reattach */ }
   }
 
   resize(cols: number, rows: number): void {
