@@ -128,7 +128,10 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 export function createApp(options: AppOptions): Router {
   const app = createRouter();
   const log = options.log;
-  const limits = [...(options.bodyLimits ?? [])].sort((a, b) => b.prefix.length - a.prefix.length);
+  // The live list: plugins add their prefixes after the app exists (during setup); the
+  // engine keeps it sorted longest prefix first.
+  const limits = options.bodyLimits ?? [];
+  limits.sort((a, b) => b.prefix.length - a.prefix.length);
   const limiters = new Map<number, MiddlewareHandler>();
   const limiterFor = (bytes: number) => {
     let m = limiters.get(bytes);
