@@ -207,12 +207,14 @@ export class FileHost {
     try {
       const st = await Deno.stat(path);
       if (st.isDirectory) {
-        throw Object.assign(new Error("is a directory"), { code: "is_directory" });
+        throw Object.assign(new Error("is a directory"), { protocolCode: "is_directory" });
       }
-      if (!st.isFile) throw Object.assign(new Error("not a regular file"), { code: "not_a_file" });
+      if (!st.isFile) {
+        throw Object.assign(new Error("not a regular file"), { protocolCode: "not_a_file" });
+      }
       if (st.size > max) {
         throw Object.assign(new Error(`${st.size} bytes, more than the ${max} allowed`), {
-          code: "too_large",
+          protocolCode: "too_large",
         });
       }
       const size = st.size;
@@ -245,7 +247,7 @@ export class FileHost {
         }
         if (got === 0) {
           throw Object.assign(new Error("the file became shorter while it was sent"), {
-            code: "file_changed",
+            protocolCode: "file_changed",
           });
         }
         const bytes = part.subarray(0, got);
@@ -267,7 +269,7 @@ export class FileHost {
         bytes: sent,
       });
     } catch (err) {
-      const code = (err as { code?: string }).code ?? codeOf(err);
+      const code = (err as { protocolCode?: string }).protocolCode ?? codeOf(err);
       this.#error(t.via, t.id, code, message(err));
       this.o.emit?.("file_transfer_ended", {
         transfer_id: t.id,
@@ -362,13 +364,15 @@ export class FileHost {
     this.#live.delete(t.id);
     const digest = t.hash.digest("hex");
     try {
-      if (t.failed) throw Object.assign(new Error(t.failed.message), { code: t.failed.code });
+      if (t.failed) {
+        throw Object.assign(new Error(t.failed.message), { protocolCode: t.failed.code });
+      }
       if (t.written !== Number(d.size) || digest !== d.sha256) {
         throw Object.assign(
           new Error(
             `wrote ${t.written} bytes with SHA-256 ${digest}; the engine sent ${d.size} bytes with ${d.sha256}`,
           ),
-          { code: "checksum_mismatch" },
+          { protocolCode: "checksum_mismatch" },
         );
       }
       await t.file.syncData();
@@ -391,7 +395,7 @@ export class FileHost {
         t.file.close();
       } catch { /* closed */ }
       await Deno.remove(t.temp).catch(() => {});
-      const code = (err as { code?: string }).code ?? codeOf(err);
+      const code = (err as { protocolCode?: string }).protocolCode ?? codeOf(err);
       this.#error(t.via, t.id, code, message(err));
       this.o.emit?.("file_transfer_ended", {
         transfer_id: t.id,
