@@ -360,6 +360,7 @@ export async function runWorker(paths: AgentPaths = agentPaths()): Promise<numbe
   const open = () => {
     const s: AgentSocket = new AgentSocket(agent, {
       server: cfg.server,
+      keepFrames: 50,
       heartbeatData: () => {
         void refreshMetrics();
         return {
