@@ -12,7 +12,7 @@ import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** Bumped when the build steps themselves change, so old outputs are not reused. */
-const BUILD_FORMAT = "1";
+const BUILD_FORMAT = "2";
 
 /** One file of the built console. */
 export interface ConsoleAsset {
@@ -54,6 +54,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 
 const TYPES: Record<string, string> = {
   ".js": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
   ".html": "text/html; charset=utf-8",
   ".svg": "image/svg+xml",
   ".json": "application/json",
@@ -186,12 +187,25 @@ export async function buildConsole(o: BuildOptions): Promise<ConsoleBuild> {
     const js = await Deno.readFile(join(tmp, "raw", "main.js"));
     const jsName = `main-${(await sha256Hex(js)).slice(0, 12)}.js`;
     await Deno.rename(join(tmp, "raw", "main.js"), join(tmp, "assets", jsName));
+    // Stylesheets the sources import (the terminal's) come out of the bundler as main.css.
+    let cssName: string | undefined;
+    if (await exists(join(tmp, "raw", "main.css"))) {
+      const css = await Deno.readFile(join(tmp, "raw", "main.css"));
+      cssName = `main-${(await sha256Hex(css)).slice(0, 12)}.css`;
+      await Deno.rename(join(tmp, "raw", "main.css"), join(tmp, "assets", cssName));
+    }
     const favicon = await Deno.readFile(join(uiDir, "favicon.svg"));
     const iconName = `favicon-${(await sha256Hex(favicon)).slice(0, 12)}.svg`;
     await Deno.writeFile(join(tmp, "assets", iconName), favicon);
-    const html = (await Deno.readTextFile(join(uiDir, "index.html")))
+    let html = (await Deno.readTextFile(join(uiDir, "index.html")))
       .replace("%SCRIPT%", `/assets/${jsName}`)
       .replace("%ICON%", `/assets/${iconName}`);
+    if (cssName) {
+      html = html.replace(
+        "</head>",
+        `  <link rel="stylesheet" href="/assets/${cssName}">\n  </head>`,
+      );
+    }
     await Deno.writeTextFile(join(tmp, "index.html"), html);
     await Deno.remove(join(tmp, "raw"), { recursive: true });
     await Deno.writeTextFile(
@@ -202,6 +216,9 @@ export async function buildConsole(o: BuildOptions): Promise<ConsoleBuild> {
           { path: "/index.html", file: "index.html", immutable: false },
           { path: `/assets/${jsName}`, file: `assets/${jsName}`, immutable: true },
           { path: `/assets/${iconName}`, file: `assets/${iconName}`, immutable: true },
+          ...(cssName
+            ? [{ path: `/assets/${cssName}`, file: `assets/${cssName}`, immutable: true }]
+            : []),
         ],
       }),
     );
