@@ -1,6 +1,6 @@
 /**
  * The API the console needed and did not have: per-site online / offline / overdue
- * counts from the same rule as each device row, the public base URL for install
+ * counts from the same presence as each device row, the public base URL for install
  * commands, server-side paging, sorting and filtering of the device list with inventory
  * counts, a device's software list, the age of each details snapshot, and the server time.
  */
@@ -20,8 +20,8 @@ Deno.test("console API: site counts, device list paging/sorting/filtering, softw
     env: {
       BOREALIS_PUBLIC_BASE_URL: "https://rmm.example.com",
       // Short thresholds: the manual clock fires every task timer on the way.
-      BOREALIS_DEVICE_ONLINE_SECONDS: "60",
-      BOREALIS_DEVICE_OVERDUE_SECONDS: "300",
+      BOREALIS_AGENT_OFFLINE_SECONDS: "60",
+      BOREALIS_AGENT_OVERDUE_SECONDS: "300",
     },
   });
   try {
@@ -65,15 +65,15 @@ Deno.test("console API: site counts, device list paging/sorting/filtering, softw
       [4, 1, 2, 1],
     );
 
-    // The list's state filter and each row's liveness follow the same rule as the counts.
+    // The list's presence filter and each row's presence are the derivation of the counts.
     const byState: Record<string, string[]> = {};
     for (const state of ["online", "offline", "overdue"]) {
-      const r = await json(`/api/devices?status=${state}&site_id=${h.site.id}`);
+      const r = await json(`/api/devices?presence=${state}&site_id=${h.site.id}`);
       assert.equal(r.status, 200);
       assert.equal(r.body.total, r.body.devices.length);
       byState[state] = r.body.devices.map((d: Json) => d.hostname);
       for (const d of r.body.devices) {
-        assert.equal(d.liveness, state);
+        assert.equal(d.presence, state);
         assert.equal(d.status, state === "online" ? "Online" : "Offline");
       }
     }

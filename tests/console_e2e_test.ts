@@ -3,7 +3,8 @@
  * against a real engine process and the reference agent as a real process: first start
  * in passphrase mode (vault, first admin), sign-in with TOTP set up from the QR page,
  * a site and its enrollment code, the agent enrolls and is approved in the console, its
- * status pill changes live, a quick job's output appears; a passkey is registered and
+ * status pill changes live, a quick job's output appears (on the chosen device, and on a
+ * site the engine resolves); a passkey is registered and
  * signs in; a session revoked elsewhere sends the operator to sign-in and back to the
  * page; a User sees only their site. Every page is checked with axe-core, and no Content
  * Security Policy violation or page error may occur. Screenshots go to
@@ -100,10 +101,9 @@ Deno.test({
   fn: async (t) => {
     const env = {
       BOREALIS_AEGIS_MODE: "passphrase",
-      // Short thresholds so "offline" is seen within the test; one rule for both reads.
+      // A short threshold so "offline" is seen within the test (every surface uses it).
       BOREALIS_AGENT_HEARTBEAT_SECONDS: "5",
       BOREALIS_AGENT_OFFLINE_SECONDS: "12",
-      BOREALIS_DEVICE_ONLINE_SECONDS: "12",
       BOREALIS_LIVENESS_FLUSH_SECONDS: "1",
     };
     const db = await createTestDatabase();
@@ -247,12 +247,18 @@ Deno.test({
           await shot(page, "devices");
 
           // Offline and back online, live: the row changes with no new list request (an event
-          // that came before the row existed may still reload the list: wait for that first).
-          await page.waitForLoadState("networkidle");
+          // that came before the row existed may still reload the list, 1.5 s after it: wait
+          // for a quiet window longer than that first).
           let listRequests = 0;
+          let lastList = Date.now();
           page.on("request", (r) => {
-            if (new URL(r.url()).pathname === "/api/devices") listRequests++;
+            if (new URL(r.url()).pathname !== "/api/devices") return;
+            listRequests++;
+            lastList = Date.now();
           });
+          await page.waitForLoadState("networkidle");
+          await until(() => Date.now() - lastList > 3000, "a quiet device list");
+          listRequests = 0;
           agent.kill("SIGTERM");
           await agent.done;
           await row.locator('[data-status="offline"]').waitFor({ timeout: 45_000 });
@@ -297,6 +303,33 @@ Deno.test({
         await page.getByRole("region", { name: "Identity" }).waitFor();
         await clean(page, problems, "device summary");
         await shot(page, "device-summary");
+      });
+
+      await step("a quick job on a site is resolved by the engine", async () => {
+        await page.getByRole("link", { name: "Devices", exact: true }).click();
+        await page.getByRole("row").filter({ hasText: HOST }).waitFor();
+        await page.getByRole("button", { name: /^Quick job/ }).click();
+        const dialog = page.getByRole("dialog", { name: "Quick job" });
+        await dialog.getByRole("radio", { name: "A site" }).check();
+        await dialog.getByRole("combobox", { name: /^Site/ }).click();
+        await page.getByRole("option", { name: /^Head office/ }).click();
+        await dialog.getByLabel(/Only devices that are online/).check();
+        await dialog.getByLabel("Find a script").fill("disk usage");
+        await dialog.getByRole("option", { name: /Disk Usage \(Linux\)/ }).click();
+        await dialog.getByLabel("Alert threshold (% used)").fill("101");
+        const sent = page.waitForRequest((r) =>
+          new URL(r.url()).pathname === "/api/scripts/quick_run"
+        );
+        await dialog.getByRole("button", { name: "Run now" }).click();
+        const body = (await sent).postDataJSON();
+        assert.equal(body.device_guids, undefined);
+        assert.equal(body.site_ids.length, 1);
+        assert.equal(body.online_only, true);
+        // The site's one device, online: the dialog opens its activity.
+        await page.waitForURL(`**/devices/${guid}?tab=activity&activity=*`);
+        await page.getByTestId("activity-status").filter({ hasText: "Success" }).waitFor({
+          timeout: 60_000,
+        });
       });
 
       await step("a passkey is registered from the account menu and signs in", async () => {

@@ -3,9 +3,10 @@
  * for `GET <http(s) URL of the path>`, answers frames, heartbeats on the interval the
  * engine announces, and reconnects with full-jitter backoff (a random delay in
  * [0, min(cap, base·2^attempt)]), honouring close code 4001 (refresh first), a 401
- * upgrade (refresh, then retry), a reconnect delay the engine announces when it shuts
- * down (close code 4503 with a delay hint, see {@link reconnectHintMs}), and giving up
- * when retrying cannot help (403 `device_revoked`, or a refresh family that is gone).
+ * upgrade (refresh, then retry), the reconnect delay the engine gives each agent when it
+ * shuts down (close code 4503, see {@link shutdownHint}) or any other delay hint (see
+ * {@link reconnectHintMs}), and giving up when retrying cannot help (403
+ * `device_revoked`, or a refresh family that is gone).
  *
  * @module
  */
@@ -46,6 +47,12 @@ export interface AgentSocketOptions {
    * refresh family is gone, or the device was revoked). Receives that error.
    */
   onGiveUp?: (err: unknown) => void;
+  /** Called when a reconnect attempt starts (after a close or a failed attempt). */
+  onAttempt?: () => void;
+  /** Called when a reconnect attempt fails (before the next is scheduled). */
+  onFailure?: (err: unknown) => void;
+  /** Treat a shutdown's reconnect delay like any close (benchmarks' baseline). */
+  ignoreShutdownHint?: boolean;
 }
 
 /**
@@ -58,6 +65,23 @@ export class SocketOpenError extends Error {
     super(message);
     this.name = "SocketOpenError";
   }
+}
+
+/** Longest shutdown delay honoured (a bad hint must not park an agent for hours). */
+const MAX_SHUTDOWN_HINT_MS = 600_000;
+/** After a shutdown's delay: retry an unreachable engine every 1–2 s for this long. */
+const STEADY_FOR_MS = 60_000;
+const STEADY_MIN_MS = 1000;
+
+/**
+ * This agent's own reconnect delay from the engine's shutdown close (code 4503, reason
+ * `engine shutting down; reconnect_after_ms=<n>`, docs/agent-protocol.md), or null for
+ * any other close. The engine has already drawn it per agent, so it is waited exactly.
+ */
+export function shutdownHint(e: { code: number; reason: string }): number | null {
+  if (e.code !== 4503) return null;
+  const m = /reconnect_after_ms=(\d{1,9})/.exec(e.reason);
+  return m ? Math.min(Number(m[1]), MAX_SHUTDOWN_HINT_MS) : null;
 }
 
 /**
@@ -171,6 +195,8 @@ export class AgentSocket {
   #timer?: ReturnType<typeof setInterval>;
   #stopped = false;
   #attempt = 0;
+  /** Until then an unreachable engine is retried at a steady pace (after a shutdown). */
+  #steadyUntil = 0;
   #pending = new Map<string, (f: Frame) => void>();
   #nextId = 1;
   /** A reconnect delay announced in a frame before the close (see {@link reconnectHintMs}). */
@@ -181,6 +207,8 @@ export class AgentSocket {
   failedAttempts = 0;
   /** The delay chosen before the latest reconnect (ms). */
   lastReconnectDelayMs?: number;
+  /** The reconnect delay the last shutdown close (4503) asked for, if any. */
+  lastShutdownHintMs?: number;
 
   constructor(readonly agent: Agent, readonly o: AgentSocketOptions) {}
 
@@ -211,12 +239,25 @@ export class AgentSocket {
     if (e.code === 4409) return; // replaced by a newer connection of the same device
     const base = this.o.backoffBaseMs ?? 1000;
     const cap = this.o.backoffCapMs ?? 60_000;
-    const hint = reconnectHintMs(e.reason) ?? this.#hintMs;
+    const ignore = this.o.ignoreShutdownHint === true;
+    const own = ignore ? null : shutdownHint(e);
+    if (own !== null) {
+      // The engine is shutting down and drew this agent's own delay (so the fleet returns
+      // spread out at the rate it accepts): wait exactly that; backoff starts over after.
+      this.#hintMs = undefined;
+      this.lastShutdownHintMs = own;
+      this.lastReconnectDelayMs = own;
+      this.#attempt = 0;
+      this.#steadyUntil = Date.now() + own + STEADY_FOR_MS;
+      setTimeout(() => void this.#retry(false), own);
+      return;
+    }
+    const hint = ignore ? undefined : reconnectHintMs(e.reason) ?? this.#hintMs;
     this.#hintMs = undefined;
     let delay: number;
     if (e.code === 4001) delay = 0;
     else if (hint !== undefined) {
-      // The engine said when to come back; spread the herd over as long again so that
+      // A delay that was not drawn per agent: spread the herd over as long again so that
       // every agent it dropped does not return in the same millisecond.
       this.#attempt++;
       delay = hint + Math.random() * Math.min(hint, cap);
@@ -258,21 +299,30 @@ export class AgentSocket {
   /** One reconnect attempt; schedules the next (with a longer jittered delay) on failure. */
   async #retry(refreshFirst: boolean): Promise<void> {
     if (this.#stopped) return;
+    this.o.onAttempt?.();
     try {
       if (refreshFirst) await this.agent.refresh();
       await this.#connect();
     } catch (err) {
       this.failedAttempts++;
+      this.o.onFailure?.(err);
       if (isFatalSocketError(err)) {
         this.#stopped = true;
         this.o.onGiveUp?.(err);
         return;
       }
-      const delay = Math.random() *
-        Math.min(
-          this.o.backoffCapMs ?? 60_000,
-          (this.o.backoffBaseMs ?? 1000) * 2 ** this.#attempt++,
-        );
+      // Right after a shutdown's delay, an engine that does not answer yet is restarting:
+      // try again every second or so (a refused connection costs it nothing) instead of
+      // backing off further and further from its return.
+      const unreachable = !(err instanceof AgentError) &&
+        !(err instanceof SocketOpenError && err.status !== undefined);
+      const delay = unreachable && Date.now() < this.#steadyUntil
+        ? STEADY_MIN_MS + Math.random() * STEADY_MIN_MS
+        : Math.random() *
+          Math.min(
+            this.o.backoffCapMs ?? 60_000,
+            (this.o.backoffBaseMs ?? 1000) * 2 ** this.#attempt++,
+          );
       // A 401 upgrade means the access token was refused (expired, old token_version after
       // a quarantine): refresh before the next attempt instead of presenting it again.
       const refresh = err instanceof SocketOpenError && err.status === 401;

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { idParam } from "../../core/fields.ts";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Auditor } from "../../core/audit.ts";
 import { principalOf, requireRole } from "../../core/auth.ts";
@@ -14,7 +15,7 @@ import type { InventoryService } from "../inventory/mod.ts";
 import type { AgentUpdatesService } from "./service.ts";
 
 const tags = ["agent updates"];
-const SiteParam = z.object({ id: z.coerce.number().int().positive().max(2_147_483_647) });
+const SiteParam = z.object({ id: idParam() });
 const Commands = z.object({
   linux: z.string(),
   macos: z.string(),

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { id, idParam } from "../../core/fields.ts";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Auditor } from "../../core/audit.ts";
 import { principalOf, requireRole } from "../../core/auth.ts";
@@ -33,7 +34,7 @@ const create = createRoute({
   request: body(
     z.object({
       device_guids: z.array(z.string().uuid()).max(100_000).optional(),
-      site_id: z.number().int().positive().optional(),
+      site_id: id().optional(),
       version: Version.optional(),
       max_concurrency: z.number().int().min(1).max(10_000).default(10),
     }).strict().refine((b) => b.device_guids?.length || b.site_id !== undefined, {
@@ -73,7 +74,7 @@ const sitePolicy = createRoute({
   tags,
   summary: "A site's channel (stable, beta, pinned version) and automatic updates",
   middleware: [requireRole("Admin")] as const,
-  request: { params: z.object({ id: z.coerce.number().int().positive() }), ...body(Policy) },
+  request: { params: z.object({ id: idParam() }), ...body(Policy) },
   responses: {
     200: json(z.record(z.string(), z.unknown()), "Policy"),
     404: err("No such site or release"),
@@ -86,7 +87,7 @@ const getSitePolicy = createRoute({
   tags,
   summary: "A site's channel, automatic updates and the version it should run",
   middleware: [requireRole("User")] as const,
-  request: { params: z.object({ id: z.coerce.number().int().positive() }) },
+  request: { params: z.object({ id: idParam() }) },
   responses: { 200: json(z.record(z.string(), z.unknown()), "Policy"), 404: err("No such site") },
 });
 

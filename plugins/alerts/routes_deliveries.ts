@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { intParam } from "../../core/fields.ts";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Auditor } from "../../core/audit.ts";
 import { requireRole } from "../../core/auth.ts";
@@ -36,7 +37,7 @@ export function installDeliveryRoutes(http: Router, svc: AlertsService, audit: A
           incident_id: z.uuid().optional(),
           /** `next_before` of the previous page. */
           before: z.string().max(100).optional(),
-          limit: z.coerce.number().int().min(1).max(500).default(100),
+          limit: intParam({ min: 1, max: 500 }).default(100),
         }),
       },
       responses: {

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { id } from "../../core/fields.ts";
 import { z } from "@hono/zod-openapi";
 import { ALERT_EVENTS } from "./api.ts";
 import { QuietHours } from "./quiet_hours.ts";
@@ -70,7 +71,7 @@ export const RouteInput = z.object({
   watchdog_id: z.uuid().nullable().default(null),
   min_severity: Severity.default("info"),
   /** Only incidents of these sites; empty: every site. */
-  site_ids: z.array(z.number().int().positive().max(2_147_483_647)).max(1000).default([])
+  site_ids: z.array(id()).max(1000).default([])
     .transform((s) => [...new Set(s)].sort((a, b) => a - b)),
   events: Events.default(["opened", "escalated", "acknowledged", "resolved"]),
   channel_ids: z.array(z.uuid()).min(1).max(50).transform((c) => [...new Set(c)]),

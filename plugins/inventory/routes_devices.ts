@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { idParam, intParam } from "../../core/fields.ts";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Auditor } from "../../core/audit.ts";
 import { principalOf, requireRole } from "../../core/auth.ts";
@@ -19,7 +20,7 @@ import {
   type DeviceTextField,
   type InventoryService,
 } from "./service.ts";
-import { DEVICE_STATES } from "./status.ts";
+import { PRESENCE_STATES } from "./presence.ts";
 import type { ContainmentAction, DeviceRecord } from "./types.ts";
 
 const tags = ["devices"];
@@ -41,7 +42,7 @@ export function deviceView(d: DeviceRecord) {
     site_id: d.site_id,
     site_name: d.site_name,
     status: d.online ? "Online" as const : "Offline" as const,
-    liveness: d.state,
+    presence: d.presence,
     containment_status: d.status,
     token_version: d.token_version,
     ssl_key_fingerprint: d.ssl_key_fingerprint,
@@ -95,13 +96,10 @@ export function deviceView(d: DeviceRecord) {
   };
 }
 
-// deno-lint-ignore no-control-regex -- PostgreSQL text cannot hold NUL
-const plain = (max: number) => z.string().max(max).regex(/^[^\u0000]*$/, "NUL is not allowed");
-
 const textFilters = Object.fromEntries(
   (Object.keys(DEVICE_TEXT_FIELDS) as DeviceTextField[]).map((f) => [
     f,
-    plain(255).optional().describe(`substring of ${f}`),
+    z.string().max(255).optional().describe(`substring of ${f}`),
   ]),
 ) as Record<DeviceTextField, z.ZodOptional<z.ZodString>>;
 
@@ -115,16 +113,18 @@ const list = createRoute({
   middleware: [requireRole("User")] as const,
   request: {
     query: z.object({
-      site_id: z.coerce.number().int().positive().max(2_147_483_647).optional(),
-      status: z.enum(DEVICE_STATES).optional().describe("online, offline or overdue"),
+      site_id: idParam().optional(),
+      presence: z.enum(PRESENCE_STATES).optional().describe(
+        "online, offline or overdue: the rows' presence, judged in SQL",
+      ),
       containment: z.enum(["active", "quarantined", "revoked", "decommissioned"]).optional(),
-      q: plain(255).trim().optional(),
+      q: z.string().max(255).trim().optional(),
       ...textFilters,
       sort: z.enum(Object.keys(DEVICE_SORT_FIELDS) as [DeviceSortField, ...DeviceSortField[]])
         .default("hostname"),
       order: z.enum(["asc", "desc"]).default("asc"),
-      limit: z.coerce.number().int().min(1).max(10_000).default(10_000),
-      offset: z.coerce.number().int().min(0).max(10_000_000).default(0),
+      limit: intParam({ min: 1, max: 10_000 }).default(10_000),
+      offset: intParam({ min: 0 }).default(0),
     }),
   },
   responses: {
@@ -267,7 +267,7 @@ export function registerDeviceRoutes(http: Router, inv: InventoryService, audit:
     }
     const { devices, total } = await inv.queryDevices(p, {
       siteId: q.site_id,
-      status: q.status,
+      presence: q.presence,
       containment: q.containment,
       q: q.q || undefined,
       contains,

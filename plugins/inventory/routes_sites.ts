@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { idParam } from "../../core/fields.ts";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Auditor } from "../../core/audit.ts";
 import { principalOf, requireRole } from "../../core/auth.ts";
@@ -13,7 +14,7 @@ import type { Router } from "../../core/http.ts";
 import { errorResponse, jsonBody, jsonResponse, Site } from "./schemas.ts";
 import type { InventoryService } from "./service.ts";
 
-const SiteId = z.coerce.number().int().positive().max(2_147_483_647);
+const SiteId = idParam();
 const Name = z.string().trim().min(1).max(200);
 const Hostname = z.string().trim().min(1).max(255);
 

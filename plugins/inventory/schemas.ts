@@ -35,11 +35,9 @@ export const Site = z.object({
   description: z.string(),
   created_at: z.string(),
   device_count: z.number().int(),
-  online_count: z.number().int().describe("Devices seen within BOREALIS_DEVICE_ONLINE_SECONDS"),
-  offline_count: z.number().int().describe("Devices neither online nor overdue (or never seen)"),
-  overdue_count: z.number().int().describe(
-    "Devices not seen for BOREALIS_DEVICE_OVERDUE_SECONDS or longer",
-  ),
+  online_count: z.number().int().describe("Devices whose presence is online"),
+  offline_count: z.number().int().describe("Devices whose presence is offline (or never heard)"),
+  overdue_count: z.number().int().describe("Devices whose presence is overdue"),
   enrollment_code: z.string().nullable(),
   auto_approve_until: z.string().nullable(),
   install_commands: z.record(z.string(), z.unknown()).nullable().optional().describe(
@@ -53,10 +51,15 @@ export const Device = z.object({
   description: z.string(),
   site_id: z.number().int().nullable(),
   site_name: z.string().nullable(),
-  status: z.enum(["Online", "Offline"]),
-  liveness: z.enum(["online", "offline", "overdue"]).describe(
-    "online / offline / overdue from last_seen (the rule of the site counts and status filter)",
-  ),
+  status: z.enum(["Online", "Offline"]).openapi({
+    description:
+      "Online while presence is online; Offline when offline or overdue (upstream's two states)",
+  }),
+  presence: z.enum(["online", "offline", "overdue"]).openapi({
+    description:
+      "online: heard from within BOREALIS_AGENT_OFFLINE_SECONDS (an open agent socket counts); " +
+      "offline after that; overdue after BOREALIS_AGENT_OVERDUE_SECONDS",
+  }),
   containment_status: z.enum(["active", "quarantined", "revoked", "decommissioned"]),
   token_version: z.number().int(),
   ssl_key_fingerprint: z.string().nullable(),

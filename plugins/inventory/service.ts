@@ -13,13 +13,15 @@ import { conflict, notFound } from "../../core/errors.ts";
 import type { EventBus } from "../../core/events.ts";
 import type { Vault } from "../aegis/mod.ts";
 import { digestsEqual, generateEnrollmentCode, hashEnrollmentCode } from "./codes.ts";
-import { type DeviceState, DeviceStatusRule } from "./status.ts";
+import type { Presence, PresenceService } from "./presence.ts";
 import {
   type ContainmentAction,
   type ContainmentHook,
   deviceContained,
   type DeviceRecord,
+  type DeviceStatus,
   type SiteRecord,
+  type TargetDevice,
 } from "./types.ts";
 
 interface SiteRow {
@@ -131,7 +133,8 @@ export type DeviceSortField = keyof typeof DEVICE_SORT_FIELDS;
 /** What {@link InventoryService.queryDevices} filters, sorts and pages by. */
 export interface DeviceQuery {
   siteId?: number;
-  status?: DeviceState;
+  /** Presence (plugins/inventory/presence.ts), judged in SQL like each row. */
+  presence?: Presence;
   containment?: "active" | "quarantined" | "revoked" | "decommissioned";
   /** Substring of hostname, description, last user or an address. */
   q?: string;
@@ -172,10 +175,8 @@ export interface InventoryOptions {
   clock: Clock;
   vault: Vault;
   events: EventBus;
-  /** A device is Online when seen within this many seconds. */
-  onlineSeconds: number;
-  /** A device not seen for this many seconds is overdue (default: 1800). */
-  overdueSeconds?: number;
+  /** The one derivation of online / offline / overdue. */
+  presence: PresenceService;
   /** Longest auto-approval window an admin may open. */
   maxAutoApprovalMinutes: number;
 }
@@ -199,22 +200,17 @@ export class InventoryService {
   readonly #vault: Vault;
   readonly #events: EventBus;
   readonly #hooks: ContainmentHook[] = [];
-  readonly onlineSeconds: number;
+  /** Online / offline / overdue for every reader (the device list's `status` comes from it). */
+  readonly presence: PresenceService;
   readonly maxAutoApprovalMinutes: number;
-  /** Online / offline / overdue from last_seen: every read of this service uses it. */
-  readonly statusRule: DeviceStatusRule;
 
   constructor(o: InventoryOptions) {
     this.#sql = o.sql;
     this.#clock = o.clock;
     this.#vault = o.vault;
     this.#events = o.events;
-    this.onlineSeconds = o.onlineSeconds;
+    this.presence = o.presence;
     this.maxAutoApprovalMinutes = o.maxAutoApprovalMinutes;
-    this.statusRule = new DeviceStatusRule({
-      onlineSeconds: o.onlineSeconds,
-      overdueSeconds: o.overdueSeconds ?? 1800,
-    });
   }
 
   #now(): Date {
@@ -281,24 +277,28 @@ export class InventoryService {
     }
   }
 
-  /** Device counts of site `s`, by state (the same rule as each device's state). */
+  /**
+   * Device counts of site `s` by presence: the derivation of each device row, in SQL
+   * (a lateral join `c`). The caller syncs pending signs of life first.
+   */
   #siteCounts() {
     const sql = this.#sql;
-    const now = this.#clock.now();
-    const count = (state: DeviceState) =>
-      sql`(select count(*)::int from devices d where d.site_id = s.id
-             and ${this.statusRule.condition(sql, state, now)})`;
-    return sql`(select count(*)::int from devices d where d.site_id = s.id) as device_count,
-      ${count("online")} as online_count, ${count("offline")} as offline_count,
-      ${count("overdue")} as overdue_count`;
+    return sql`left join lateral (
+      select count(*)::int as device_count,
+        count(*) filter (where p = 'online')::int as online_count,
+        count(*) filter (where p = 'offline')::int as offline_count,
+        count(*) filter (where p = 'overdue')::int as overdue_count
+      from (select ${this.presence.sql(sql)} as p from devices d where d.site_id = s.id) x
+    ) c on true`;
   }
 
   /** Sites the principal may see, with device counts; codes only for admins. */
   async listSites(p: Principal): Promise<SiteRecord[]> {
     const sql = this.#sql;
+    await this.presence.sync();
     const rows = await sql<SiteRow[]>`
-      select s.*, ${this.#siteCounts()}
-      from sites s where ${this.scopeFilter(p, "s.id")} order by lower(s.name)`;
+      select s.*, c.* from sites s ${this.#siteCounts()}
+      where ${this.scopeFilter(p, "s.id")} order by lower(s.name)`;
     const showCode = p.sites === "all" && (p.role === "Admin" || p.kind === "system");
     return await Promise.all(
       rows.map(async (r) => toSite(r, showCode ? await this.#openCode(r) : null)),
@@ -308,8 +308,9 @@ export class InventoryService {
   /** One site with its clear code (admins). */
   async site(id: number, withCode = true): Promise<SiteRecord | null> {
     const sql = this.#sql;
+    await this.presence.sync();
     const [r] = await sql<SiteRow[]>`
-      select s.*, ${this.#siteCounts()} from sites s where s.id = ${id}`;
+      select s.*, c.* from sites s ${this.#siteCounts()} where s.id = ${id}`;
     if (!r) return null;
     return toSite(r, withCode ? await this.#openCode(r) : null);
   }
@@ -499,10 +500,13 @@ export class InventoryService {
     q: DeviceQuery,
   ): Promise<{ devices: DeviceRecord[]; total: number }> {
     const sql = this.#sql;
-    const now = this.#clock.now();
     const conditions = [this.scopeFilter(p)];
     if (q.siteId !== undefined) conditions.push(sql`d.site_id = ${q.siteId}`);
-    if (q.status) conditions.push(this.statusRule.condition(sql, q.status, now));
+    if (q.presence) {
+      // SQL judges stored last_seen: write what realtime holds in memory first.
+      await this.presence.sync();
+      conditions.push(sql`${this.presence.sql(sql)} = ${q.presence}`);
+    }
     if (q.containment) conditions.push(sql`d.status = ${q.containment}`);
     const like = (text: string) => `%${text.toLowerCase().replace(/[\\%_]/g, (m) => `\\${m}`)}%`;
     for (const [field, text] of Object.entries(q.contains ?? {})) {
@@ -550,6 +554,57 @@ export class InventoryService {
     return rows.map((r) => this.#shape(r));
   }
 
+  /**
+   * Devices as run targets (guid upper case, hostname, site, containment status,
+   * presence): by GUID, by hostname (case-insensitive), and/or every device in `scope`
+   * (a principal, optionally narrowed to sites it may see). One query; no scope check for
+   * the GUIDs and hostnames (callers check `site_id`).
+   */
+  async targets(
+    by: {
+      guids?: string[];
+      hostnames?: string[];
+      scope?: { principal: Principal; siteIds?: number[] };
+    },
+  ): Promise<TargetDevice[]> {
+    const sql = this.#sql;
+    const guids = (by.guids ?? []).filter(isGuid).map((g) => g.toLowerCase());
+    const hostnames = (by.hostnames ?? []).map((h) => h.toLowerCase());
+    const parts = [];
+    if (guids.length) parts.push(sql`d.guid = any(${guids}::uuid[])`);
+    if (hostnames.length) parts.push(sql`lower(d.hostname) = any(${hostnames}::text[])`);
+    if (by.scope) {
+      const { principal, siteIds } = by.scope;
+      parts.push(
+        siteIds
+          ? sql`(d.site_id = any(${siteIds}::int[]) and ${this.scopeFilter(principal)})`
+          : this.scopeFilter(principal),
+      );
+    }
+    if (!parts.length) return [];
+    const where = parts.reduce((acc, part) => sql`${acc} or ${part}`);
+    const rows = await sql<
+      {
+        guid: string;
+        hostname: string;
+        site_id: number | null;
+        status: DeviceStatus;
+        last_seen: Date | null;
+      }[]
+    >`select d.guid::text, d.hostname, d.site_id, d.status, d.last_seen from devices d
+      where ${where} order by lower(d.hostname)`;
+    return rows.map((r) => {
+      const guid = fmtGuid(r.guid);
+      return {
+        guid,
+        hostname: r.hostname,
+        site_id: r.site_id,
+        status: r.status,
+        presence: this.presence.state(guid, r.last_seen),
+      };
+    });
+  }
+
   /** Sets a device's description. */
   async setDescription(p: Principal, hostname: string, description: string): Promise<DeviceRecord> {
     const d = await this.visibleDeviceByHostname(p, hostname);
@@ -573,9 +628,9 @@ export class InventoryService {
   }
 
   #shape(r: DeviceRecord): DeviceRecord {
-    const lastSeen = r.last_seen ? new Date(r.last_seen as unknown as Date).getTime() : null;
-    const state = this.statusRule.state(lastSeen, this.#clock.now());
-    return { ...r, guid: fmtGuid(r.guid), online: state === "online", state };
+    const guid = fmtGuid(r.guid);
+    const presence = this.presence.state(guid, r.last_seen ? new Date(r.last_seen) : null);
+    return { ...r, guid, presence, online: presence === "online" };
   }
 
   /**

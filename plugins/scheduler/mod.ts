@@ -10,7 +10,7 @@ import { intEnv, setting } from "../../core/config.ts";
 import { definePlugin, serviceKey } from "../../core/plugin.ts";
 import { credentialsKey, vaultKey } from "../aegis/mod.ts";
 import { assembliesService } from "../assemblies/mod.ts";
-import { filtersKey } from "../inventory/mod.ts";
+import { filtersKey, inventoryKey } from "../inventory/mod.ts";
 import { agentStatusChanged, realtimeKey } from "../realtime/mod.ts";
 import { tokensKey } from "../tokens/mod.ts";
 import { schedulerKey } from "./api.ts";
@@ -172,6 +172,7 @@ export default definePlugin({
       instanceId: ctx.instanceId,
       channel,
       filters,
+      inventory: ctx.use(inventoryKey),
       dispatcher,
       windows,
       firingWindowMs: s.firingWindowMinutes * 60_000,
@@ -179,7 +180,7 @@ export default definePlugin({
       retentionDays: s.historyDays,
       batchSize: s.dispatchBatch,
     });
-    const quick = new QuickRunner(ctx.sql, dispatcher);
+    const quick = new QuickRunner(ctx.use(inventoryKey), dispatcher);
 
     channel.on("quick_job_result", QuickJobResult, (agent, d) => dispatcher.result(agent, d));
     channel.on("quick_job_progress", QuickJobProgress, (agent, d) => dispatcher.progress(agent, d));
@@ -206,7 +207,13 @@ export default definePlugin({
     });
     ctx.provide(schedulerInternalsKey, { runs, dispatcher, signer, windows });
 
-    registerQuickRunRoutes(ctx, { runner: quick, signer, dispatcher });
+    registerQuickRunRoutes(ctx, {
+      runner: quick,
+      signer,
+      dispatcher,
+      inventory: ctx.use(inventoryKey),
+      filters,
+    });
     registerJobRoutes(ctx, { runs, filters, assemblies });
     registerWindowRoutes(ctx, { windows, filters });
     registerServerTimeRoute(ctx);

@@ -8,6 +8,7 @@
  * @module
  */
 import { createRoute, z } from "@hono/zod-openapi";
+import { intParam } from "../../core/fields.ts";
 import { principalOf, requireRole } from "../../core/auth.ts";
 import { notFound } from "../../core/errors.ts";
 import type { Router } from "../../core/http.ts";
@@ -71,7 +72,7 @@ export function installActionRoutes(
       middleware: [requireRole("User")] as const,
       request: {
         params: Guid,
-        query: z.object({ limit: z.coerce.number().int().min(1).max(500).default(50) }),
+        query: z.object({ limit: intParam({ min: 1, max: 500 }).default(50) }),
       },
       responses: {
         200: json(z.object({ actions: z.array(Action) }), "Actions"),

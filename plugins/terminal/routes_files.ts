@@ -10,6 +10,7 @@
  * @module
  */
 import { createRoute, z } from "@hono/zod-openapi";
+import { intParam } from "../../core/fields.ts";
 import { principalOf, requireRole } from "../../core/auth.ts";
 import { badRequest } from "../../core/errors.ts";
 import type { Router } from "../../core/http.ts";
@@ -131,7 +132,7 @@ export function installFileRoutes(
       middleware: [requireRole("User")] as const,
       request: {
         params: Guid,
-        query: z.object({ limit: z.coerce.number().int().min(1).max(500).default(50) }),
+        query: z.object({ limit: intParam({ min: 1, max: 500 }).default(50) }),
       },
       responses: {
         200: json(z.object({ transfers: z.array(Transfer) }), "Transfers"),

@@ -7,6 +7,7 @@
  * @module
  */
 import { createRoute, z } from "@hono/zod-openapi";
+import { intParam } from "../../core/fields.ts";
 import type { Auditor } from "../../core/audit.ts";
 import { canSeeSite, principalOf, requireRole } from "../../core/auth.ts";
 import { forbidden, notFound } from "../../core/errors.ts";
@@ -59,7 +60,7 @@ export function installSessionRoutes(
         query: z.object({
           device_guid: z.string().refine(isGuid, "a device GUID").optional(),
           status: z.enum(["live", "closed"]).optional(),
-          limit: z.coerce.number().int().min(1).max(500).default(100),
+          limit: intParam({ min: 1, max: 500 }).default(100),
         }),
       },
       responses: {

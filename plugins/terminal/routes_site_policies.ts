@@ -7,6 +7,7 @@
  * @module
  */
 import { createRoute, z } from "@hono/zod-openapi";
+import { idParam } from "../../core/fields.ts";
 import type { Auditor } from "../../core/audit.ts";
 import { principalOf, requireRole } from "../../core/auth.ts";
 import type { Router } from "../../core/http.ts";
@@ -26,7 +27,7 @@ const Policy = z.object({
   updated_at: z.string().nullable(),
 }).openapi("TerminalSitePolicy");
 
-const SiteId = z.object({ site_id: z.coerce.number().int().positive().max(2_147_483_647) });
+const SiteId = z.object({ site_id: idParam() });
 
 /** Installs the policy routes. */
 export function installPolicyRoutes(

@@ -69,6 +69,8 @@ export interface EvaluatorDeps {
   channel: AgentChannel;
   /** In-memory last_seen (fresher than the column between flushes). */
   lastSeen: (guid: string) => number | null;
+  /** The device list's presence from a stored last_seen (inventory's derivation). */
+  presence?: (guid: string, lastSeen: number | null) => "online" | "offline" | "overdue";
   scheduler: () => SchedulerService | undefined;
   actions: ActionRunner;
   staleMs: number;
@@ -226,13 +228,15 @@ export class Evaluator {
       const guid = r.guid.toUpperCase();
       const db = r.last_seen;
       const mem = this.d.lastSeen(guid);
+      const lastSeen = db === null ? mem : mem === null ? db : Math.max(db, mem);
       out.set(guid, {
         guid,
         hostname: r.hostname,
         siteId: r.site_id,
         createdAt: r.created_at,
-        lastSeen: db === null ? mem : mem === null ? db : Math.max(db, mem),
+        lastSeen,
         connected: this.d.channel.connected(guid),
+        presence: this.d.presence?.(guid, lastSeen),
         lastReboot: r.last_reboot,
         uptime: r.uptime,
         cpuPercent: r.cpu_percent,

@@ -71,6 +71,7 @@ export default definePlugin({
     const scheduler = () => schedulerService;
     const store = new PolicyStore(ctx.sql, ctx.clock);
     const hooks = new IncidentHooks();
+    const inventory = ctx.use(inventoryKey);
     const evaluator = new Evaluator({
       sql: ctx.sql,
       clock: ctx.clock,
@@ -78,6 +79,7 @@ export default definePlugin({
       filters,
       channel,
       lastSeen: (guid) => channel.lastSeen(guid),
+      presence: (guid, lastSeen) => inventory.presence.state(guid, lastSeen),
       scheduler,
       actions: new ActionRunner(channel, scheduler, () => ctx.clock.now()),
       staleMs: ctx.settings.staleSeconds * 1000,
@@ -89,7 +91,7 @@ export default definePlugin({
       clock: ctx.clock,
       store,
       evaluator,
-      inventory: ctx.use(inventoryKey),
+      inventory,
       channel,
       staleMs: ctx.settings.staleSeconds * 1000,
       hooks,

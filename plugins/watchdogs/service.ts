@@ -246,7 +246,7 @@ export class WatchdogService {
         hostname: s.hostname,
         site: s.siteId === null ? null : sites.get(s.siteId) ?? null,
         site_id: s.siteId,
-        status: this.#o.channel.state(g),
+        status: s.presence ?? this.#o.channel.state(g),
         state: verdict === "stale" ? "stale_data" : verdict === "matched" ? "triggered" : "normal",
         matched: verdict === "matched",
         sample: {

@@ -78,8 +78,8 @@ export interface SitesReply {
   public_base_url: string | null;
 }
 
-/** Device liveness. */
-export type Liveness = "online" | "offline" | "overdue";
+/** A device's presence: the engine's one derivation of online / offline / overdue. */
+export type DevicePresence = "online" | "offline" | "overdue";
 
 /** Device containment. */
 export type Containment = "active" | "quarantined" | "revoked" | "decommissioned";
@@ -91,8 +91,9 @@ export interface Device {
   description: string;
   site_id: number | null;
   site_name: string | null;
+  /** Upstream's two-state form of `presence`. */
   status: "Online" | "Offline";
-  liveness: Liveness;
+  presence: DevicePresence;
   containment_status: Containment;
   token_version: number;
   ssl_key_fingerprint: string | null;

@@ -1,21 +1,24 @@
 /**
- * Pills for a device's liveness and containment. Colour is never the only signal: the
+ * Pills for a device's presence and containment. Colour is never the only signal: the
  * word is always shown.
  *
  * @module
  */
 import Chip from "@mui/material/Chip";
-import type { Containment, Liveness } from "../api/types.ts";
+import type { Containment, DevicePresence } from "../api/types.ts";
 
-const LIVENESS: Record<Liveness, { label: string; color: "success" | "default" | "warning" }> = {
+const PRESENCE: Record<
+  DevicePresence,
+  { label: string; color: "success" | "default" | "warning" }
+> = {
   online: { label: "Online", color: "success" },
   offline: { label: "Offline", color: "default" },
   overdue: { label: "Overdue", color: "warning" },
 };
 
 /** Online / Offline / Overdue. */
-export function StatusPill({ status }: { status: Liveness }) {
-  const s = LIVENESS[status] ?? LIVENESS.offline;
+export function StatusPill({ status }: { status: DevicePresence }) {
+  const s = PRESENCE[status] ?? PRESENCE.offline;
   return (
     <Chip
       size="small"

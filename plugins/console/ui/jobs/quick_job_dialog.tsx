@@ -1,8 +1,9 @@
 /**
  * Quick job: pick a script (search, type and OS filters), fill in the form generated from
  * its variable definitions (credential variables pick a stored credential), choose how it
- * runs and on what (the chosen devices, every device of a site, or a saved filter), run.
- * Results stream into each device's activity.
+ * runs and on what (the chosen devices, every device of a site, a saved filter, or every
+ * device the operator may see: the engine resolves sites, filters and "all" in the
+ * operator's scope), run. Results stream into each device's activity.
  *
  * @module
  */
@@ -17,7 +18,6 @@ import DialogTitle from "@mui/material/DialogTitle";
 import FormControl from "@mui/material/FormControl";
 import FormControlLabel from "@mui/material/FormControlLabel";
 import FormLabel from "@mui/material/FormLabel";
-import Link from "@mui/material/Link";
 import List from "@mui/material/List";
 import ListItemButton from "@mui/material/ListItemButton";
 import ListItemText from "@mui/material/ListItemText";
@@ -39,7 +39,7 @@ import type {
   AssemblyItem,
   Credential,
   Device,
-  DevicesReply,
+  DevicePresence,
 } from "../api/types.ts";
 import { useToasts } from "../app/toasts.tsx";
 import { EmptyState, ErrorState, Loading } from "../components/states.tsx";
@@ -52,7 +52,7 @@ import {
   validate,
 } from "../lib/variables_form.ts";
 
-type TargetKind = "devices" | "site" | "filter";
+type TargetKind = "devices" | "site" | "filter" | "all";
 
 const TYPE_LABEL: Record<string, string> = {
   powershell: "PowerShell",
@@ -67,8 +67,23 @@ const OS_OF: Record<string, "windows" | "linux"> = {
 
 interface RunResult {
   job_id: string;
-  results: Array<{ hostname: string; device_guid: string; activity_id: number; status: string }>;
+  counts: { running: number; pending: number; skipped: number };
+  results: Array<{
+    hostname: string;
+    device_guid: string;
+    /** null when the device was skipped (not online, with "only online devices"). */
+    activity_id: number | null;
+    status: "Running" | "Pending" | "Skipped";
+    presence: DevicePresence;
+  }>;
 }
+
+/** What the result list says about one device. */
+const RESULT_TEXT: Record<RunResult["results"][number]["status"], string> = {
+  Running: "Sent",
+  Pending: "Held until the device connects",
+  Skipped: "Skipped: not online",
+};
 
 /** Props of {@link QuickJobDialog}. */
 export interface QuickJobProps {
@@ -94,6 +109,7 @@ export function QuickJobDialog({ devices, onClose }: QuickJobProps) {
   const [values, setValues] = useState<FormValues>({});
   const [touched, setTouched] = useState(false);
   const [runMode, setRunMode] = useState<"system" | "current_user">("system");
+  const [onlineOnly, setOnlineOnly] = useState(false);
   const [result, setResult] = useState<RunResult | null>(null);
 
   useEffect(() => {
@@ -144,59 +160,40 @@ export function QuickJobDialog({ devices, onClose }: QuickJobProps) {
     ? devices.length > 0
     : target === "site"
     ? siteId !== ""
-    : filterId !== "";
+    : target === "filter"
+    ? filterId !== ""
+    : true;
   const run = useMutation({
-    mutationFn: async (): Promise<RunResult | { scheduled: number }> => {
-      const variable_values = toVariableValues(fields, values);
-      if (target === "filter") {
-        const job = await api<{ id: number }>("/api/scheduled_jobs", {
-          body: {
-            name: `Quick job: ${picked!.display_name}`,
-            components: [{ type: "script", assembly_guid: picked!.assembly_guid, variable_values }],
-            targets: [{ kind: "filter", filter_id: filterId }],
-            schedule: { type: "immediately" },
-            execution_context: runMode,
-          },
-        });
-        return { scheduled: job.id };
-      }
-      let guids = devices.map((d) => d.guid);
-      if (target === "site") {
-        const r = await api<DevicesReply>(
-          `/api/devices${query({ site_id: siteId, limit: 10_000 })}`,
-        );
-        guids = r.devices.map((d) => d.guid);
-        if (!guids.length) throw new Error("This site has no devices.");
-      }
+    mutationFn: async (): Promise<RunResult> => {
+      // Sites, filters and "all" are resolved by the engine, in this operator's scope.
+      const targets = target === "devices"
+        ? { device_guids: devices.map((d) => d.guid) }
+        : target === "site"
+        ? { site_ids: [siteId] }
+        : target === "filter"
+        ? { filter_id: filterId }
+        : { all_devices: true };
       return await api<RunResult>("/api/scripts/quick_run", {
         body: {
           assembly_guid: picked!.assembly_guid,
-          device_guids: guids,
+          ...targets,
+          online_only: onlineOnly,
           run_mode: runMode,
-          variable_values,
+          variable_values: toVariableValues(fields, values),
         },
       });
     },
     onSuccess: (r) => {
-      if ("scheduled" in r) {
-        notify({
-          severity: "success",
-          message: `${picked!.display_name} started on the filter's devices (job ${r.scheduled}).`,
-        });
-        onClose();
-        return;
-      }
+      const sent = r.counts.running + r.counts.pending;
       notify({
         severity: "success",
-        message: `${picked!.display_name} sent to ${r.results.length} device(s).`,
+        message: `${picked!.display_name} sent to ${sent} device(s)` +
+          (r.counts.skipped ? `; ${r.counts.skipped} skipped (not online).` : "."),
       });
-      if (r.results.length === 1) {
+      const only = r.results.length === 1 ? r.results[0]! : null;
+      if (only && only.activity_id !== null) {
         onClose();
-        navigate(
-          `/devices/${r.results[0]!.device_guid}?tab=activity&activity=${
-            r.results[0]!.activity_id
-          }`,
-        );
+        navigate(`/devices/${only.device_guid}?tab=activity&activity=${only.activity_id}`);
         return;
       }
       setResult(r);
@@ -218,17 +215,25 @@ export function QuickJobDialog({ devices, onClose }: QuickJobProps) {
           ? (
             <Stack spacing={1}>
               <Alert severity="success">
-                Sent to {result.results.length} devices. Output appears in each device's activity.
+                Sent to {result.counts.running + result.counts.pending} devices
+                {result.counts.pending ? ` (${result.counts.pending} not connected yet)` : ""}
+                {result.counts.skipped ? `; ${result.counts.skipped} skipped` : ""}. Output appears
+                in each device's activity.
               </Alert>
               <List dense aria-label="Dispatched devices">
                 {result.results.map((r) => (
                   <ListItemButton
                     key={r.device_guid}
                     component={RouterLink}
-                    to={`/devices/${r.device_guid}?tab=activity&activity=${r.activity_id}`}
+                    to={r.activity_id === null
+                      ? `/devices/${r.device_guid}`
+                      : `/devices/${r.device_guid}?tab=activity&activity=${r.activity_id}`}
                     onClick={onClose}
                   >
-                    <ListItemText primary={r.hostname} secondary={r.status} />
+                    <ListItemText
+                      primary={r.hostname}
+                      secondary={`${RESULT_TEXT[r.status] ?? r.status} · ${r.presence}`}
+                    />
                   </ListItemButton>
                 ))}
               </List>
@@ -319,8 +324,18 @@ export function QuickJobDialog({ devices, onClose }: QuickJobProps) {
                     />
                     <FormControlLabel value="site" control={<Radio />} label="A site" />
                     <FormControlLabel value="filter" control={<Radio />} label="A saved filter" />
+                    <FormControlLabel value="all" control={<Radio />} label="Every device" />
                   </RadioGroup>
                 </FormControl>
+                <FormControlLabel
+                  control={
+                    <Switch
+                      checked={onlineOnly}
+                      onChange={(e) => setOnlineOnly(e.target.checked)}
+                    />
+                  }
+                  label="Only devices that are online (the others are skipped)"
+                />
                 {target === "site" && (
                   <TextField
                     select
@@ -462,13 +477,6 @@ export function QuickJobDialog({ devices, onClose }: QuickJobProps) {
       <DialogActions>
         {result ? <Button onClick={onClose}>Close</Button> : (
           <>
-            {target === "filter" && (
-              <Typography variant="caption" color="text.secondary" sx={{ mr: "auto", ml: 2 }}>
-                A filter is resolved by the engine as a one-off job;{" "}
-                <Link component={RouterLink} to="/devices" onClick={onClose}>results</Link>{" "}
-                appear per device.
-              </Typography>
-            )}
             <Button onClick={onClose}>Cancel</Button>
             <Button
               variant="contained"

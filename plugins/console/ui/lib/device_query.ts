@@ -1,7 +1,8 @@
 /**
- * The devices grid's state — site, status, containment, search text, per-column
- * substring filters and sort — and its three forms: the page URL (`/devices?site=3&
- * status=offline&hostname=web`), the API query of `GET /api/devices`, and AG Grid's filter
+ * The devices grid's state — site, status (the devices' presence), containment, search
+ * text, per-column substring filters and sort — and its three forms: the page URL
+ * (`/devices?site=3&status=offline&hostname=web`), the API query of `GET /api/devices`
+ * (`presence=offline`), and AG Grid's filter
  * and sort models. Pure functions, so deep links, saved views and the grid agree.
  *
  * @module
@@ -36,7 +37,7 @@ export const SORT_FIELDS = [
 /** A sortable column. */
 export type SortField = typeof SORT_FIELDS[number];
 
-/** Liveness values of the status filter. */
+/** Presence values of the status filter (the page URL's `status`, the API's `presence`). */
 export const STATUSES = ["online", "offline", "overdue"] as const;
 
 /** Containment values. */
@@ -119,7 +120,7 @@ export function toSearchParams(state: DeviceListState): URLSearchParams {
 export function toApiQuery(state: DeviceListState, offset: number, limit: number): string {
   const sp = new URLSearchParams();
   if (state.site) sp.set("site_id", String(state.site));
-  if (state.status) sp.set("status", state.status);
+  if (state.status) sp.set("presence", state.status);
   if (state.containment) sp.set("containment", state.containment);
   if (state.q) sp.set("q", state.q);
   for (const f of TEXT_FIELDS) {

@@ -20,7 +20,7 @@ Deno.test("device query: a deep link becomes the API query, and back to the same
   });
   assert.equal(
     toApiQuery(state, 200, 100),
-    "?site_id=3&status=offline&hostname=web&sort=last_seen&order=desc&offset=200&limit=100",
+    "?site_id=3&presence=offline&hostname=web&sort=last_seen&order=desc&offset=200&limit=100",
   );
   assert.equal(toSearchParams(state).toString(), url.toString());
 });

@@ -28,7 +28,13 @@ import { Link as RouterLink, useNavigate, useParams, useSearchParams } from "rea
 import { DialogFrame } from "../account/dialog_frame.tsx";
 import { api, ApiError } from "../api/client.ts";
 import { useSocketEvent } from "../api/socket.ts";
-import type { Activity, DeviceDetail, DeviceWatchdogs, Incident, Liveness } from "../api/types.ts";
+import type {
+  Activity,
+  DeviceDetail,
+  DevicePresence,
+  DeviceWatchdogs,
+  Incident,
+} from "../api/types.ts";
 import { useIsAdmin } from "../app/session.tsx";
 import { useToasts } from "../app/toasts.tsx";
 import { ConfirmDialog } from "../components/confirm.tsx";
@@ -188,7 +194,7 @@ function SnapshotGrid(
 ) {
   const rows = list(d.details[part]);
   const [filter, setFilter] = useState("");
-  const live = d.liveness === "online" && d.containment_status === "active";
+  const live = d.presence === "online" && d.containment_status === "active";
   return (
     <Stack sx={{ height: "100%" }}>
       <Stack sx={{ alignItems: "center" }} direction="row" spacing={2}>
@@ -217,7 +223,7 @@ function SnapshotGrid(
 
 function ServicesTab({ d }: { d: DeviceDetail }) {
   const run = useDeviceAction(d.guid);
-  const live = d.liveness === "online" && d.containment_status === "active";
+  const live = d.presence === "online" && d.containment_status === "active";
   return (
     <SnapshotGrid
       d={d}
@@ -252,7 +258,7 @@ function ServicesTab({ d }: { d: DeviceDetail }) {
 }
 
 function ProcessesTab({ d }: { d: DeviceDetail }) {
-  const live = d.liveness === "online" && d.containment_status === "active";
+  const live = d.presence === "online" && d.containment_status === "active";
   const actions = useProcessActions(d.guid, !live);
   return (
     <>
@@ -748,9 +754,13 @@ export function DevicePage() {
       api<DeviceDetail>(`/api/devices/${encodeURIComponent(guid)}`, { signal }),
   });
   useSocketEvent("device_status", (e) => {
-    const data = e.data as { guid?: string; status?: Liveness };
+    const data = e.data as { guid?: string; status?: DevicePresence };
     if (data.guid?.toUpperCase() !== guid.toUpperCase() || !data.status) return;
-    qc.setQueryData<DeviceDetail>(key, (old) => old && { ...old, liveness: data.status! });
+    const presence = data.status;
+    qc.setQueryData<DeviceDetail>(
+      key,
+      (old) => old && { ...old, presence, status: presence === "online" ? "Online" : "Offline" },
+    );
     announce(`This device is now ${data.status}`);
   });
   useSocketEvent("inventory", (e) => {
@@ -806,7 +816,7 @@ export function DevicePage() {
         title={d.hostname}
         subtitle={
           <Stack sx={{ alignItems: "center" }} direction="row" spacing={1} component="span">
-            <StatusPill status={d.liveness} />
+            <StatusPill status={d.presence} />
             <ContainmentPill status={d.containment_status} />
             <span>
               {d.site_name ?? "No site"} · {d.summary.operating_system ?? "OS not reported"}{" "}

@@ -38,7 +38,7 @@ import { Link as RouterLink, useSearchParams } from "react-router";
 import { DialogFrame } from "../account/dialog_frame.tsx";
 import { api, ApiError } from "../api/client.ts";
 import { useSocketEvent } from "../api/socket.ts";
-import type { Device, DeviceListView, DevicesReply, Liveness } from "../api/types.ts";
+import type { Device, DeviceListView, DevicePresence, DevicesReply } from "../api/types.ts";
 import { useIsAdmin } from "../app/session.tsx";
 import { useToasts } from "../app/toasts.tsx";
 import { ConfirmDialog } from "../components/confirm.tsx";
@@ -83,7 +83,7 @@ function columnDefs(admin: boolean): ColDef<Device>[] {
       headerName: "Status",
       colId: "status",
       width: 110,
-      cellRenderer: (p: { data?: Device }) => p.data && <StatusPill status={p.data.liveness} />,
+      cellRenderer: (p: { data?: Device }) => p.data && <StatusPill status={p.data.presence} />,
     },
     {
       headerName: "Hostname",
@@ -448,7 +448,7 @@ export function DevicesPage() {
   // Live: a status change updates its row in place; an unknown device reloads the list.
   const reloadSoon = useRef<ReturnType<typeof setTimeout>>(undefined);
   useSocketEvent("device_status", (e) => {
-    const d = e.data as { guid?: string; hostname?: string; status?: Liveness };
+    const d = e.data as { guid?: string; hostname?: string; status?: DevicePresence };
     if (!d.guid || !d.status) return;
     let found = false;
     gridApi.current?.forEachNode((node) => {
@@ -457,7 +457,7 @@ export function DevicesPage() {
         found = true;
         node.setData({
           ...row,
-          liveness: d.status!,
+          presence: d.status!,
           status: d.status === "online" ? "Online" : "Offline",
         });
       }
@@ -566,7 +566,7 @@ export function DevicesPage() {
         rows.map((d) =>
           cols.map((c) => {
             const id = c.getColId();
-            if (id === "status") return d.liveness;
+            if (id === "status") return d.presence;
             if (id === "hostname") return d.hostname;
             const def = c.getColDef();
             if (def.valueGetter && typeof def.valueGetter === "function") {
@@ -634,11 +634,8 @@ export function DevicesPage() {
             >
               Export CSV
             </Button>
-            <Button
-              variant="contained"
-              disabled={!selected.length}
-              onClick={() => setQuickJob(selected)}
-            >
+            {/* Without a selection the dialog runs on a site, a filter or every device. */}
+            <Button variant="contained" onClick={() => setQuickJob(selected)}>
               Quick job{selected.length ? ` (${selected.length})` : ""}
             </Button>
             {admin && (

@@ -63,7 +63,7 @@ export function FilesTab({ d }: { d: DeviceDetail }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const off = policy.data ? !policy.data.files_enabled : false;
-  const offline = d.liveness !== "online" || d.containment_status !== "active";
+  const offline = d.presence !== "online" || d.containment_status !== "active";
 
   const upload = async () => {
     if (!file) return;

@@ -257,7 +257,7 @@ export function TerminalTab({ d }: { d: DeviceDetail }) {
   const live = state === "opening" || state === "open" || state === "reconnecting";
   const p = policy.data;
   const disabled = p ? !p.terminal_enabled : false;
-  const offline = d.liveness !== "online" || d.containment_status !== "active";
+  const offline = d.presence !== "online" || d.containment_status !== "active";
   return (
     <Stack spacing={2} sx={{ height: "100%" }}>
       <Stack direction="row" spacing={1} sx={{ alignItems: "center", flexWrap: "wrap" }}>
