@@ -663,10 +663,6 @@ export class TerminalSessions {
     if (o.notifyAgent) {
       this.#toAgent(s, { type: "terminal_close", data: { session_id: s.id, reason } });
     }
-    s.link?.send({
-      type: "terminal_exit",
-      data: { session_id: s.id, code: o.exitCode ?? null, reason },
-    });
     await s.recorder?.flush();
     const row = await this.d.store.close(s.id, {
       reason,
@@ -675,6 +671,11 @@ export class TerminalSessions {
       bytesOut: Math.max(s.out.next, s.exitPending?.bytesOut ?? 0),
     });
     if (row) await this.#auditClose(row);
+    // The record and the audit entry are written before the console hears of the end.
+    s.link?.send({
+      type: "terminal_exit",
+      data: { session_id: s.id, code: o.exitCode ?? null, reason },
+    });
   }
 
   async #auditClose(row: SessionRow): Promise<void> {
