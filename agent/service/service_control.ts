@@ -20,7 +20,7 @@ export interface ServiceControlResult {
   manager?: string;
 }
 
-const NAME = /^[A-Za-z0-9@._:+-][A-Za-z0-9@._:+ -]{0,255}$/;
+const NAME = /^[A-Za-z0-9@._:+][A-Za-z0-9@._:+ -]{0,255}$/;
 
 /** The command that runs `action` on `name` here. */
 export function serviceCommand(

@@ -160,9 +160,9 @@ export const PolicyInput = z.object({
 
 /** A service name as Linux, macOS and Windows service managers accept them. */
 export const ServiceName = z.string().min(1).max(256).regex(
-  /^[A-Za-z0-9@._:+-][A-Za-z0-9@._:+ -]*$/,
-  "letters, digits, spaces and @ . _ : + -",
-);
+  /^[A-Za-z0-9@._:+][A-Za-z0-9@._:+ -]*$/,
+  "letters, digits, spaces and @ . _ : + - (not first: a name is never an option)",
+).refine((n) => !n.includes(".."), "no ..");
 
 /** `POST /api/terminal/devices/{guid}/actions`. */
 export const ActionInput = z.discriminatedUnion("kind", [
