@@ -217,6 +217,14 @@ export class AgentChannel {
     if (this.liveness.pendingCount) await this.liveness.flush();
   }
 
+  /**
+   * Whether the agent's socket is open anywhere, asking the shared registry when this
+   * instance has not seen it (for live work that must not be queued).
+   */
+  connectedNow(guid: string): Promise<boolean> {
+    return this.registry.connectedNow(guid);
+  }
+
   /** Whether the agent's socket is open somewhere. */
   connected(guid: string): boolean {
     return this.registry.isConnected(guid.toUpperCase());

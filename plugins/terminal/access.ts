@@ -27,6 +27,8 @@ export async function liveDevice(
   if (device.status !== "active") {
     throw conflict("device_not_active", `this device is ${device.status}`);
   }
-  if (!channel.connected(g)) throw conflict("agent_offline", "the device's agent is not connected");
+  if (!channel.connected(g) && !(await channel.connectedNow(g))) {
+    throw conflict("agent_offline", "the device's agent is not connected");
+  }
   return { ...device, guid: g };
 }

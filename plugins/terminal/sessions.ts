@@ -15,7 +15,12 @@
  *
  * @module
  */
-import { fromBase64, OffsetAssembler, toBase64 } from "../../agent/terminal/offsets.ts";
+import {
+  base64Length,
+  fromBase64,
+  OffsetAssembler,
+  toBase64,
+} from "../../agent/terminal/offsets.ts";
 import type { Auditor } from "../../core/audit.ts";
 import type { Principal } from "../../core/auth.ts";
 import { canSeeSite } from "../../core/auth.ts";
@@ -206,7 +211,7 @@ export class TerminalSessions {
         badRequest("reason_required", "this site asks for a reason to open a terminal"),
       );
     }
-    if (!d.channel.connected(guid)) {
+    if (!d.channel.connected(guid) && !(await d.channel.connectedNow(guid))) {
       throw conflict("agent_offline", "the device's agent is not connected");
     }
     const recorded = policy.record_transcripts;
@@ -547,12 +552,6 @@ export class TerminalSessions {
     const s = this.#ours(f, data.session_id);
     if (!s) return this.#stray(f, data.session_id);
     s.agentAwaySince = undefined;
-    let bytes: Uint8Array;
-    try {
-      bytes = fromBase64(data.data);
-    } catch {
-      return;
-    }
     const inputMoved = data.input > s.inConsumed;
     if (inputMoved) {
       s.inConsumed = data.input;
@@ -561,6 +560,18 @@ export class TerminalSessions {
       }
     }
     const start = s.out.next;
+    // The common case — the next bytes, in order, not recorded — is relayed as it came.
+    if (!s.recorder && s.out.advance(data.offset, base64Length(data.data))) {
+      this.#toConsole(s, start, data.data);
+      if (s.exitPending && s.out.next >= s.exitPending.bytesOut) void this.#finish(s);
+      return;
+    }
+    let bytes: Uint8Array;
+    try {
+      bytes = fromBase64(data.data);
+    } catch {
+      return;
+    }
     const r = s.out.push(data.offset, bytes);
     if (r.duplicate) {
       // A resend after the agent's reconnect: the acknowledgement it waits for may be lost.
@@ -578,8 +589,12 @@ export class TerminalSessions {
     if (s.exitPending && s.out.next >= s.exitPending.bytesOut) void this.#finish(s);
   }
 
-  #toConsole(s: Live, offset: number, bytes: Uint8Array): void {
-    if (bytes.length && s.recorder && offset + bytes.length > s.recordedUpTo) {
+  /** Output for the console: bytes, or base64 passed through untouched. */
+  #toConsole(s: Live, offset: number, bytes: Uint8Array | string): void {
+    if (
+      typeof bytes !== "string" && bytes.length && s.recorder &&
+      offset + bytes.length > s.recordedUpTo
+    ) {
       s.recorder.output(this.d.clock.now(), bytes.subarray(Math.max(0, s.recordedUpTo - offset)));
       s.recordedUpTo = offset + bytes.length;
     }
@@ -592,7 +607,12 @@ export class TerminalSessions {
     }
     link.send({
       type: "terminal_output",
-      data: { session_id: s.id, offset, data: toBase64(bytes), input: s.inConsumed },
+      data: {
+        session_id: s.id,
+        offset,
+        data: typeof bytes === "string" ? bytes : toBase64(bytes),
+        input: s.inConsumed,
+      },
     });
   }
 
