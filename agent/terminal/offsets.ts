@@ -46,6 +46,17 @@ export class OffsetAssembler {
     this.#heldBytes = 0;
   }
 
+  /**
+   * The fast path of {@link push} for a relay that does not need the bytes: when `length`
+   * bytes at `offset` continue the stream exactly and nothing is held, takes them and
+   * returns true; otherwise returns false and the caller pushes the bytes.
+   */
+  advance(offset: number, length: number): boolean {
+    if (offset !== this.#next || this.#held.size || length <= 0) return false;
+    this.#next += length;
+    return true;
+  }
+
   /** Feeds one chunk. */
   push(offset: number, bytes: Uint8Array): Assembled {
     const end = offset + bytes.length;
@@ -89,6 +100,13 @@ export function toBase64(bytes: Uint8Array): string {
     s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
   }
   return btoa(s);
+}
+
+/** How many bytes canonical standard base64 holds (-1 when it is not canonical). */
+export function base64Length(text: string): number {
+  if (text.length % 4) return -1;
+  const pad = text.endsWith("==") ? 2 : text.endsWith("=") ? 1 : 0;
+  return (text.length / 4) * 3 - pad;
 }
 
 /** Bytes of standard base64; throws on anything else. */

@@ -305,9 +305,21 @@ export class UnixPty implements Pty {
     const { lib, c } = libc();
     const buf = new Uint8Array(max);
     while (!this.#closed) {
-      const n = Number(lib.symbols.read(this.#fd, buf, BigInt(max)));
-      if (n > 0) return buf.subarray(0, n);
-      if (n === 0) return null;
+      // The kernel hands out at most a few KB per read: take what is there now, up to max.
+      let got = 0;
+      let eof = false;
+      for (;;) {
+        const n = Number(
+          lib.symbols.read(this.#fd, got ? buf.subarray(got) : buf, BigInt(max - got)),
+        );
+        if (n > 0) {
+          got += n;
+          if (got < max) continue;
+        } else if (n === 0) eof = true;
+        break;
+      }
+      if (got > 0) return buf.subarray(0, got);
+      if (eof) return null;
       const e = errno();
       if (e === c.EINTR) continue;
       // EIO: every slave descriptor is closed (the shell and its children are gone).

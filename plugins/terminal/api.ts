@@ -7,8 +7,8 @@
  */
 import { serviceKey } from "../../core/plugin.ts";
 
-/** Output bytes per agent frame: small enough to cross instances inline on the bus. */
-export const TERMINAL_CHUNK_BYTES = 4096;
+/** Output bytes per agent frame (at most; a frame carries what the terminal had ready). */
+export const TERMINAL_CHUNK_BYTES = 16_384;
 /** File bytes per agent frame. */
 export const FILE_CHUNK_BYTES = 49_152;
 /** Keystrokes an operator may have in flight before the agent has written them. */

@@ -47,30 +47,24 @@ export function registerFrames(
     (link, f) => sessions.closeByOperator(link, f.session_id),
   );
 
-  const agent = <T extends { via: string }>(
-    type: string,
-    schema: z.ZodType<T>,
-    stream: (data: T) => string,
-  ) =>
+  const agent = <T extends { via: string }>(type: string, schema: z.ZodType<T>) =>
     channel.on(type, schema, (ref, data) => {
-      relay.deliver(data.via, stream(data), {
+      relay.deliver(data.via, {
         guid: ref.guid.toUpperCase(),
         type,
         data: data as unknown as Record<string, unknown>,
       });
       return undefined;
     });
-  const session = (d: { session_id: string }) => d.session_id;
-  const transfer = (d: { transfer_id: string }) => d.transfer_id;
-  agent("terminal_opened", AgentOpened, session);
-  agent("terminal_output", AgentOutput, session);
-  agent("terminal_exit", AgentExit, session);
-  agent("terminal_sync", AgentSync, session);
-  agent("file_meta", AgentFileMeta, transfer);
-  agent("file_chunk", AgentFileChunk, transfer);
-  agent("file_ready", AgentFileReady, transfer);
-  agent("file_written", AgentFileWritten, transfer);
-  agent("file_done", AgentFileDone, transfer);
-  agent("file_error", AgentFileError, transfer);
-  agent("device_action_result", AgentActionResult, (d) => d.action_id);
+  agent("terminal_opened", AgentOpened);
+  agent("terminal_output", AgentOutput);
+  agent("terminal_exit", AgentExit);
+  agent("terminal_sync", AgentSync);
+  agent("file_meta", AgentFileMeta);
+  agent("file_chunk", AgentFileChunk);
+  agent("file_ready", AgentFileReady);
+  agent("file_written", AgentFileWritten);
+  agent("file_done", AgentFileDone);
+  agent("file_error", AgentFileError);
+  agent("device_action_result", AgentActionResult);
 }

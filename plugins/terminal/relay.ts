@@ -2,10 +2,12 @@
  * Frames an agent sends about a session, transfer or action name the engine instance
  * that asked (`via`, taken from the grant): the instance holding the operator's socket
  * or the HTTP request. Whichever instance holds the agent's socket hands each frame to
- * that instance — directly when it is itself, else over the event bus. Publishes of one
- * stream are chained, so they leave in the order the agent sent them; the receiver
- * still orders by byte offset, because a bus payload too large to travel inline is read
- * back from the database and can overtake a smaller one.
+ * that instance — directly when it is itself, else over the event bus. Frames for one
+ * instance leave one publish at a time, in the order the agent sent them; those that
+ * arrive while a publish is in flight go together in the next one (a busy terminal costs
+ * a few bus messages per round trip, not one per chunk). The receiver still orders data
+ * by byte offset, because a bus payload too large to travel inline is read back from the
+ * database and can overtake a smaller one.
  *
  * @module
  */
@@ -20,7 +22,10 @@ export interface RelayedFrame {
   data: Record<string, unknown>;
 }
 
-const relayed = eventKey<{ instance: string; stream: string } & RelayedFrame>("terminal.relay");
+const relayed = eventKey<{ instance: string; frames: RelayedFrame[] }>("terminal.relay");
+
+/** Frames per bus message (a few hundred KB at most). */
+const BATCH = 64;
 
 /** Handles frames of one type on the owning instance. */
 export type RelayHandler = (frame: RelayedFrame) => void | Promise<void>;
@@ -28,7 +33,7 @@ export type RelayHandler = (frame: RelayedFrame) => void | Promise<void>;
 /** The relay of one engine instance. */
 export class Relay {
   readonly #handlers = new Map<string, RelayHandler>();
-  readonly #chains = new Map<string, Promise<void>>();
+  readonly #queues = new Map<string, RelayedFrame[]>();
   /** Frames this instance published for another one (benchmarks read it). */
   routed = 0;
 
@@ -39,7 +44,7 @@ export class Relay {
   ) {
     events.subscribe(relayed, (e) => {
       if (e.instance !== instanceId) return;
-      this.#dispatch({ guid: e.guid, type: e.type, data: e.data });
+      for (const f of e.frames) this.#dispatch(f);
     });
   }
 
@@ -50,24 +55,35 @@ export class Relay {
 
   /**
    * Hands an agent frame to the instance named `via` (this one, or another over the bus).
-   * Call it synchronously from the socket handler: frames of one stream keep their order.
+   * Call it synchronously from the socket handler: frames keep their order.
    */
-  deliver(via: string, stream: string, frame: RelayedFrame): void {
+  deliver(via: string, frame: RelayedFrame): void {
     if (via === this.instanceId) return this.#dispatch(frame);
-    const prev = this.#chains.get(stream) ?? Promise.resolve();
-    const next = prev.then(() =>
-      this.events.publish(relayed, { instance: via, stream, ...frame }).then(() => {
-        this.routed++;
-      })
-    ).catch((err) =>
-      this.log.warn(
-        `relaying ${frame.type} to ${via} failed: ${err instanceof Error ? err.message : err}`,
-      )
-    );
-    this.#chains.set(stream, next);
-    void next.then(() => {
-      if (this.#chains.get(stream) === next) this.#chains.delete(stream);
-    });
+    const queue = this.#queues.get(via);
+    if (queue) {
+      queue.push(frame);
+      return;
+    }
+    const fresh = [frame];
+    this.#queues.set(via, fresh);
+    void this.#pump(via, fresh);
+  }
+
+  async #pump(via: string, queue: RelayedFrame[]): Promise<void> {
+    while (queue.length) {
+      const frames = queue.splice(0, BATCH);
+      try {
+        await this.events.publish(relayed, { instance: via, frames });
+        this.routed += frames.length;
+      } catch (err) {
+        this.log.warn(
+          `relaying ${frames.length} frame(s) to ${via} failed: ${
+            err instanceof Error ? err.message : err
+          }`,
+        );
+      }
+    }
+    this.#queues.delete(via);
   }
 
   #dispatch(frame: RelayedFrame): void {

@@ -44,6 +44,6 @@ Deno.test("schemas: terminal frames — sizes, base64 input within a chunk, reas
   assert.ok(InputFrame.safeParse({ session_id: id, offset: 0, data: btoa("ls\n") }).success);
   assert.ok(!InputFrame.safeParse({ session_id: id, offset: 0, data: "not base64!" }).success);
   assert.ok(!InputFrame.safeParse({ session_id: id, offset: -1, data: "" }).success);
-  const big = btoa("x".repeat(4200));
+  const big = btoa("x".repeat(16_500));
   assert.ok(!InputFrame.safeParse({ session_id: id, offset: 0, data: big }).success);
 });
