@@ -37,6 +37,8 @@ export interface EngineProc {
   /** An admin's bearer token (a fresh admin per start). */
   token: string;
   output(): string;
+  /** Heap used and RSS (bytes) after full garbage collections (bench fixture only). */
+  memory(): Promise<{ heap: number; rss: number }>;
   /** Operator API call with the admin token. */
   op(
     path: string,
@@ -48,12 +50,19 @@ export interface EngineProc {
 /** Starts an engine process on `port` with `env` (database, settings); waits for the console too. */
 export async function startEngineProc(
   env: Record<string, string>,
-  o: { port?: number; console?: boolean } = {},
+  o: {
+    port?: number;
+    console?: boolean;
+    /** Another fixture printing `READY <port> <token>` (bench/fixtures/terminal_engine.ts). */
+    fixture?: string;
+  } = {},
 ): Promise<EngineProc> {
   const port = o.port ?? freePort();
   const url = `http://localhost:${port}`;
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "tests/fixtures/agent_engine.ts"],
+    args: o.fixture
+      ? ["run", "-A", "--v8-flags=--expose-gc", o.fixture]
+      : ["run", "-A", "tests/fixtures/agent_engine.ts"],
     cwd: ROOT,
     env: {
       BOREALIS_HOST: "127.0.0.1",
@@ -63,10 +72,11 @@ export async function startEngineProc(
       NO_COLOR: "1",
       ...env,
     },
-    stdin: "null",
+    stdin: o.fixture ? "piped" : "null",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  const stdin = o.fixture ? child.stdin.getWriter() : undefined;
   let text = "";
   const pump = async (s: ReadableStream<Uint8Array>) => {
     for await (const chunk of s.pipeThrough(new TextDecoderStream())) {
@@ -78,6 +88,7 @@ export async function startEngineProc(
   let exited: number | null = null;
   void child.status.then((s) => (exited = s.code));
   const stop = async () => {
+    await stdin?.close().catch(() => {});
     try {
       child.kill("SIGTERM");
     } catch { /* gone */ }
@@ -121,7 +132,19 @@ export async function startEngineProc(
     const t = await res.text();
     return { status: res.status, body: t ? JSON.parse(t) : null };
   };
-  return { url, port, pid: child.pid, token: token!, output: () => text, op, stop };
+  const memory = async () => {
+    if (!stdin) throw new Error("memory() needs the bench fixture");
+    const from = text.length;
+    await stdin.write(new TextEncoder().encode("mem\n"));
+    const end = Date.now() + 10_000;
+    for (;;) {
+      const m = /MEM (\d+) (\d+)/.exec(text.slice(from));
+      if (m) return { heap: Number(m[1]), rss: Number(m[2]) };
+      if (Date.now() > end) throw new Error("the engine did not report its memory");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  return { url, port, pid: child.pid, token: token!, output: () => text, memory, op, stop };
 }
 
 /** A running agent worker. */
