@@ -112,7 +112,12 @@ export class FileHost {
         if (t?.kind === "upload") void this.#commit(t, d);
         return true;
       case "file_cancel":
-        if (t) void this.#abandon(t, "cancelled");
+        if (t) {
+          void this.#abandon(t, "cancelled").then(() =>
+            // Said once the temporary file is gone, so the engine can answer "nothing left".
+            this.#error(t.via, t.id, "cancelled", "the transfer was cancelled")
+          );
+        }
         return true;
     }
     return false;

@@ -176,13 +176,18 @@ export class FileTransfers {
   }
 
   /** Resolves when `pred` holds (checked after every frame) or fails after a stall. */
-  async #until(x: Transfer, pred: () => boolean, what: string): Promise<void> {
+  async #until(
+    x: Transfer,
+    pred: () => boolean,
+    what: string,
+    ms = this.d.stallMs,
+  ): Promise<void> {
     while (!pred()) {
       if (x.error) throw agentError(x.error);
       let timer = 0;
       const stalled = await new Promise<boolean>((resolve) => {
         x.wake = () => resolve(false);
-        timer = this.d.clock.setTimeout(() => resolve(true), this.d.stallMs);
+        timer = this.d.clock.setTimeout(() => resolve(true), ms);
       });
       this.d.clock.clearTimeout(timer);
       x.wake = () => {};
@@ -438,7 +443,11 @@ export class FileTransfers {
       return view!;
     } catch (err) {
       await reader.cancel().catch(() => {});
-      this.#send(x, { type: "file_cancel", data: { transfer_id: id, reason: String(err) } });
+      if (x.ready && !x.error) {
+        // The agent removes its temporary file and says so; answer after that.
+        this.#send(x, { type: "file_cancel", data: { transfer_id: id, reason: String(err) } });
+        await this.#until(x, () => !!x.error, "removing the partial file", 5000).catch(() => {});
+      }
       await this.#finish(p, x, o.path, {
         ok: false,
         bytes: sent,
