@@ -121,6 +121,21 @@ Deno.test({
       await inside.waitFor((f) => f.type === "terminal_exit" && f.data.session_id === t1.id);
       assert.equal(t1.exit.reason, "idle");
       await until("the agent ended the shell", () => a.terminal.size === 0);
+
+      // A deleted site's policy goes with the hourly prune (asked of the inventory).
+      const other2 = await s.json(`/api/terminal/site-policies/${other.id}`, {
+        method: "PUT",
+        json: { ...policy, terminal_enabled: false },
+      });
+      assert.equal(other2.status, 200);
+      const del = await s.json("/api/sites/delete", { method: "POST", json: { ids: [other.id] } });
+      assert.equal(del.status, 200);
+      const policies = () =>
+        s.h.t.engine.sql<{ site_id: number }[]>`
+          select site_id from terminal_site_policies order by site_id`;
+      assert.deepEqual((await policies()).map((r) => r.site_id), [s.h.site.id, other.id]);
+      await s.h.t.engine.tasks.runNow("terminal.prune");
+      assert.deepEqual((await policies()).map((r) => r.site_id), [s.h.site.id]);
     } finally {
       await s.close();
     }

@@ -34,7 +34,7 @@ export default definePlugin({
   name: "terminal",
   description:
     "Remote terminal sessions, live device actions and file transfer over the agent socket",
-  requires: ["realtime", "operators", "inventory", "aegis"],
+  requires: ["realtime", "operators", "inventory", "aegis", "tokens"],
   migrations: new URL("./migrations/", import.meta.url),
   settings: terminalSettings,
   setup(ctx) {
@@ -108,6 +108,16 @@ export default definePlugin({
       sweep: () => sessions.sweep(),
     });
 
+    // Site ids are never reused, so a deleted site's policy only takes room; the sites
+    // themselves are the inventory's (asked through its service, not its tables).
+    async function pruneDeletedSites(): Promise<void> {
+      const gone: number[] = [];
+      for (const id of await store.policySites()) {
+        if (!await inventory.site(id, false)) gone.push(id);
+      }
+      await store.deletePolicies(gone);
+    }
+
     ctx.tasks.every("sweep", 5000, () => sessions.sweep());
     ctx.tasks.every("reap", 30_000, async () => void await sessions.reapOrphans(), {
       clusterSingleton: true,
@@ -118,6 +128,7 @@ export default definePlugin({
       );
       if (n) ctx.log.info(`terminal: pruned ${n} transcript chunks past retention`);
       await store.failStaleTransfers(new Date(ctx.clock.now() - 86_400_000));
+      await pruneDeletedSites();
     }, { clusterSingleton: true });
     ctx.onStop(() => sessions.stop());
   },

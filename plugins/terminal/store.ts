@@ -207,6 +207,21 @@ export class TerminalStore {
     return { ...r!, updated_at: iso(r!.updated_at) };
   }
 
+  /** Sites that have a policy row. */
+  async policySites(): Promise<number[]> {
+    const rows = await this.sql<{ site_id: number }[]>`
+      select site_id from terminal_site_policies order by site_id`;
+    return rows.map((r) => r.site_id);
+  }
+
+  /** Removes the policies of sites that no longer exist. */
+  async deletePolicies(siteIds: number[]): Promise<number> {
+    if (!siteIds.length) return 0;
+    const r = await this.sql`
+      delete from terminal_site_policies where site_id = any(${siteIds}::int[])`;
+    return r.count;
+  }
+
   // ------------------------------------------------------------------ sessions
 
   /**

@@ -2,9 +2,11 @@
 -- (the audit record an operator's shell leaves: who, device, when, bytes), its optional
 -- transcript sealed by the vault, device actions (service control, process kill, snapshot
 -- refresh) and file transfers. History outlives the device: no foreign key to devices.
+-- Sites and devices belong to the inventory plugin and are reached through its service
+-- only, so no foreign key to sites either: a deleted site's policy is pruned hourly.
 
 create table terminal_site_policies (
-  site_id integer primary key references sites (id) on delete cascade,
+  site_id integer primary key,
   terminal_enabled boolean not null default true,
   require_reason boolean not null default false,
   record_transcripts boolean not null default false,
