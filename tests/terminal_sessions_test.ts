@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { realtimeKey } from "../plugins/realtime/mod.ts";
 import { terminalKey } from "../plugins/terminal/mod.ts";
+import { chooseShell } from "../agent/terminal/shell.ts";
 import { type Json, startTerminal, until } from "../plugins/terminal/testing/harness.ts";
 import { createOperator } from "./helpers/operators.ts";
 
@@ -53,6 +54,38 @@ Deno.test({
       assert.ok((await s.json("/api/audit?action=terminal.session.open")).body.entries.some((
         e: Json,
       ) => e.details.session_id === t.id));
+    } finally {
+      await s.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "terminal: run as the logged-on user — that user's shell, or the agent's refusal, recorded",
+  ignore: !unix,
+  async fn() {
+    // What this machine offers decides what the session must show: with someone logged
+    // on (and the agent as root) their shell, else the reason the agent gives.
+    const expected = await chooseShell("user");
+    const s = await startTerminal();
+    try {
+      const a = await s.terminalAgent("term-runas");
+      const op = await s.operator();
+      const t = await op.open(a.guid, { runAs: "user" });
+      if (typeof expected === "string") {
+        await op.waitFor((f) => f.type === "terminal_exit" && f.data.session_id === t.id);
+        assert.equal(t.exit.reason, expected);
+        const row = (await s.json(`/api/terminal/sessions/${t.id}`)).body;
+        assert.equal(row.status, "closed");
+        assert.equal(row.run_as, "user");
+        assert.equal(row.end_reason, expected);
+      } else {
+        await op.waitFor((f) => f.type === "terminal_opened" && f.data.session_id === t.id);
+        assert.equal(t.opened.user, expected.user);
+        t.type("id -un\n");
+        await t.expect(new RegExp(`^${expected.user}\\r?$`, "m"));
+        await t.close();
+      }
     } finally {
       await s.close();
     }

@@ -224,12 +224,16 @@ export class OperatorClient {
   }
 
   /** Opens a terminal on `guid`. */
-  async open(guid: string, o: { cols?: number; rows?: number; reason?: string } = {}) {
+  async open(
+    guid: string,
+    o: { cols?: number; rows?: number; reason?: string; runAs?: "system" | "user" } = {},
+  ) {
     const ack = await this.request("terminal_open", {
       guid,
       cols: o.cols ?? 80,
       rows: o.rows ?? 24,
       ...(o.reason ? { reason: o.reason } : {}),
+      ...(o.runAs ? { run_as: o.runAs } : {}),
     });
     return new TermSession(this, ack.session_id, ack.window, ack);
   }
