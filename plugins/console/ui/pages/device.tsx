@@ -770,7 +770,9 @@ export function DevicePage() {
   });
 
   if (q.isPending) return <Loading label="Loading the device" />;
-  if (q.error) {
+  // A failed refresh keeps the page it refreshes (an engine restart must not unmount an
+  // open terminal or a half-filled form); only a first load that failed shows the error.
+  if (q.error && !q.data) {
     const missing = q.error instanceof ApiError &&
       (q.error.status === 404 || q.error.status === 400);
     return (
@@ -859,6 +861,12 @@ export function DevicePage() {
           </>
         }
       />
+      {q.error && (
+        <Alert severity="warning" sx={{ mx: 3, mb: 1 }}>
+          The device could not be refreshed ({q.error.message}); this is what was loaded{" "}
+          {ago(q.dataUpdatedAt)}.
+        </Alert>
+      )}
       {d.containment_status !== "active" && (
         <Alert severity="warning" sx={{ mx: 3, mb: 1 }}>
           This device is {d.containment_status}: it runs no jobs
