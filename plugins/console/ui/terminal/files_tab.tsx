@@ -15,7 +15,7 @@ import Stack from "@mui/material/Stack";
 import TextField from "@mui/material/TextField";
 import Typography from "@mui/material/Typography";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { useState } from "react";
+import { useId, useRef, useState } from "react";
 import { api, toApiError } from "../api/client.ts";
 import type { DeviceDetail } from "../api/types.ts";
 import { useToasts } from "../app/toasts.tsx";
@@ -59,6 +59,8 @@ export function FilesTab({ d }: { d: DeviceDetail }) {
   const [downPath, setDownPath] = useState("");
   const [upPath, setUpPath] = useState("");
   const [file, setFile] = useState<File | null>(null);
+  const picker = useRef<HTMLInputElement>(null);
+  const headingId = useId();
   const [overwrite, setOverwrite] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
@@ -147,23 +149,29 @@ export function FilesTab({ d }: { d: DeviceDetail }) {
               void upload();
             }}
           >
-            <Button variant="outlined" component="label" sx={{ alignSelf: "flex-start" }}>
+            {/* A real button opening the hidden picker (a label acting as a button is not one). */}
+            <Button
+              variant="outlined"
+              sx={{ alignSelf: "flex-start" }}
+              onClick={() => picker.current?.click()}
+            >
               {file ? `${file.name} (${bytes(file.size)})` : "Choose a file…"}
-              <input
-                hidden
-                type="file"
-                aria-label="File to upload"
-                onChange={(e) => {
-                  const f = e.target.files?.[0] ?? null;
-                  setFile(f);
-                  if (f && (!upPath || upPath.endsWith("/"))) {
-                    setUpPath(
-                      `${upPath || "/tmp/"}${f.name}`,
-                    );
-                  }
-                }}
-              />
             </Button>
+            <input
+              ref={picker}
+              hidden
+              type="file"
+              aria-label="File to upload"
+              onChange={(e) => {
+                const f = e.target.files?.[0] ?? null;
+                setFile(f);
+                if (f && (!upPath || upPath.endsWith("/"))) {
+                  setUpPath(
+                    `${upPath || "/tmp/"}${f.name}`,
+                  );
+                }
+              }}
+            />
             <TextField
               size="small"
               label="Destination path"
@@ -194,8 +202,16 @@ export function FilesTab({ d }: { d: DeviceDetail }) {
           </Stack>
         </Card>
       </Box>
-      <Box component="section" aria-label="File transfers">
-        <Typography variant="subtitle1" component="h2" sx={{ mb: 1 }}>Transfers</Typography>
+      {/* Named by its heading: the grid inside carries the longer name. */}
+      <Box component="section" aria-labelledby={`${headingId}-transfers`}>
+        <Typography
+          id={`${headingId}-transfers`}
+          variant="subtitle1"
+          component="h2"
+          sx={{ mb: 1 }}
+        >
+          Transfers
+        </Typography>
         {transfers.error ? <ErrorState error={transfers.error} /> : (
           <Box sx={{ height: 260 }}>
             <DataGrid<TransferRow>

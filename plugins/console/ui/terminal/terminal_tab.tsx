@@ -26,7 +26,7 @@ import Switch from "@mui/material/Switch";
 import TextField from "@mui/material/TextField";
 import Typography from "@mui/material/Typography";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useEffect, useRef, useState } from "react";
+import { useEffect, useId, useRef, useState } from "react";
 import { DialogFrame } from "../account/dialog_frame.tsx";
 import { api } from "../api/client.ts";
 import { socket, SocketError, useSocketState } from "../api/socket.ts";
@@ -147,6 +147,7 @@ const STATE_TEXT: Record<TerminalState, string> = {
 
 /** The Terminal tab. */
 export function TerminalTab({ d }: { d: DeviceDetail }) {
+  const headingId = useId();
   const admin = useIsAdmin();
   const socketState = useSocketState();
   const qc = useQueryClient();
@@ -225,6 +226,9 @@ export function TerminalTab({ d }: { d: DeviceDetail }) {
       write: (bytes, done) => t.terminal.write(bytes, done),
       state: (s, detail) => {
         setState(s);
+        // The list shows the session's status: refresh it once the shell runs (the open
+        // answer comes before the shell has started) and when it ends.
+        if (s === "open") void qc.invalidateQueries({ queryKey: ["terminal-sessions", d.guid] });
         if (s === "closed") {
           setExit(detail ?? null);
           t.terminal.write(`\r\n\x1b[2m[session ended: ${detail?.reason ?? "closed"}]\x1b[0m\r\n`);
@@ -315,8 +319,16 @@ export function TerminalTab({ d }: { d: DeviceDetail }) {
           overflow: "hidden",
         }}
       />
-      <Box component="section" aria-label="Recent terminal sessions">
-        <Typography variant="subtitle1" component="h2" sx={{ mb: 1 }}>Recent sessions</Typography>
+      {/* Named by its heading: the grid inside carries the longer name. */}
+      <Box component="section" aria-labelledby={`${headingId}-sessions`}>
+        <Typography
+          id={`${headingId}-sessions`}
+          variant="subtitle1"
+          component="h2"
+          sx={{ mb: 1 }}
+        >
+          Recent sessions
+        </Typography>
         {sessions.error ? <ErrorState error={sessions.error} /> : (
           <Box sx={{ height: 220 }}>
             <DataGrid<SessionRow>
@@ -339,7 +351,9 @@ export function TerminalTab({ d }: { d: DeviceDetail }) {
                   headerName: "Output",
                   field: "bytes_out",
                   width: 100,
-                  valueFormatter: (v) => bytes(v.value) ?? "",
+                  // The counters are written when a session detaches or ends; a live
+                  // session's 0 B would read as "nothing happened".
+                  valueFormatter: (v) => v.data?.status === "closed" ? bytes(v.value) ?? "" : "—",
                 },
                 { headerName: "Reason", field: "reason", flex: 1 },
                 {
