@@ -93,6 +93,42 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "terminal: a User who lost the device's site while away cannot take the session back; it ends",
+  ignore: !unix,
+  async fn() {
+    const s = await startTerminal();
+    try {
+      const a = await s.terminalAgent("term-scope-lost");
+      const other = await s.h.createSite("Other site");
+      const user = await createOperator(s.h.t, { role: "User", sites: [s.h.site.id] });
+      const first = await s.operator(user);
+      const t = await first.open(a.guid);
+      t.type("echo before-$((3*3))\n");
+      await t.expect(/before-9/);
+      first.close();
+      await until(
+        "the session is detached",
+        async () => (await s.json(`/api/terminal/sessions/${t.id}`)).body.status === "detached",
+      );
+      const moved = await s.json("/api/user_site_assignments/assign", {
+        method: "POST",
+        json: { usernames: [user.username], site_ids: [other.id] },
+      });
+      assert.equal(moved.status, 200);
+      const again = await s.operator(user);
+      await assert.rejects(t.reattach(again), /not_found/);
+      const row = (await s.json(`/api/terminal/sessions/${t.id}`)).body;
+      assert.equal(row.status, "closed");
+      assert.equal(row.end_reason, "operator_scope_lost");
+      await until("the agent ended the shell", () => a.terminal.size === 0);
+    } finally {
+      await s.close();
+    }
+  },
+});
+
+Deno.test({
   name: "terminal: scope, site policy (disabled, reason required), limits and idle timeout",
   ignore: !unix,
   async fn() {

@@ -58,8 +58,11 @@ export interface OperatorLink {
   readonly bufferedAmount: number;
   /** Sends one frame; false when the socket is no longer open. */
   send(frame: { type: string; id?: string; data?: unknown }): boolean;
-  /** Runs `fn` once when the socket closes. */
-  onClose(fn: () => void): void;
+  /**
+   * Runs `fn` once when the socket closes, with the close code (4401: the session or
+   * token that opened it ended, see docs/operator-socket.md).
+   */
+  onClose(fn: (code: number) => void): void;
 }
 
 /**

@@ -134,7 +134,7 @@ export function registerOperatorSocket(
           }
         },
       };
-      const closeHooks: Array<() => void> = [];
+      const closeHooks: Array<(code: number) => void> = [];
       const link: OperatorLink = {
         id: conn.id,
         principal,
@@ -252,11 +252,11 @@ export function registerOperatorSocket(
             return conn.send({ type: "pong", ...(f.id ? { id: f.id } : {}), data: {} });
         }
       };
-      socket.onclose = () => {
+      socket.onclose = (e) => {
         void hub.remove(conn.id);
         for (const fn of closeHooks.splice(0)) {
           try {
-            fn();
+            fn(e.code);
           } catch (err) {
             ctx.log.error(`operator socket close hook failed: ${err}`);
           }

@@ -116,6 +116,8 @@ const closeRequest = eventKey<{ session_id: string; reason: string }>("terminal.
 
 /** How long an exit waits for output still on its way. */
 const EXIT_GRACE_MS = 5000;
+/** The operator socket's close code when the session or token that opened it ended. */
+const SESSION_ENDED_CLOSE = 4401;
 
 /** The sessions of one engine instance. */
 export class TerminalSessions {
@@ -175,8 +177,15 @@ export class TerminalSessions {
   #watch(link: OperatorLink): void {
     if (this.#links.has(link)) return;
     this.#links.add(link);
-    link.onClose(() => {
-      for (const s of this.#live.values()) if (s.link === link) void this.#detach(s);
+    link.onClose((code) => {
+      for (const s of this.#live.values()) {
+        if (s.link !== link) continue;
+        // Signed out (or the token revoked): the shell ends now instead of waiting for a
+        // console that can no longer come back with that session.
+        if (code === SESSION_ENDED_CLOSE) {
+          void this.#close(s, "operator_signed_out", { notifyAgent: true });
+        } else void this.#detach(s);
+      }
     });
   }
 
@@ -328,6 +337,18 @@ export class TerminalSessions {
   async attach(link: OperatorLink, f: z.infer<typeof AttachFrame>) {
     const d = this.d;
     const p = link.principal;
+    const before = await d.store.session(f.session_id);
+    if (!before || before.operator_id !== p.id || before.status === "closed") {
+      throw notFound("the session has ended");
+    }
+    // The operator's sites may have changed while the console was away (the socket is
+    // closed and reopened on such a change): a device no longer in scope ends the shell.
+    const now = await this.#currentScope(p).catch(() => null);
+    const device = await d.inventory.device(before.device_guid.toUpperCase());
+    if (!now || !device || !canSeeSite(now, device.site_id)) {
+      await this.closeAnywhere(before.id, "operator_scope_lost");
+      throw notFound("the session has ended");
+    }
     const row = await d.store.claim(f.session_id, p.id, d.instanceId);
     if (!row) throw notFound("the session has ended");
     let s = this.#live.get(row.id);
