@@ -15,6 +15,7 @@ import { join } from "node:path";
 import type { Page } from "playwright-core";
 import { systemdRunning } from "../agent/collectors/linux.ts";
 import {
+  axeViolations,
   browserMissing,
   launchBrowser,
   openPage,
@@ -45,7 +46,14 @@ async function waitScreen(page: Page, re: RegExp, ms = 30_000): Promise<string> 
     if (re.test(last)) return last;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`the terminal did not show ${re}; it shows:\n${last}`);
+  const shot = join(screenshotDir(), `terminal-failed-${Date.now()}.png`);
+  await page.screenshot({ path: shot }).catch(() => {});
+  const status = await page.getByRole("status").allTextContents().catch(() => []);
+  throw new Error(
+    `the terminal did not show ${re}; status ${
+      JSON.stringify(status)
+    }, page in ${shot}; it shows:\n${last}`,
+  );
 }
 
 async function waitGone(page: Page, re: RegExp, ms = 30_000): Promise<void> {
@@ -65,6 +73,17 @@ async function typeLine(page: Page, text: string): Promise<void> {
 function clean(problems: PageProblems, where: string): void {
   assert.deepEqual(problems.csp, [], `CSP violations on ${where}`);
   assert.deepEqual(problems.errors, [], `page errors on ${where}`);
+}
+
+/** axe-core (WCAG 2 A/AA, best practices) on the page as it is, once transitions end. */
+async function accessible(page: Page, where: string): Promise<void> {
+  // The terminal's blinking cursor is an endless animation: its `finished` never comes.
+  await page.evaluate(
+    "Promise.all(document.getAnimations().filter((a) => a.effect?.getTiming().iterations !== " +
+      "Infinity).map((a) => a.finished.catch(() => {})))",
+  );
+  const violations = await axeViolations(page);
+  assert.deepEqual(violations, [], `axe on ${where}:\n${violations.join("\n")}`);
 }
 
 async function signIn(page: Page, username: string): Promise<void> {
@@ -124,6 +143,7 @@ Deno.test({
       await t.step("open a terminal, echo, stty size after a resize, close", async () => {
         await openTerminal(page, guid);
         clean(problems, "terminal tab");
+        await accessible(page, "terminal tab");
         await typeLine(page, "echo hello-$((6*7))");
         await waitScreen(page, /^hello-42\s*$/m);
         await typeLine(page, "echo size-a $(stty size)");
@@ -139,6 +159,22 @@ Deno.test({
         // The size the shell sees is the size the terminal shows.
         const rows = await page.locator(".xterm-rows > div").count();
         assert.equal(Number(after[1]), rows);
+        // Colours: SGR 31 (red) and bold 32 (green) reach the terminal as its palette colours.
+        await typeLine(page, "printf '\\033[31mred-%s\\033[0m \\033[1;32mgreen-%s\\033[0m\\n' 1 2");
+        await waitScreen(page, /^red-1 green-2\s*$/m);
+        assert.equal(
+          await page.locator(".xterm-rows span.xterm-fg-1", { hasText: "red-1" }).count(),
+          1,
+        );
+        assert.equal(
+          await page.locator(".xterm-rows span.xterm-bold", { hasText: "green-2" }).count(),
+          1,
+        );
+        await typeLine(page, "ls --color=always -d /etc /usr/bin/env /dev/null");
+        await waitScreen(page, /\/usr\/bin\/env/);
+        // The recent sessions list shows this session as open, its output counted at the end.
+        const row = page.getByRole("row").filter({ hasText: "ops" }).first();
+        await row.getByText("open", { exact: true }).waitFor({ timeout: 15_000 });
         await page.screenshot({ path: join(screenshotDir(), "terminal.png") });
       });
 
@@ -165,9 +201,18 @@ Deno.test({
         await engine.stop();
         await page.getByRole("status").filter({ hasText: "reconnecting" }).waitFor();
         engine = await startEngineProc(engineEnv, { port });
-        await page.getByRole("status").filter({ hasText: "Connected" }).waitFor({
-          timeout: 90_000,
-        });
+        try {
+          await page.getByRole("status").filter({ hasText: "Connected" }).waitFor({
+            timeout: 90_000,
+          });
+        } catch (err) {
+          const status = await page.getByRole("status").allTextContents();
+          await page.screenshot({ path: join(screenshotDir(), "terminal-restart-failed.png") });
+          console.log(
+            `status: ${JSON.stringify(status)}\nengine:\n${engine.output().slice(-4000)}`,
+          );
+          throw err;
+        }
         await typeLine(page, "echo $MARK");
         await waitScreen(page, /^kept-16\s*$/m, 60_000);
         // The browser logs the refused reconnects while the engine was down; nothing else.
@@ -282,6 +327,7 @@ Deno.test({
         await page.getByText(`End sleep (${sleeper.pid}): done.`).waitFor({ timeout: 30_000 });
         assert.equal((await sleeper.status).signal, "SIGTERM");
         clean(problems, "processes");
+        await accessible(page, "processes tab");
 
         if (Deno.uid() !== 0 || systemdRunning()) {
           console.log("service step skipped: needs root and a SysV service manager here");
@@ -340,6 +386,7 @@ esac
         await download.saveAs(saved);
         assert.equal(sha256(await Deno.readFile(saved)), sha256(data));
         clean(problems, "files");
+        await accessible(page, "files tab");
       });
     } finally {
       for (const fn of cleanup) await fn().catch(() => {});
