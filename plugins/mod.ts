@@ -18,6 +18,7 @@ import operators from "./operators/mod.ts";
 import realtime from "./realtime/mod.ts";
 import scheduler from "./scheduler/mod.ts";
 import sites from "./sites/mod.ts";
+import terminal from "./terminal/mod.ts";
 import tokens from "./tokens/mod.ts";
 import watchdogs from "./watchdogs/mod.ts";
 
@@ -36,6 +37,7 @@ export const builtinPlugins: readonly AnyPlugin[] = [
   watchdogs,
   alerts,
   agentUpdates,
+  terminal,
   consolePlugin,
 ];
 

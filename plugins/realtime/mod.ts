@@ -24,7 +24,13 @@ import { SoftwareInventory } from "./software.ts";
 import { registerTelemetryRoutes, TelemetryIngest } from "./telemetry.ts";
 
 export { AgentChannel, agentStatusChanged, operatorEvent, telemetryReceived } from "./channel.ts";
-export type { AgentHandler, AgentRef, OperatorEvent } from "./channel.ts";
+export type {
+  AgentHandler,
+  AgentRef,
+  OperatorEvent,
+  OperatorHandler,
+  OperatorLink,
+} from "./channel.ts";
 export type { AgentState, HeartbeatFields } from "./liveness.ts";
 export type { SoftwareInventory, SoftwareRow } from "./software.ts";
 export type { AgentMessage, SendResult } from "./registry.ts";
