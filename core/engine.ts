@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { parseTrustedProxies } from "./client_ip.ts";
+import { parseTrustedProxies, type ProxyMatcher } from "./client_ip.ts";
+import { connectionBudget } from "./connection_budget.ts";
 import { fileURLToPath as fromFileUrl } from "node:url";
 import { createAuditor } from "./audit.ts";
 import { AuthRegistry } from "./auth.ts";
@@ -27,6 +28,7 @@ import {
   type RequestEnv,
   type Router,
 } from "./http.ts";
+import { type ConnectionStats, type GuardedServer, serveConnections } from "./listener.ts";
 import { createLogSink, type Logger, type LogSink } from "./log.ts";
 import {
   applyMigrations,
@@ -166,7 +168,8 @@ export class Engine {
   readonly auth = new AuthRegistry();
   readonly loaded: LoadedPlugin[] = [];
   #stopHooks: Array<{ plugin: string; fn: () => void | Promise<void> }> = [];
-  #server?: Deno.HttpServer;
+  #server?: GuardedServer;
+  #proxies?: ProxyMatcher;
   #draining = false;
   #stopped?: Promise<void>;
 
@@ -201,11 +204,14 @@ export class Engine {
     info?: { remoteAddr?: RequestEnv["remoteAddr"] },
   ) => Response | Promise<Response>;
 
-  /** Handles one request like the listener does (tests call this directly). */
-  fetch = async (
+  /**
+   * Handles one request like the listener does (tests and benchmarks call this
+   * directly). A synchronous route's Response comes back as is, not in a Promise.
+   */
+  fetch = (
     request: Request,
     info?: { remoteAddr?: RequestEnv["remoteAddr"] },
-  ): Promise<Response> => await this.#handle!(request, info);
+  ): Response | Promise<Response> => this.#handle!(request, info);
 
   /**
    * Builds an engine: settings → plugin order → database → migrations → setup.
@@ -301,11 +307,12 @@ export class Engine {
       });
       (engine as { app: Router }).app = app;
       const proxies = parseTrustedProxies(settings.trustedProxies);
+      // The setting was validated at parse time, so this is never the error list.
+      engine.#proxies = Array.isArray(proxies) ? undefined : proxies;
       engine.#handle = createHandler(app, {
         auth: engine.auth,
         isDraining: () => engine.#draining,
-        // The setting was validated at parse time, so this is never the error list.
-        trustedProxies: Array.isArray(proxies) ? undefined : proxies,
+        trustedProxies: engine.#proxies,
       });
       tasks.every("kernel.prune_event_payloads", 3_600_000, async () => {
         await events.prune(3_600_000, clock.now());
@@ -435,20 +442,36 @@ export class Engine {
 
   /** Starts the HTTP listener; resolves with the bound address. */
   listen(): Promise<{ hostname: string; port: number }> {
-    return new Promise((resolve, reject) => {
-      try {
-        this.#server = Deno.serve({
-          hostname: this.settings.host,
-          port: this.settings.port,
-          onListen: (addr) => {
-            this.log.info(`listening on http://${addr.hostname}:${addr.port}`);
-            resolve({ hostname: addr.hostname, port: addr.port });
-          },
-        }, (req, info) => this.#handle!(req, info as { remoteAddr?: RequestEnv["remoteAddr"] }));
-      } catch (err) {
-        reject(err);
-      }
+    const budget = connectionBudget(this.settings);
+    const l = budget.limits;
+    const proxies = this.#proxies;
+    const server = serveConnections({
+      hostname: this.settings.host,
+      port: this.settings.port,
+      limits: l,
+      unlimited: proxies ? (a) => proxies.trusts(a) : undefined,
+      handler: (req, info) => this.#handle!(req, info),
+      log: this.logSink.logger("http"),
     });
+    this.#server = server;
+    const { hostname, port } = server.addr;
+    this.log.info(`listening on http://${hostname}:${port}`);
+    if (server.guarded) {
+      this.log.info(
+        `connections: up to ${l.maxConnections} (open-file limit ${
+          budget.descriptorLimit ?? "unknown, 1024 assumed"
+        }, ${budget.reserve} kept for the database, logs and files), ${l.maxPending} of them ` +
+          `before authentication and ${l.maxPendingPerAddress} per address; a request head ` +
+          `within ${l.headerTimeoutMs} ms, idle kept-alive connections closed after ` +
+          `${l.idleTimeoutMs} ms`,
+      );
+    }
+    return Promise.resolve({ hostname, port });
+  }
+
+  /** Connection counters of the listener (zeros before {@link listen}). */
+  connectionStats(): ConnectionStats | undefined {
+    return this.#server?.stats();
   }
 
   /**
@@ -472,6 +495,7 @@ export class Engine {
         new Promise<void>((r) => (timer = setTimeout(r, grace))),
       ]);
       clearTimeout(timer);
+      this.#server.closeAll(); // what the grace period did not finish
     }
     await this.tasks.stop();
     for (const hook of [...this.#stopHooks].reverse()) {

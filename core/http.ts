@@ -16,6 +16,7 @@ import { cors } from "hono/cors";
 import { extname, join, normalize } from "node:path";
 import type { AuthRegistry, Principal } from "./auth.ts";
 import { HttpError } from "./errors.ts";
+import type { ConnectionControl } from "./listener.ts";
 import type { Logger } from "./log.ts";
 
 /**
@@ -31,6 +32,8 @@ export interface RequestEnv {
   remoteAddr?: { hostname: string; port: number; transport?: string };
   /** The client's address (the peer, or what trusted proxies forwarded); made on first use. */
   readonly clientIp: string | null;
+  /** The connection the request came on, when served by the engine's listener. */
+  connection?: ConnectionControl;
 }
 
 /** Hono environment of every route. */
@@ -219,7 +222,7 @@ export function createHandler(
   options: Pick<AppOptions, "auth" | "isDraining" | "trustedProxies">,
 ): (
   request: Request,
-  info?: { remoteAddr?: RequestEnv["remoteAddr"] },
+  info?: { remoteAddr?: RequestEnv["remoteAddr"]; connection?: ConnectionControl },
 ) => Response | Promise<Response> {
   const draining = options.isDraining ?? (() => false);
   // Not async: when the route answers synchronously (Hono does for synchronous handlers)
@@ -245,6 +248,7 @@ export function createHandler(
       },
       auth: options.auth,
       remoteAddr,
+      connection: info?.connection,
       get clientIp() {
         if (clientIp === undefined) {
           const peer = remoteAddr?.hostname;
