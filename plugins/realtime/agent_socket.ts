@@ -12,6 +12,7 @@ import type { Context } from "hono";
 import { clientIp } from "../../core/audit.ts";
 import { HttpError } from "../../core/errors.ts";
 import type { AppEnv } from "../../core/http.ts";
+import { upgradeWebSocket } from "../../core/websocket.ts";
 import type { Logger } from "../../core/log.ts";
 import type { PluginContext } from "../../core/plugin.ts";
 import type { DeviceIdentity, TokenService } from "../tokens/mod.ts";
@@ -187,7 +188,7 @@ export function registerAgentSocket(ctx: PluginContext, d: Deps): void {
       }
       // Before the upgrade: afterwards Deno no longer hands out the request's headers.
       const ip = clientIp(c) ?? undefined;
-      const { socket, response } = Deno.upgradeWebSocket(c.req.raw, {
+      const { socket, response } = upgradeWebSocket(c, {
         idleTimeout: d.settings.idleTimeoutSeconds,
       });
       openAgent(socket, who, ip);

@@ -10,6 +10,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { type Principal, principalOf, requireRole } from "../../core/auth.ts";
 import { type EventBus, eventKey } from "../../core/events.ts";
 import { HttpError } from "../../core/errors.ts";
+import { upgradeWebSocket } from "../../core/websocket.ts";
 import type { PluginContext } from "../../core/plugin.ts";
 import { type AgentChannel, operatorEvent } from "./channel.ts";
 import { Notify, OperatorFrame, type Topic } from "./schemas.ts";
@@ -123,7 +124,7 @@ export function registerOperatorSocket(
       if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
         throw new HttpError(426, "upgrade_required", "this endpoint needs a WebSocket upgrade");
       }
-      const { socket, response } = Deno.upgradeWebSocket(c.req.raw, { idleTimeout: 60 });
+      const { socket, response } = upgradeWebSocket(c, { idleTimeout: 60 });
       const conn: OperatorConn = {
         id: crypto.randomUUID(),
         principal,
