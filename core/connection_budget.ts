@@ -26,6 +26,8 @@ export interface ConnectionBudget {
   /** The soft open-file limit, when it could be read. */
   descriptorLimit: number | null;
   reserve: number;
+  /** Set when a configured cap was above the budget and was lowered to it. */
+  clamped?: string;
 }
 
 /** Most pending connections derived automatically (a flood needs no more to be absorbed). */
@@ -49,14 +51,24 @@ export function descriptorLimit(): number | null {
 }
 
 /**
- * The connection limits: explicit settings win; otherwise `limit − reserve` connections
- * (reserve: a tenth of the limit, at least 64, plus the database pool) of which a quarter
- * (at most 4,096) may be pending. With an unknown limit, 1,024 is assumed.
+ * The connection limits: `limit − reserve` connections (reserve: a tenth of the limit,
+ * at least 64, plus the database pool) of which a quarter (at most 4,096) may be
+ * pending; explicit settings win below that. A setting above the budget is lowered to
+ * it: a process out of descriptors fails in places no listener can guard (Deno panics
+ * when a new thread cannot read /proc/self/maps), so the caps must bite first. With an
+ * unknown limit, 1,024 is assumed and settings are taken as given.
  */
 export function connectionBudget(s: BudgetSettings, limit = descriptorLimit()): ConnectionBudget {
   const assumed = limit ?? 1024;
   const reserve = Math.max(64, Math.ceil(assumed / 10)) + s.dbPoolSize;
-  const maxConnections = s.httpMaxConnections || Math.max(16, assumed - reserve);
+  const budget = Math.max(16, assumed - reserve);
+  let clamped: string | undefined;
+  let maxConnections = s.httpMaxConnections || budget;
+  if (limit !== null && maxConnections > budget) {
+    clamped = `BOREALIS_HTTP_MAX_CONNECTIONS=${maxConnections} is above the descriptor budget ` +
+      `(open-file limit ${limit} minus ${reserve}); using ${budget}: raise the limit instead`;
+    maxConnections = budget;
+  }
   const maxPending = s.httpMaxPending ||
     Math.max(8, Math.min(PENDING_CEILING, Math.floor(maxConnections / 4)));
   return {
@@ -69,5 +81,6 @@ export function connectionBudget(s: BudgetSettings, limit = descriptorLimit()): 
     },
     descriptorLimit: limit,
     reserve,
+    clamped,
   };
 }

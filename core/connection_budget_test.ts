@@ -27,14 +27,18 @@ Deno.test("budget: derived from the open-file limit, a reserve kept, a quarter p
   assert.ok(tiny.limits.maxPending <= tiny.limits.maxConnections);
 });
 
-Deno.test("budget: explicit settings win; an unknown limit assumes 1024", () => {
+Deno.test("budget: explicit settings win below the budget, are lowered to it above; an unknown limit assumes 1024", () => {
   const set = connectionBudget(
-    { ...base, httpMaxConnections: 50_000, httpMaxPending: 900, httpMaxPendingPerAddress: 20 },
-    1024,
+    { ...base, httpMaxConnections: 5_000, httpMaxPending: 900, httpMaxPendingPerAddress: 20 },
+    20_000,
   );
-  assert.equal(set.limits.maxConnections, 50_000);
+  assert.equal(set.limits.maxConnections, 5_000);
   assert.equal(set.limits.maxPending, 900);
   assert.equal(set.limits.maxPendingPerAddress, 20);
+  assert.equal(set.clamped, undefined);
+  const above = connectionBudget({ ...base, httpMaxConnections: 100_000 }, 1024);
+  assert.equal(above.limits.maxConnections, 1024 - 113);
+  assert.match(above.clamped ?? "", /above the descriptor budget/);
   const unknown = connectionBudget(base, null);
   assert.equal(unknown.descriptorLimit, null);
   assert.equal(unknown.limits.maxConnections, 1024 - 113);

@@ -456,6 +456,7 @@ export class Engine {
     this.#server = server;
     const { hostname, port } = server.addr;
     this.log.info(`listening on http://${hostname}:${port}`);
+    if (budget.clamped) this.log.warn(budget.clamped);
     if (server.guarded) {
       this.log.info(
         `connections: up to ${l.maxConnections} (open-file limit ${
