@@ -12,6 +12,7 @@ import { definePlugin, serviceKey } from "../../core/plugin.ts";
 import { inventoryKey } from "../inventory/mod.ts";
 import { tokensKey } from "../tokens/mod.ts";
 import { AcceptLimiter } from "./accept_limiter.ts";
+import { AddressLimiter } from "./address_limiter.ts";
 import { CLOSE, registerAgentSocket } from "./agent_socket.ts";
 import { AgentChannel, agentStatusChanged } from "./channel.ts";
 import { Liveness } from "./liveness.ts";
@@ -35,6 +36,7 @@ export interface RealtimeInternals {
   registry: AgentRegistry;
   hub: OperatorHub;
   limiter: AcceptLimiter;
+  perAddress: AddressLimiter;
   flush(): Promise<number>;
 }
 export const realtimeInternalsKey = serviceKey<RealtimeInternals>("realtime.internals");
@@ -122,6 +124,20 @@ export default definePlugin({
       "Connections accepted at once before the rate applies.",
       "2000",
     ),
+    acceptPerAddressPerSecond: setting(
+      "BOREALIS_AGENT_WS_ACCEPT_PER_ADDRESS_PER_SECOND",
+      intEnv(50, 0, 100_000),
+      "an integer, 0 (off) to 100000",
+      "Agent socket upgrades per second from one client address; the excess gets 429 with Retry-After.",
+      "50",
+    ),
+    acceptPerAddressBurst: setting(
+      "BOREALIS_AGENT_WS_ACCEPT_PER_ADDRESS_BURST",
+      intEnv(200, 1, 1_000_000),
+      "an integer, 1 to 1000000",
+      "Upgrades one address may make at once before its rate applies.",
+      "200",
+    ),
   },
   async setup(ctx) {
     const s = ctx.settings;
@@ -161,12 +177,18 @@ export default definePlugin({
     );
     const hub = new OperatorHub(ctx.events, ctx.instanceId);
     const limiter = new AcceptLimiter(ctx.clock, s.acceptPerSecond, s.acceptBurst, 30);
+    const perAddress = new AddressLimiter(
+      ctx.clock,
+      s.acceptPerAddressPerSecond,
+      s.acceptPerAddressBurst,
+    );
     ctx.provide(realtimeKey, channel);
     ctx.provide(realtimeInternalsKey, {
       liveness,
       registry,
       hub,
       limiter,
+      perAddress,
       flush: () => liveness.flush(),
     });
 
@@ -177,6 +199,7 @@ export default definePlugin({
       channel,
       telemetry,
       limiter,
+      perAddress,
       log: ctx.log,
       settings: {
         maxFrameBytes: s.maxFrameBytes,
