@@ -239,6 +239,13 @@ export const coreSettingSpecs = {
     "How long to keep retrying an unreachable database at start.",
     "15",
   ),
+  dbOpenTimeoutMs: setting(
+    "BOREALIS_DB_OPEN_TIMEOUT_MS",
+    intEnv(3000, 100, 60_000),
+    "milliseconds, an integer from 100 to 60000",
+    "How long opening one database connection may take while running; past it the database counts as unreachable (503 at once until it answers again).",
+    "3000",
+  ),
   dbIdleInTxnTimeoutMs: setting(
     "BOREALIS_DB_IDLE_IN_TXN_TIMEOUT_MS",
     intEnv(60_000, 0, 86_400_000),

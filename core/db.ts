@@ -8,14 +8,22 @@
  */
 import postgres from "postgres";
 import { join } from "node:path";
+import { DatabaseCircuit } from "./db_circuit.ts";
+import { DatabaseUnavailableError } from "./db_errors.ts";
+import { guardSql } from "./db_guard.ts";
 import type { Logger } from "./log.ts";
+
+export { DatabaseUnavailableError } from "./db_errors.ts";
 
 /** The SQL client every plugin uses (postgres.js). */
 export type Sql = postgres.Sql;
 
 /** An open database. */
 export interface Database {
+  /** The client, behind the circuit and the single retry (core/db_guard.ts). */
   readonly sql: Sql;
+  /** Whether the database is known to be unreachable right now. */
+  readonly circuit: DatabaseCircuit;
   /** A description safe to log (no password). */
   readonly label: string;
   close(): Promise<void>;
@@ -27,16 +35,10 @@ export interface DatabaseOptions {
   dataDir: string;
   poolSize: number;
   connectTimeoutSeconds: number;
+  /** How long opening one pool connection may take once running (default 3000 ms). */
+  openTimeoutMs?: number;
   idleInTxnTimeoutMs: number;
   log: Logger;
-}
-
-/** Raised when the database cannot be reached within the connect timeout. */
-export class DatabaseUnavailableError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "DatabaseUnavailableError";
-  }
 }
 
 /** Opens the configured database, retrying with backoff up to the connect timeout. */
@@ -50,7 +52,12 @@ function clientOptions(options: DatabaseOptions): postgres.Options<Record<string
   return {
     max: options.poolSize,
     idle_timeout: 60,
-    connect_timeout: Math.min(options.connectTimeoutSeconds, 10),
+    // Per connection attempt: while the database is down, a request waits at most this
+    // long before the circuit opens and the rest fail fast.
+    connect_timeout: Math.min(
+      options.connectTimeoutSeconds,
+      (options.openTimeoutMs ?? 3000) / 1000,
+    ),
     onnotice: (n) => log.debug(`notice: ${n.message ?? ""}`),
     connection: {
       application_name: "borealis-engine",
@@ -106,8 +113,10 @@ async function openServer(url: string, options: DatabaseOptions): Promise<Databa
   const label = safeUrl(url);
   const sql = postgres(url, clientOptions(options));
   await waitUntilReachable(sql, label, options);
+  const circuit = new DatabaseCircuit({ log: options.log });
   return {
-    sql,
+    sql: guardSql(sql, { circuit }),
+    circuit,
     label,
     close: () => sql.end({ timeout: 5 }),
   };
@@ -150,8 +159,10 @@ async function openEmbedded(options: DatabaseOptions): Promise<Database> {
     await waitUntilReachable(sql, label, options);
     const s = server;
     const d = db;
+    const circuit = new DatabaseCircuit({ log: options.log });
     return {
-      sql,
+      sql: guardSql(sql, { circuit }),
+      circuit,
       label,
       async close() {
         await sql.end({ timeout: 5 }).catch(() => {});

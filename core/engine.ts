@@ -260,6 +260,7 @@ export class Engine {
       dataDir: settings.dataDir,
       poolSize: settings.dbPoolSize,
       connectTimeoutSeconds: settings.dbConnectTimeout,
+      openTimeoutMs: settings.dbOpenTimeoutMs,
       idleInTxnTimeoutMs: settings.dbIdleInTxnTimeoutMs,
       log: logSink.logger("db"),
     });

@@ -15,6 +15,7 @@ import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { extname, join, normalize } from "node:path";
 import type { AuthRegistry, Principal } from "./auth.ts";
+import { DatabaseUnavailableError, isDatabaseUnavailable } from "./db_errors.ts";
 import { HttpError } from "./errors.ts";
 import type { ConnectionControl } from "./listener.ts";
 import type { Logger } from "./log.ts";
@@ -185,6 +186,20 @@ export function createApp(options: AppOptions): Router {
     }
     if (err instanceof SyntaxError && /JSON/i.test(err.message)) {
       return errorResponse(c, 400, "invalid_json", "request body is not valid JSON");
+    }
+    if (isDatabaseUnavailable(err)) {
+      // The request may be repeated: the database could not be reached, or the
+      // connection ended under it. Not logged per request (an outage would flood the
+      // log); the database client logs the outage once.
+      const retry = err instanceof DatabaseUnavailableError ? err.retryAfterSeconds : 2;
+      return errorResponse(
+        c,
+        503,
+        "database_unavailable",
+        "the database cannot be reached right now; retry shortly",
+        { retry_after: retry },
+        { "Retry-After": String(retry) },
+      );
     }
     const requestId = c.env?.requestId ?? "unknown";
     log.error(

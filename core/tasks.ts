@@ -12,6 +12,7 @@
 import { Cron } from "croner";
 import type { Clock, TimerId } from "./clock.ts";
 import type { Sql } from "./db.ts";
+import { isDatabaseUnavailable } from "./db_errors.ts";
 import type { Logger } from "./log.ts";
 
 /** Options shared by interval and cron tasks. */
@@ -68,6 +69,7 @@ export class TaskScheduler implements TaskRegistrar {
   #started = false;
   #stopping = false;
   #held = new Set<string>();
+  #waitingForDatabase = new Set<string>();
 
   constructor(
     private readonly clock: Clock,
@@ -159,10 +161,17 @@ export class TaskScheduler implements TaskRegistrar {
       task.stats.lastRunAt = new Date(this.clock.now()).toISOString();
       task.stats.runs++;
       await task.fn();
+      this.#waitingForDatabase.delete(task.name);
     } catch (err) {
       task.stats.failures++;
       task.stats.lastError = err instanceof Error ? err.message : String(err);
-      this.log.error(`task ${task.name} failed: ${task.stats.lastError}`);
+      if (!isDatabaseUnavailable(err)) {
+        this.log.error(`task ${task.name} failed: ${task.stats.lastError}`);
+      } else if (!this.#waitingForDatabase.has(task.name)) {
+        // Once per outage, not once per run: the database client logs the outage itself.
+        this.#waitingForDatabase.add(task.name);
+        this.log.warn(`task ${task.name} waits for the database: ${task.stats.lastError}`);
+      }
     }
   }
 
