@@ -10,6 +10,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { clientIp } from "../../core/audit.ts";
+import { isDatabaseUnavailable } from "../../core/db_errors.ts";
 import { HttpError } from "../../core/errors.ts";
 import type { AppEnv } from "../../core/http.ts";
 import { upgradeWebSocket } from "../../core/websocket.ts";
@@ -378,6 +379,14 @@ export function registerAgentSocket(ctx: PluginContext, d: Deps): void {
         if (result !== undefined) reply(`${type}_ack`, id, result);
       } catch (err) {
         if (err instanceof HttpError) return fail(id, err.code, err.message);
+        if (isDatabaseUnavailable(err)) {
+          // The socket stays; the agent may send the message again later.
+          return fail(
+            id,
+            "database_unavailable",
+            "the engine's database is unreachable; retry later",
+          );
+        }
         d.log.error(
           `agent ${who.guid} message ${type} failed: ${err instanceof Error ? err.message : err}`,
         );
