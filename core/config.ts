@@ -246,6 +246,13 @@ export const coreSettingSpecs = {
     "How long opening one database connection may take while running; past it the database counts as unreachable (503 at once until it answers again).",
     "3000",
   ),
+  dbWriteProbeSeconds: setting(
+    "BOREALIS_DB_WRITE_PROBE_SECONDS",
+    intEnv(10, 1, 3600),
+    "seconds, an integer from 1 to 3600",
+    "How often a small write checks that the database can still write (readiness: writes ok or failing).",
+    "10",
+  ),
   dbIdleInTxnTimeoutMs: setting(
     "BOREALIS_DB_IDLE_IN_TXN_TIMEOUT_MS",
     intEnv(60_000, 0, 86_400_000),

@@ -53,6 +53,8 @@ function describe(err: unknown): string {
 /** Options of {@link guardSql}. */
 export interface GuardOptions {
   circuit: DatabaseCircuit;
+  /** Sees every failed statement (storage failures feed readiness). */
+  onError?: (err: unknown) => void;
   /** Pause before repeating a query whose connection could not be opened (ms). */
   reconnectDelayMs?: number;
 }
@@ -75,6 +77,7 @@ export function guardSql(sql: Sql, o: GuardOptions): Sql {
       circuit.succeeded();
       return result;
     } catch (err) {
+      o.onError?.(err);
       const failure = classifyDbError(err);
       if (failure === "connect") circuit.failed(describe(err));
       else if (failure === null) circuit.succeeded(); // the server answered
@@ -128,6 +131,7 @@ export function guardSql(sql: Sql, o: GuardOptions): Sql {
         circuit.succeeded();
         return result;
       } catch (err) {
+        o.onError?.(err);
         const failure = classifyDbError(err);
         if (failure === "connect") circuit.failed(describe(err));
         else if (failure === null) circuit.succeeded();

@@ -262,6 +262,8 @@ export class Engine {
       connectTimeoutSeconds: settings.dbConnectTimeout,
       openTimeoutMs: settings.dbOpenTimeoutMs,
       idleInTxnTimeoutMs: settings.dbIdleInTxnTimeoutMs,
+      writeProbeMs: settings.dbWriteProbeSeconds * 1000,
+      now: () => clock.now(),
       log: logSink.logger("db"),
     });
     try {
@@ -304,6 +306,7 @@ export class Engine {
         bodyLimits,
         corsOrigins: settings.corsOrigins,
         ready: async () => void (await db.sql`select 1`),
+        writes: () => db.storage.state(),
         isDraining: () => engine.#draining,
       });
       (engine as { app: Router }).app = app;
@@ -317,7 +320,14 @@ export class Engine {
       });
       tasks.every("kernel.prune_event_payloads", 3_600_000, async () => {
         await events.prune(3_600_000, clock.now());
+        await db.sql`delete from kernel_write_probe
+                     where probed_at < ${new Date(clock.now() - 86_400_000)}`;
       }, { clusterSingleton: true });
+      tasks.every(
+        "kernel.write_probe",
+        settings.dbWriteProbeSeconds * 1000,
+        () => db.probeWrites(instanceId),
+      );
       await engine.#setupPlugins(pluginSettings, bodyLimits);
       app.doc31("/api/openapi.json", {
         openapi: "3.1.0",

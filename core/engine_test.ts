@@ -126,6 +126,7 @@ Deno.test("http: health, readiness, OpenAPI, 404s, body limits, request ids", as
     assert.deepEqual(await (await t.request("/health/ready")).json(), {
       status: "ok",
       database: "ok",
+      writes: "ok",
     });
 
     const doc = await (await t.request("/api/openapi.json")).json();

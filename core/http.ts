@@ -19,6 +19,7 @@ import { DatabaseUnavailableError, isDatabaseUnavailable } from "./db_errors.ts"
 import { HttpError } from "./errors.ts";
 import type { ConnectionControl } from "./listener.ts";
 import type { Logger } from "./log.ts";
+import { isStorageError, type WriteState } from "./storage_health.ts";
 
 /**
  * Per-request values. The kernel passes them as Hono's env (`c.env`) from its fetch
@@ -117,6 +118,8 @@ export interface AppOptions {
   corsOrigins: string[];
   /** Answers `/health/ready`: resolves when the database answers. */
   ready: () => Promise<void>;
+  /** Whether writes work (a database may answer reads and refuse every write). */
+  writes?: () => WriteState;
   /** Set while the engine drains: new requests get 503. */
   isDraining?: () => boolean;
   /** Proxies whose `X-Forwarded-For` is believed (none by default). */
@@ -187,6 +190,17 @@ export function createApp(options: AppOptions): Router {
     if (err instanceof SyntaxError && /JSON/i.test(err.message)) {
       return errorResponse(c, 400, "invalid_json", "request body is not valid JSON");
     }
+    if (isStorageError(err)) {
+      // A full disk or a read-only data dir: readiness says so and the log has it once.
+      return errorResponse(
+        c,
+        503,
+        "storage_unavailable",
+        "the database cannot write right now (disk full or read-only); retry later",
+        { retry_after: 30 },
+        { "Retry-After": "30" },
+      );
+    }
     if (isDatabaseUnavailable(err)) {
       // The request may be repeated: the database could not be reached, or the
       // connection ended under it. Not logged per request (an outage would flood the
@@ -219,10 +233,20 @@ export function createApp(options: AppOptions): Router {
   app.get("/health/ready", async (c) => {
     try {
       await withTimeout(options.ready(), 2000);
-      return c.json({ status: "ok", database: "ok" });
     } catch {
       return c.json({ status: "unavailable", database: "unreachable" }, 503);
     }
+    const writes = options.writes?.() ?? { ok: true };
+    if (!writes.ok) {
+      return c.json({
+        status: "unavailable",
+        database: "ok",
+        writes: "failing",
+        reason: writes.reason,
+        ...(writes.since ? { since: writes.since } : {}),
+      }, 503);
+    }
+    return c.json({ status: "ok", database: "ok", writes: "ok" });
   });
 
   return app;
