@@ -11,6 +11,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { clientIp } from "../../core/audit.ts";
 import { isDatabaseUnavailable } from "../../core/db_errors.ts";
+import { isStorageError } from "../../core/storage_health.ts";
 import { HttpError } from "../../core/errors.ts";
 import type { AppEnv } from "../../core/http.ts";
 import { upgradeWebSocket } from "../../core/websocket.ts";
@@ -379,7 +380,7 @@ export function registerAgentSocket(ctx: PluginContext, d: Deps): void {
         if (result !== undefined) reply(`${type}_ack`, id, result);
       } catch (err) {
         if (err instanceof HttpError) return fail(id, err.code, err.message);
-        if (isDatabaseUnavailable(err)) {
+        if (isDatabaseUnavailable(err) || isStorageError(err)) {
           // The socket stays; the agent may send the message again later.
           return fail(
             id,

@@ -15,6 +15,11 @@ export interface EngineProcessOptions {
   nofile?: number;
   /** Run as this user (`runuser -u <user> --`; the test must be root). */
   user?: string;
+  /**
+   * Run without the capabilities that let root ignore file permissions
+   * (`setpriv --bounding-set=-dac_override,…`), so a `chmod a-w` binds it.
+   */
+  honourFileModes?: boolean;
   /** Wait for `/health/ready` to answer 200 (default true). */
   waitReady?: boolean;
 }
@@ -74,6 +79,9 @@ export async function startEngineProcess(o: EngineProcessOptions): Promise<Engin
   const port = freePort();
   const deno = [Deno.execPath(), "run", "-A", `${ROOT}main.ts`, "start"];
   const prefix = [
+    ...(o.honourFileModes
+      ? ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", "--"]
+      : []),
     ...(o.user ? ["runuser", "-u", o.user, "--"] : []),
     ...(o.nofile ? ["prlimit", `--nofile=${o.nofile}:${o.nofile}`] : []),
   ];
