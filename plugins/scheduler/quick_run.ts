@@ -9,9 +9,16 @@ import { badRequest } from "../../core/errors.ts";
 import type { QuickRunRequest, QuickRunResult } from "./api.ts";
 import type { Dispatcher } from "./dispatch.ts";
 
+const CLAIM_BATCH = 500;
+
 /** Runs quick jobs. */
 export class QuickRunner {
-  constructor(private readonly sql: Sql, private readonly dispatcher: Dispatcher) {}
+  constructor(
+    private readonly sql: Sql,
+    private readonly dispatcher: Dispatcher,
+    /** This engine instance: it owns the activities it records until it sends them. */
+    private readonly instanceId: string,
+  ) {}
 
   /** Prepares and signs once, records one activity per target, sends to each. */
   async run(req: QuickRunRequest): Promise<QuickRunResult> {
@@ -39,12 +46,28 @@ export class QuickRunner {
       requestedBy: req.requestedBy,
       quickJobId: jobId,
       status: "Running",
+      owner: this.instanceId,
     });
     const offline: number[] = [];
     const out: QuickRunResult["targets"] = [];
+    let claimed = new Set<number>();
     for (let i = 0; i < targets.length; i++) {
       const t = targets[i]!;
       const id = ids[i]!;
+      // Claimed in batches just before sending, so a crash leaves the rest recognisably
+      // undelivered (see Dispatcher.failUndelivered).
+      if (i % CLAIM_BATCH === 0) {
+        claimed = await this.dispatcher.claimForSending(ids.slice(i, i + CLAIM_BATCH));
+      }
+      if (!claimed.has(id)) {
+        out.push({
+          deviceGuid: t.guid,
+          hostname: t.hostname,
+          activityId: String(id),
+          status: "Failed",
+        });
+        continue;
+      }
       const status = await this.dispatcher.send(
         t.guid,
         this.dispatcher.frame(prepared, id, t.hostname, { quick_job_id: jobId }),
