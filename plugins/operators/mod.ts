@@ -153,12 +153,27 @@ export default definePlugin({
       idleMs: s.sessionIdleSeconds * 1000,
       absoluteMs: s.sessionAbsoluteSeconds * 1000,
     });
-    // Principal caches on other instances drop when this one changes auth state.
+    // Principal caches on other instances drop when this one changes auth state, and
+    // whoever holds long-lived connections (operator sockets) re-checks them.
     const authChanged = eventKey<{ at: number }>("operators.auth_changed");
-    sessions.onChange = () =>
+    const authListeners: Array<() => void> = [];
+    const notify = () => {
+      for (const fn of authListeners) {
+        try {
+          fn();
+        } catch (err) {
+          ctx.log.warn(`auth change listener failed: ${err instanceof Error ? err.message : err}`);
+        }
+      }
+    };
+    sessions.onChange = () => {
+      notify();
       void ctx.events.publish(authChanged, { at: ctx.clock.now() }).catch(() => {});
+    };
     ctx.events.subscribe(authChanged, (_p, meta) => {
-      if (!meta.local) sessions.invalidate(false);
+      if (meta.local) return;
+      sessions.invalidate(false);
+      notify();
     });
     const throttle = new LoginThrottle(ctx.sql, ctx.clock, {
       userMaxFailures: s.loginMaxFailures,
@@ -218,6 +233,8 @@ export default definePlugin({
         return n;
       },
       invalidate: () => sessions.invalidate(),
+      liveCredentials: (ids) => sessions.liveCredentials(ids),
+      onAuthChanged: (fn) => void authListeners.push(fn),
       setExternalAuthenticator(auth) {
         external.current = auth;
       },

@@ -10,6 +10,7 @@ import { principalOf, requireRole } from "../../core/auth.ts";
 import { intEnv, setting } from "../../core/config.ts";
 import { definePlugin, serviceKey } from "../../core/plugin.ts";
 import { inventoryKey } from "../inventory/mod.ts";
+import { operatorsKey } from "../operators/mod.ts";
 import { tokensKey } from "../tokens/mod.ts";
 import { AcceptLimiter } from "./accept_limiter.ts";
 import { AddressLimiter } from "./address_limiter.ts";
@@ -209,6 +210,18 @@ export default definePlugin({
     });
     registerTelemetryRoutes(ctx, tokens, telemetry, channel);
     registerOperatorSocket(ctx, hub, channel);
+    // Ending a session (here or on another instance) closes the sockets it opened; the
+    // minute check also catches sessions that timed out.
+    const operators = ctx.tryUse(operatorsKey);
+    if (operators) {
+      hub.setCredentialCheck((ids) => operators.liveCredentials(ids));
+      operators.onAuthChanged(() => {
+        hub.verify().catch((err) =>
+          ctx.log.warn(`operator socket check failed: ${err instanceof Error ? err.message : err}`)
+        );
+      });
+      ctx.tasks.every("verify_operator_sockets", 60_000, () => hub.verify());
+    }
 
     ctx.http.openapi(
       createRoute({

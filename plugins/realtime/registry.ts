@@ -215,6 +215,7 @@ export class AgentRegistry {
       now - 10 * this.#o.instanceStaleMs,
     )}`;
     await this.#o.sql`delete from agent_ws_tickets where expires_at <= ${new Date(now)}`;
+    await this.#o.sql`delete from operator_ws_tickets where expires_at <= ${new Date(now)}`;
   }
 
   /** Loads which agents other live instances hold. */
