@@ -215,7 +215,7 @@ export const coreSettingSpecs = {
     "BOREALIS_DEBUG",
     boolEnv(false),
     "true or false",
-    "Debug logging; cookies without Secure.",
+    "Debug logging (the session cookie's Secure flag is BOREALIS_COOKIE_SECURE).",
     "false",
   ),
   publicBaseUrl: setting(

@@ -132,6 +132,14 @@ export default definePlugin({
       "Origins passkey ceremonies may come from.",
       "origin of BOREALIS_PUBLIC_BASE_URL, else http://localhost:<port>",
     ),
+    cookieSecure: setting(
+      "BOREALIS_COOKIE_SECURE",
+      boolEnv(true),
+      "true or false",
+      "Mark the session cookie Secure. Browsers keep a Secure cookie only over HTTPS or at " +
+        "http://localhost; false lets a plain-HTTP trial under a LAN name sign in (never in production).",
+      "true",
+    ),
     bootstrapTokenEnabled: setting(
       "BOREALIS_BOOTSTRAP_TOKEN_ENABLED",
       boolEnv(true),
