@@ -466,7 +466,7 @@ export class Engine {
     });
     this.#server = server;
     const { hostname, port } = server.addr;
-    this.log.info(`listening on http://${hostname}:${port}`);
+    this.log.info(announce(hostname, port, this.settings.publicBaseUrl));
     if (budget.clamped) this.log.warn(budget.clamped);
     if (server.guarded) {
       this.log.info(
@@ -524,6 +524,20 @@ export class Engine {
     this.log.info("stopped");
     this.logSink.close();
   }
+}
+
+/**
+ * The start-up line saying where the engine is. Bound to loopback with no public URL it
+ * names `localhost`: browsers refuse passkeys on an IP address (never a valid WebAuthn
+ * relying party), and `http://localhost` counts as a secure context for cookies.
+ */
+export function announce(hostname: string, port: number, publicBaseUrl?: string): string {
+  if (publicBaseUrl) return `listening on ${hostname}:${port}; reachable at ${publicBaseUrl}`;
+  const loopback = hostname === "localhost" || hostname === "::1" || hostname.startsWith("127.");
+  if (loopback) return `listening on http://localhost:${port} (bound to ${hostname})`;
+  const shown = hostname.includes(":") ? `[${hostname}]` : hostname;
+  return `listening on http://${shown}:${port}; set BOREALIS_PUBLIC_BASE_URL to the URL ` +
+    `browsers and agents use (passkeys need a host name, not an IP address)`;
 }
 
 /** Path of the kernel's migrations folder (for tools). */

@@ -128,6 +128,45 @@ export interface AppOptions {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
+/**
+ * The Content-Security-Policy of the engine's HTML pages (the static root, the console):
+ * scripts only from the engine itself, no plugins, no framing, forms and connections to
+ * the engine only. Inline styles stay allowed for the console's component library.
+ */
+export const HTML_CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; " +
+  "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; object-src 'none'; " +
+  "base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+/** The policy of everything else (JSON, files): nothing may load from it or frame it. */
+const API_CSP = "default-src 'none'; frame-ancestors 'none'";
+
+/**
+ * Headers on every response: the request id (for support requests and logs) and the
+ * security headers a browser needs — no MIME sniffing, no referrer, no framing (old and
+ * new header), and a CSP unless the response brought its own (HTML pages do).
+ */
+function stampHeaders(h: Headers, requestId: string): void {
+  h.set("X-Request-Id", requestId);
+  h.set("X-Content-Type-Options", "nosniff");
+  h.set("Referrer-Policy", "no-referrer");
+  h.set("X-Frame-Options", "DENY");
+  if (!h.has("Content-Security-Policy")) h.set("Content-Security-Policy", API_CSP);
+}
+
+/** Error codes of the statuses Hono's own middleware raises. */
+const HTTP_CODES: Record<number, string> = {
+  400: "bad_request",
+  401: "unauthorized",
+  403: "forbidden",
+  404: "not_found",
+  405: "method_not_allowed",
+  408: "request_timeout",
+  411: "length_required",
+  415: "unsupported_media_type",
+  422: "unprocessable_entity",
+};
+
 /** Creates the application with the kernel's middleware and probes. */
 export function createApp(options: AppOptions): Router {
   const app = createRouter();
@@ -164,7 +203,7 @@ export function createApp(options: AppOptions): Router {
       cors({
         origin: any ? "*" : options.corsOrigins,
         credentials: !any,
-        allowHeaders: ["Content-Type", "Authorization", "DPoP", "X-Request-Id", "X-CSRF-Token"],
+        allowHeaders: ["Content-Type", "Authorization", "DPoP", "X-Request-Id"],
         exposeHeaders: ["X-Request-Id", "Retry-After", "WWW-Authenticate", "DPoP-Nonce"],
         maxAge: 600,
       }),
@@ -183,7 +222,7 @@ export function createApp(options: AppOptions): Router {
       return errorResponse(
         c,
         status,
-        status === 401 ? "unauthorized" : "bad_request",
+        HTTP_CODES[status] ?? (status >= 500 ? "internal_error" : "bad_request"),
         err.message || "bad request",
       );
     }
@@ -268,8 +307,8 @@ export function createHandler(
   // the Response goes back to Deno.serve as is, which keeps it on its fast path; a
   // Promise, even an already settled one, costs GET /health about a third of its rate.
   return function handle(request, info) {
-    // The id is made on first use (errors, logs, audit rows): reading a request header
-    // makes Deno materialise all of them, which costs GET /health a fifth of its rate.
+    // The id is made on first use: reading a request header makes Deno materialise all
+    // of them. Every response carries one (see stampHeaders).
     let requestId: string | undefined;
     let clientIp: string | null | undefined;
     // Read now: after a WebSocket upgrade Deno refuses to hand out the peer or headers.
@@ -303,15 +342,10 @@ export function createHandler(
     };
     const finish = (res: Response): Response => {
       if (res.status === 101) return res; // a WebSocket upgrade's headers are already sent
-      // The id goes back on errors (where a support request needs it) and on any response
-      // whose handling used it. Not on every success: a second response header takes
-      // Deno.serve off its fast path and cost a third of GET /health's throughput.
-      if (requestId !== undefined || res.status >= 400) {
-        try {
-          res.headers.set("X-Request-Id", env.requestId);
-        } catch {
-          // Immutable headers (a fetched response passed through): leave them as they are.
-        }
+      try {
+        stampHeaders(res.headers, env.requestId);
+      } catch {
+        // Immutable headers (a fetched response passed through): leave them as they are.
       }
       return res;
     };
@@ -329,8 +363,21 @@ export function createHandler(
   };
 }
 
-/** Final handlers: JSON 404 for the API, static files with SPA fallback for the rest. */
+/**
+ * Final handlers: JSON 404 for the API (405 with `Allow` when the path exists for other
+ * methods), static files with SPA fallback for the rest.
+ */
 export function installFallback(app: Router, staticRoot: string | undefined): void {
+  let table: Array<{ method: string; pattern: RegExp }> | undefined;
+  const allowedMethods = (path: string): string[] => {
+    // Built on first use, after every plugin has registered its routes.
+    table ??= app.routes
+      .filter((r) => r.method !== "ALL" && r.path !== "/*" && r.path !== "*")
+      .map((r) => ({ method: r.method, pattern: routePattern(r.path) }));
+    const methods = new Set(table.filter((r) => r.pattern.test(path)).map((r) => r.method));
+    if (methods.has("GET")) methods.add("HEAD");
+    return [...methods].sort();
+  };
   app.notFound(async (c) => {
     const path = c.req.path;
     const method = c.req.method;
@@ -341,8 +388,41 @@ export function installFallback(app: Router, staticRoot: string | undefined): vo
       const res = await serveStatic(staticRoot, path);
       if (res) return res;
     }
+    const allow = allowedMethods(path);
+    if (allow.length && !allow.includes(method)) {
+      return errorResponse(
+        c,
+        405,
+        "method_not_allowed",
+        `${method} is not allowed on ${path}; allowed: ${allow.join(", ")}`,
+        { allow },
+        { Allow: allow.join(", ") },
+      );
+    }
     return errorResponse(c, 404, "not_found", `no route for ${method} ${path}`);
   });
+}
+
+/** A Hono route path (`/api/x/:id`, `:id{[0-9]+}`, `*`) as an anchored pattern. */
+function routePattern(path: string): RegExp {
+  let out = "";
+  for (let i = 0; i < path.length;) {
+    const ch = path[i]!;
+    const param = ch === ":" && path[i - 1] === "/"
+      ? /^:[A-Za-z0-9_]+(\{((?:[^{}]|\{[^{}]*\})*)\})?\??/.exec(path.slice(i))
+      : null;
+    if (param) {
+      out += param[2] ? `(?:${param[2]})` : "[^/]+";
+      i += param[0].length;
+    } else if (ch === "*") {
+      out += ".*";
+      i++;
+    } else {
+      out += ch.replace(/[.+?^${}()|[\]\\]/g, "\\$&");
+      i++;
+    }
+  }
+  return new RegExp(`^${out}/?$`);
 }
 
 const TYPES: Record<string, string> = {
@@ -384,6 +464,7 @@ async function serveStatic(root: string, urlPath: string): Promise<Response | nu
           "Content-Type": type,
           "Content-Length": String(info.size),
           "Cache-Control": cache,
+          ...(type.startsWith("text/html") ? { "Content-Security-Policy": HTML_CSP } : {}),
         },
       });
     } catch {
