@@ -254,7 +254,9 @@ export function serveConnections(options: ServeConnectionsOptions): GuardedServe
         c.since = performance.now();
         let response: Response;
         try {
-          response = await options.handler(event.request, info);
+          const out = options.handler(event.request, info);
+          // A synchronous answer is not awaited: one microtask less per request.
+          response = out instanceof Promise ? await out : out;
         } catch (err) {
           log.error(`request handler failed: ${err instanceof Error ? err.message : err}`);
           response = Response.json(
