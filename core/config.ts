@@ -281,6 +281,13 @@ export const coreSettingSpecs = {
     "Largest request body accepted by default (routes may set their own limit).",
     "1048576",
   ),
+  httpGuard: setting(
+    "BOREALIS_HTTP_GUARD",
+    boolEnv(true),
+    "true or false",
+    "Bound connections (timeouts, caps, descriptor budget). false: plain Deno.serve, only behind a proxy that bounds them itself.",
+    "true",
+  ),
   httpHeaderTimeoutMs: setting(
     "BOREALIS_HTTP_HEADER_TIMEOUT_MS",
     intEnv(10_000, 100, 600_000),

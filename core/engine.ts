@@ -463,6 +463,7 @@ export class Engine {
       unlimited: proxies ? (a) => proxies.trusts(a) : undefined,
       handler: (req, info) => this.#handle!(req, info),
       log: this.logSink.logger("http"),
+      unguarded: !this.settings.httpGuard,
     });
     this.#server = server;
     const { hostname, port } = server.addr;

@@ -95,6 +95,8 @@ export interface ServeConnectionsOptions {
   log: Logger;
   /** How often counters are summarised in the log when something was shed (ms). */
   reportEveryMs?: number;
+  /** Serve with plain `Deno.serve` instead (a proxy in front bounds connections). */
+  unguarded?: boolean;
 }
 
 interface RequestEvent {
@@ -133,7 +135,10 @@ const BUSY = new TextEncoder().encode(
 
 /** Serves `handler` on `hostname:port` with bounded connections. */
 export function serveConnections(options: ServeConnectionsOptions): GuardedServer {
-  if (!serveHttp) return serveUnguarded(options);
+  if (options.unguarded) return serveUnguarded(options, "BOREALIS_HTTP_GUARD=false");
+  if (!serveHttp) {
+    return serveUnguarded(options, "this Deno has no per-connection HTTP server (Deno.serveHttp)");
+  }
   const { limits, log } = options;
   const listener = Deno.listen({ hostname: options.hostname, port: options.port });
   const addr = listener.addr as Deno.NetAddr;
@@ -411,11 +416,11 @@ function tcpAddr(a: Deno.NetAddr): ConnectionInfo["remoteAddr"] {
   return { hostname: a.hostname, port: a.port, transport: a.transport };
 }
 
-/** `Deno.serve` as before: no connection limits (a Deno without `serveHttp`). */
-function serveUnguarded(options: ServeConnectionsOptions): GuardedServer {
+/** `Deno.serve` as before: no connection limits (asked for, or a Deno without `serveHttp`). */
+function serveUnguarded(options: ServeConnectionsOptions, why: string): GuardedServer {
   options.log.warn(
-    "this Deno has no per-connection HTTP server (Deno.serveHttp): connection caps, header " +
-      "and idle timeouts are OFF and running out of file descriptors stops the listener",
+    `${why}: connection caps, header and idle timeouts are OFF and running out of file ` +
+      `descriptors stops the listener`,
   );
   let bound: { hostname: string; port: number } = { hostname: options.hostname, port: 0 };
   const server = Deno.serve({

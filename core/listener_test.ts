@@ -207,3 +207,29 @@ Deno.test("listener: shutdown closes idle connections at once and lets a request
   idle.close();
   await assert.rejects(connect(server.addr.port));
 });
+
+Deno.test("listener: unguarded (behind a proxy that bounds connections) it is plain Deno.serve and says so", async () => {
+  const lines: string[] = [];
+  const sink = createLogSink({ stderr: false });
+  const logger = sink.logger("http");
+  const server = serveConnections({
+    hostname: "127.0.0.1",
+    port: 0,
+    limits,
+    log: { ...logger, warn: (m: string) => void lines.push(m) },
+    handler: () => Response.json({ status: "ok" }),
+    unguarded: true,
+  });
+  try {
+    assert.equal(server.guarded, false);
+    const r = await fetch(`http://127.0.0.1:${server.addr.port}/health`);
+    assert.equal(r.status, 200);
+    await r.body?.cancel();
+    assert.match(
+      lines.join("\n"),
+      /BOREALIS_HTTP_GUARD=false: connection caps, header and idle timeouts are OFF/,
+    );
+  } finally {
+    await server.shutdown();
+  }
+});
