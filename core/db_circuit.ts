@@ -1,9 +1,10 @@
 /**
  * Knows whether the database can be reached, so callers fail fast while it cannot. A
- * failed connection attempt opens the circuit: queries are refused at once (the HTTP
- * layer answers 503 with Retry-After) instead of each waiting for its own connect
- * timeout; one query per probe interval is let through, and the first that succeeds
- * closes the circuit again. Transitions are logged once each.
+ * failed connection attempt opens the circuit, unless another query completed while it
+ * was being made: queries are refused at once (the HTTP layer answers 503 with
+ * Retry-After) instead of each waiting for its own connect timeout; one query per probe
+ * interval is let through, and the first that succeeds closes the circuit again.
+ * Transitions are logged once each.
  *
  * @module
  */
@@ -26,11 +27,18 @@ export class DatabaseCircuit {
   #probing = false;
   #reason = "";
   #refused = 0;
+  #lastSuccessAt = -Infinity;
+  #isolated = 0;
   readonly #probeMs: number;
   readonly #now: () => number;
   readonly #log: Logger;
   /** Times the circuit opened (tests, operators). */
   opened = 0;
+
+  /** Connection failures that did not open the circuit (other queries succeeded meanwhile). */
+  get isolatedFailures(): number {
+    return this.#isolated;
+  }
 
   constructor(o: CircuitOptions) {
     this.#log = o.log;
@@ -81,6 +89,7 @@ export class DatabaseCircuit {
 
   /** A query completed: the database answers. */
   succeeded(): void {
+    this.#lastSuccessAt = this.#now();
     this.#probing = false;
     if (!this.#open) return;
     this.#open = false;
@@ -91,9 +100,26 @@ export class DatabaseCircuit {
     );
   }
 
-  /** A connection could not be opened: open the circuit (or keep it open). */
-  failed(reason: string): void {
+  /** The circuit's clock (ms); pass a reading taken before a query to {@link failed}. */
+  now(): number {
+    return this.#now();
+  }
+
+  /**
+   * A connection could not be opened: open the circuit (or keep it open). With
+   * `attemptStartedAt` (a {@link now} reading taken before the query), a failure is
+   * ignored when another query completed since then: the database answers, only this
+   * one connection did not open (a backend ended during its start-up, one slow fork), and
+   * failing every request for a probe interval would turn that into an outage.
+   */
+  failed(reason: string, attemptStartedAt?: number): void {
     const now = this.#now();
+    if (
+      !this.#open && attemptStartedAt !== undefined && this.#lastSuccessAt >= attemptStartedAt
+    ) {
+      this.#isolated++;
+      return;
+    }
     this.#probing = false;
     this.#nextProbeAt = now + this.#probeMs;
     this.#reason = reason;

@@ -31,6 +31,27 @@ Deno.test("circuit: a failed connection opens it; one probe per interval; a succ
   assert.equal(c.opened, 1);
 });
 
+Deno.test("circuit: a connection that did not open while other queries completed is not an outage", () => {
+  let now = 0;
+  const c = new DatabaseCircuit({
+    log: createLogSink({ stderr: false }).logger("db"),
+    now: () => now,
+  });
+  const since = c.now();
+  now = 100;
+  c.succeeded(); // another query, on another connection
+  now = 3000;
+  c.failed("CONNECT_TIMEOUT", since);
+  assert.equal(c.isOpen, false);
+  assert.equal(c.isolatedFailures, 1);
+  // Nothing completed since this attempt began: the database is unreachable.
+  const later = c.now();
+  now = 6000;
+  c.failed("CONNECT_TIMEOUT", later);
+  assert.equal(c.isOpen, true);
+  assert.equal(c.opened, 1);
+});
+
 Deno.test("db errors: connection failures are told apart from statement errors", () => {
   assert.equal(classifyDbError(Object.assign(new Error("x"), { code: "ECONNREFUSED" })), "connect");
   assert.equal(classifyDbError(Object.assign(new Error("x"), { code: "57P03" })), "connect");
