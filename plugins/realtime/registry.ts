@@ -65,6 +65,8 @@ export class AgentRegistry {
   readonly #local = new Map<string, LocalAgent>();
   /** Devices connected to other live instances (refreshed from SQL by {@link maintain}). */
   readonly #remote = new Map<string, string>();
+  /** Connected agents whose held messages could not be handed over yet. */
+  readonly #heldPending = new Set<string>();
 
   constructor(o: RegistryOptions) {
     this.#o = o;
@@ -92,12 +94,13 @@ export class AgentRegistry {
     return this.#local.has(guid) || this.#remote.has(guid);
   }
 
-  /** Registers a freshly opened socket; replaces (and closes) an older one of the same agent. */
   /**
-   * Registers a connected agent: this instance's socket map, then its row (so other
-   * instances can route to it), then `registered` (the socket sends `welcome` there, so
-   * an agent that has its welcome is reachable from every instance), then the messages
-   * held for it while it was away.
+   * Registers a connected agent (replacing, and closing, an older socket of the same
+   * agent): this instance's socket map, then its row (so other instances can route to
+   * it), then `registered` (the socket sends `welcome` there, so an agent that has its
+   * welcome is reachable from every instance), then the messages held for it while it
+   * was away. Rejects only when registering failed; held messages the database cannot
+   * hand over now are tried again by {@link maintain} while the agent stays connected.
    */
   async add(agent: LocalAgent, registered?: () => void): Promise<void> {
     const old = this.#local.get(agent.guid);
@@ -123,7 +126,26 @@ export class AgentRegistry {
         where guid = ${agent.guid} and instance_id = ${this.#o.instanceId}`;
     }
     registered?.();
-    await this.#drainOutbox(agent);
+    await this.#deliverHeld(agent);
+  }
+
+  /** Hands over what was held for `agent`; on failure marks it for {@link maintain}. */
+  async #deliverHeld(agent: LocalAgent): Promise<void> {
+    try {
+      await this.#drainOutbox(agent);
+      this.#heldPending.delete(agent.guid);
+    } catch (err) {
+      if (this.#local.get(agent.guid) !== agent) return;
+      // The socket stays: an agent that reconnected on every database hiccup would only
+      // add load; its held messages keep until they expire.
+      if (!this.#heldPending.has(agent.guid)) {
+        this.#o.log.warn(
+          `messages held for agent ${agent.guid} could not be handed over now ` +
+            `(${err instanceof Error ? err.message : err}); trying again every few seconds`,
+        );
+      }
+      this.#heldPending.add(agent.guid);
+    }
   }
 
   /** Updates what the agent said about itself in `connect_agent`. */
@@ -141,6 +163,7 @@ export class AgentRegistry {
   async remove(agent: LocalAgent): Promise<void> {
     if (this.#local.get(agent.guid) !== agent) return;
     this.#local.delete(agent.guid);
+    this.#heldPending.delete(agent.guid);
     await this.#o
       .sql`delete from agent_connections where guid = ${agent.guid} and instance_id = ${this.#o.instanceId}`;
   }
@@ -191,7 +214,10 @@ export class AgentRegistry {
     await this.#o.events.publish(disconnect, { guid: guid.toUpperCase(), code, reason });
   }
 
-  /** Heartbeat of this instance; refreshes which agents other live instances hold. */
+  /**
+   * Heartbeat of this instance; refreshes which agents other live instances hold, and
+   * hands over held messages that could not be delivered when their agent connected.
+   */
   async maintain(): Promise<void> {
     const now = new Date(this.#o.clock.now());
     await this.#o.sql`
@@ -201,6 +227,11 @@ export class AgentRegistry {
       insert into realtime_cluster_state (id, last_alive_at) values (1, ${now})
       on conflict (id) do update set last_alive_at = greatest(realtime_cluster_state.last_alive_at, excluded.last_alive_at)`;
     await this.loadRemote();
+    for (const guid of [...this.#heldPending]) {
+      const agent = this.#local.get(guid);
+      if (agent) await this.#deliverHeld(agent);
+      else this.#heldPending.delete(guid);
+    }
   }
 
   /** Cluster-wide clean-up (one instance runs it). */
