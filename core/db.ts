@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { DatabaseCircuit } from "./db_circuit.ts";
 import { DatabaseUnavailableError } from "./db_errors.ts";
 import { guardSql } from "./db_guard.ts";
+import { RenewingClient } from "./db_renewal.ts";
 import type { Logger } from "./log.ts";
 import { isStorageError, StorageHealth } from "./storage_health.ts";
 
@@ -73,11 +74,22 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   return await openEmbedded(options);
 }
 
+/** Pause before reopening a closed pooled connection (postgres.js `backoff`), seconds. */
+export function reconnectBackoffSeconds(closedInARow: number): number {
+  return Math.min(0.025 * closedInARow, 0.25);
+}
+
 function clientOptions(options: DatabaseOptions): postgres.Options<Record<string, never>> {
   const log = options.log;
   return {
     max: options.poolSize,
     idle_timeout: 60,
+    // postgres.js waits before reopening a closed connection, 3^n/100 s for the n-th
+    // connection in a row that closed with an error, shared by the pool, up to 20 s, and
+    // reset only by a successful connect. After a restart (every pooled connection closes
+    // with an error) that held queries for many seconds after the server was back. The
+    // circuit (core/db_circuit.ts) already spaces attempts against a server that is down.
+    backoff: reconnectBackoffSeconds,
     // Per connection attempt: while the database is down, a request waits at most this
     // long before the circuit opens and the rest fail fast.
     connect_timeout: Math.min(
@@ -112,6 +124,12 @@ async function waitUntilReachable(sql: Sql, label: string, options: DatabaseOpti
     attempt++;
     try {
       await sql`select 1`;
+      // The first connection has loaded the server's array types into the client, which
+      // shares them with every connection. postgres.js would load them again on each new
+      // connection, in a promise nothing awaits: a connection ended during that query (a
+      // restart) rejected it unhandled, which ends the process, and left its stale state
+      // to the next connection. They do not change while the engine runs.
+      (sql.options as { fetch_types: boolean }).fetch_types = false;
       return;
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
@@ -139,13 +157,25 @@ async function openServer(url: string, options: DatabaseOptions): Promise<Databa
   const label = safeUrl(url);
   const sql = postgres(url, clientOptions(options));
   await waitUntilReachable(sql, label, options);
+  // `sql` keeps LISTEN and NOTIFY; statements go to a client replaced once the server
+  // ended its sessions (core/db_renewal.ts).
+  const statements = new RenewingClient(sql, {
+    create: () => postgres(url, clientOptions(options)),
+    log: options.log,
+  });
   const circuit = new DatabaseCircuit({ log: options.log });
   const now = options.now ?? Date.now;
   const storage = new StorageHealth(options.log, options.writeProbeMs ?? 10_000, now);
   const onError = (err: unknown) => {
     if (isStorageError(err)) storage.failed(message(err));
   };
-  const guarded = guardSql(sql, { circuit, onError });
+  const guarded = guardSql(sql, {
+    circuit,
+    source: statements,
+    onError,
+    poolSize: options.poolSize,
+    retryWindowMs: options.openTimeoutMs ?? 3000,
+  });
   return {
     sql: guarded,
     circuit,
@@ -159,7 +189,9 @@ async function openServer(url: string, options: DatabaseOptions): Promise<Databa
         if (!isStorageError(err)) throw err; // unreachable: the circuit and readiness say so
       }
     },
-    close: () => sql.end({ timeout: 5 }),
+    close: async () => {
+      await Promise.all([statements.end(5), sql.end({ timeout: 5 })]);
+    },
   };
 }
 
@@ -208,7 +240,12 @@ async function openEmbedded(options: DatabaseOptions): Promise<Database> {
       const code = (err as { code?: string }).code;
       if (code === "58P02" || code === "42501") reopenNeeded = true;
     };
-    const guarded = guardSql(sql, { circuit, onError });
+    const guarded = guardSql(sql, {
+      circuit,
+      onError,
+      poolSize: 1,
+      retryWindowMs: options.openTimeoutMs ?? 3000,
+    });
     const reopen = async () => {
       storage.reopening = true;
       log.warn(`reopening the embedded database in ${dir} after a storage failure`);

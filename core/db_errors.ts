@@ -20,9 +20,11 @@ export class DatabaseUnavailableError extends Error {
  *   backend, network), so the statement may or may not have run;
  * - `aborted`: the server ended the statement's session before it committed (57P01,
  *   57P02): it did not run;
+ * - `unsent`: the client refused it before sending it (its pool was being closed,
+ *   core/db_renewal.ts): it did not run and says nothing about the database;
  * - `null`: anything else (the statement's own error).
  */
-export type DbFailure = "connect" | "lost" | "aborted" | null;
+export type DbFailure = "connect" | "lost" | "aborted" | "unsent" | null;
 
 const CONNECT = new Set([
   "ECONNREFUSED",
@@ -40,7 +42,6 @@ const CONNECT = new Set([
 const ABORTED = new Set(["57P01", "57P02"]); // admin_shutdown, crash_shutdown
 const LOST = new Set([
   "CONNECTION_CLOSED",
-  "CONNECTION_ENDED",
   "CONNECTION_DESTROYED",
   "ECONNRESET",
   "EPIPE",
@@ -56,6 +57,7 @@ export function classifyDbError(err: unknown): DbFailure {
   if (typeof code === "string") {
     if (CONNECT.has(code)) return "connect";
     if (ABORTED.has(code)) return "aborted";
+    if (code === "CONNECTION_ENDED") return "unsent";
     if (LOST.has(code)) return "lost";
   }
   // Deno's socket errors sometimes carry only a name and a message.
