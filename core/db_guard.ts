@@ -54,10 +54,6 @@ function textOf(args: unknown[]): string {
   return raw ? raw.join("?") : "";
 }
 
-function repeatable(failure: DbFailure, text: string): boolean {
-  return failure === "connect" || failure === "aborted" || (failure === "lost" && isRead(text));
-}
-
 function describe(err: unknown): string {
   const code = (err as { code?: unknown })?.code;
   const message = err instanceof Error ? err.message : String(err);
