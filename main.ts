@@ -316,7 +316,13 @@ async function runPluginCommand(command: PluginCommand, args: string[]): Promise
 
 /** Runs the CLI; returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
-  const [first, ...rest] = argv;
+  // `deno task start <command>` must mean `<command>`: a leading "start" followed by another
+  // command word (an older task definition, or `main.ts start migrate` typed by hand) only
+  // names the default command, it is not an argument of it.
+  const args = argv[0] === "start" && argv[1] !== undefined && !argv[1].startsWith("-")
+    ? argv.slice(1)
+    : argv;
+  const [first, ...rest] = args;
   try {
     if (first === undefined || first === "start") {
       const { values } = parse(rest, {});
@@ -331,7 +337,7 @@ export async function main(argv: string[]): Promise<number> {
     if (first === "config") return config(rest);
     const words = `${first} ${rest[0] ?? ""}`.trim();
     const command = pluginCommands().find((c) => c.name === words || c.name === first);
-    if (command) return await runPluginCommand(command, argv.slice(command.name.split(" ").length));
+    if (command) return await runPluginCommand(command, args.slice(command.name.split(" ").length));
     throw new UsageError(`unknown command: ${first}`);
   } catch (err) {
     if (err instanceof UsageError) {

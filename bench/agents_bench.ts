@@ -11,7 +11,7 @@
  * Baseline in the same run: GET /health through the same engine under load.
  */
 import { Agent } from "../tests/agent/agent.ts";
-import { AgentSocket } from "../tests/agent/socket.ts";
+import { AgentSocket, shutdownHint } from "../tests/agent/socket.ts";
 import { fmt, measure, pin } from "./lib/load.ts";
 
 const N = Number(Deno.env.get("BENCH_AGENTS") ?? 2000);
@@ -162,8 +162,15 @@ const latencies: number[] = [];
 let received = 0;
 let firstPingAt = 0;
 let lastPingAt = 0;
-const back = new Set<string>();
+let back = new Set<string>();
 let counting = false;
+/** Close codes agents saw during a restart (1006: the socket ended without a close frame). */
+let closes = new Map<string, number>();
+/** Failed reconnect attempts by HTTP status (or "network" while the engine is down). */
+let failures = new Map<string, number>();
+/** When agents saw their close (ms), during a restart. */
+let closeTimes: number[] = [];
+const bump = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
 const sockets = agents.map((a) =>
   new AgentSocket(a, {
     server,
@@ -177,6 +184,14 @@ const sockets = agents.map((a) =>
         firstPingAt ||= lastPingAt;
       }
       if (f.type === "welcome" && counting) back.add(a.state.guid!);
+    },
+    onClose: (e) => {
+      if (!counting) return;
+      closeTimes.push(Date.now());
+      bump(closes, e.code === 4503 && shutdownHint(e) !== null ? "4503+hint" : String(e.code));
+    },
+    onFailure: (err) => {
+      if (counting) bump(failures, String((err as { status?: number }).status ?? "network"));
     },
   })
 );
@@ -220,32 +235,68 @@ const deadline = Date.now() + 30_000;
 while (received < N && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
 const deliverMs = (lastPingAt || Date.now()) - sendAt;
 
-// Restart: stop the engine, start it again on the same data, wait for every agent to return.
-counting = true;
-const before = engine;
-await before.stop();
-const restartAt = Date.now();
-if (Deno.env.get("BENCH_DEBUG")) console.error(`stopped at ${new Date().toISOString()}`);
-engine = await startEngine({
-  BENCH_ADMIN_TOKEN: before.token,
-  BENCH_CODE: before.code,
-  BENCH_SITE_ID: before.siteId,
-});
-const backDeadline = Date.now() + 180_000;
-while (back.size < N && Date.now() < backDeadline) await new Promise((r) => setTimeout(r, 100));
-const returnSeconds = (Date.now() - restartAt) / 1000;
-if (Deno.env.get("BENCH_DEBUG")) {
-  for (const s of sockets.filter((s) => !back.has(s.agent.state.guid!)).slice(0, 10)) {
-    console.error(
-      `missing ${s.agent.state.hostname}: open=${s.open} connects=${s.connects} failed=${s.failedAttempts} frames=${
-        s.frames.map((f) =>
-          f.type === "heartbeat_ack"
-            ? (f.data as { server_time: string }).server_time.slice(14, 19)
-            : f.type
-        ).join(",")
-      }`,
-    );
+// Restarts: stop the engine (SIGTERM), start it again on the same data, wait for every
+// agent to return — first with agents honouring the reconnect delay each close names,
+// then (the same-run baseline) with the same agents ignoring it and backing off as for
+// any close.
+interface Restart {
+  /** When agents saw their close after SIGTERM (s): median and last. */
+  closeP50: number;
+  closeMax: number;
+  label: string;
+  exitSeconds: number;
+  backSeconds: number;
+  backAfterStartSeconds: number;
+  back: number;
+  closes: Map<string, number>;
+  failures: Map<string, number>;
+}
+const restarts: Restart[] = [];
+for (const [label, ignore] of [["honouring the delay", false], ["ignoring it", true]] as const) {
+  for (const s of sockets) s.o.ignoreShutdownHint = ignore;
+  back = new Set();
+  closes = new Map();
+  failures = new Map();
+  counting = true;
+  const before = engine;
+  closeTimes = [];
+  const sigAt = Date.now();
+  await before.stop();
+  const exitedAt = Date.now();
+  if (Deno.env.get("BENCH_DEBUG")) console.error(`stopped at ${new Date().toISOString()}`);
+  engine = await startEngine({
+    BENCH_ADMIN_TOKEN: before.token,
+    BENCH_CODE: before.code,
+    BENCH_SITE_ID: before.siteId,
+  });
+  const startedAt = Date.now();
+  const backDeadline = Date.now() + 180_000;
+  while (back.size < N && Date.now() < backDeadline) await new Promise((r) => setTimeout(r, 100));
+  const doneAt = Date.now();
+  counting = false;
+  // Sockets that saw no close at all (still open, or never told) count as such.
+  const noClose = N - [...closes.values()].reduce((a, b) => a + b, 0);
+  if (noClose > 0) closes.set("no close event", noClose);
+  const closedAfter = closeTimes.map((t) => t - sigAt);
+  restarts.push({
+    closeP50: pct(closedAfter, 0.5) / 1000,
+    closeMax: pct(closedAfter, 1) / 1000,
+    label,
+    exitSeconds: (exitedAt - sigAt) / 1000,
+    backSeconds: (doneAt - sigAt) / 1000,
+    backAfterStartSeconds: (doneAt - startedAt) / 1000,
+    back: back.size,
+    closes,
+    failures,
+  });
+  if (Deno.env.get("BENCH_DEBUG")) {
+    for (const s of sockets.filter((s) => !back.has(s.agent.state.guid!)).slice(0, 10)) {
+      console.error(
+        `missing ${s.agent.state.hostname}: open=${s.open} connects=${s.connects} failed=${s.failedAttempts}`,
+      );
+    }
   }
+  await new Promise((r) => setTimeout(r, 5000)); // settle before the next restart
 }
 const failedAttempts = sockets.reduce((n, s) => n + s.failedAttempts, 0);
 const afterRestart = procStats(engine.pid);
@@ -260,10 +311,26 @@ console.log(
   `agents: ${ENROLLED} enrolled through auto-approval in ${enrollSeconds.toFixed(1)} s (${
     fmt(ENROLLED / enrollSeconds)
   }/s), ${N - ENROLLED} seeded in ${seedSeconds.toFixed(1)} s; open-file limit ${nofile}; ` +
-    `${back.size}/${N} back after restart in ${returnSeconds.toFixed(1)} s; sockets opened in ${
+    `sockets opened in ${
       connectSeconds.toFixed(1)
-    } s; ${failedAttempts} failed reconnect attempts (jittered backoff)`,
+    } s; ${failedAttempts} failed reconnect attempts in all`,
 );
+const fmtMap = (m: Map<string, number>) =>
+  [...m].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}: ${v}`).join(", ") || "none";
+for (const r of restarts) {
+  console.log(
+    `agents: restart, agents ${r.label}: ${r.back}/${N} back ${
+      r.backSeconds.toFixed(1)
+    } s after SIGTERM ` +
+      `(closes reached agents ${r.closeP50.toFixed(1)} s (median) to ${
+        r.closeMax.toFixed(1)
+      } s after it; engine exited after ${r.exitSeconds.toFixed(1)} s; ${
+        r.backAfterStartSeconds.toFixed(1)
+      } s after the new engine was ready); closes seen: ${fmtMap(r.closes)}; failed attempts: ${
+        fmtMap(r.failures)
+      }`,
+  );
+}
 console.log(
   `agents: engine RSS ${cpu1.rssMb.toFixed(0)} MB with ${N} sockets (${
     afterRestart.rssMb.toFixed(0)

@@ -4,6 +4,14 @@
  * runs only the named ones (e.g. `deno task bench kernel`).
  */
 const here = new URL(".", import.meta.url).pathname;
+if (Deno.args.includes("--help") || Deno.args.includes("-h")) {
+  console.log(
+    "Usage: deno task bench [name…]\n\n" +
+      "Runs every bench/*_bench.ts (or those whose file names start with a given name), one\n" +
+      "process at a time; each prints its figures next to a baseline measured in the same run.",
+  );
+  Deno.exit(0);
+}
 const only = Deno.args;
 const files = [...Deno.readDirSync(here)]
   .filter((e) => e.isFile && e.name.endsWith("_bench.ts"))

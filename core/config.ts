@@ -327,7 +327,7 @@ export const coreSettingSpecs = {
     "BOREALIS_SHUTDOWN_GRACE_MS",
     intEnv(10_000, 0, 600_000),
     "milliseconds, an integer from 0 to 600000",
-    "How long in-flight requests may run after a stop signal.",
+    "How long closing long-lived sockets and in-flight requests may take after a stop signal.",
     "10000",
   ),
 } satisfies SettingSpecs;

@@ -168,6 +168,7 @@ export class Engine {
   readonly auth = new AuthRegistry();
   readonly loaded: LoadedPlugin[] = [];
   #stopHooks: Array<{ plugin: string; fn: () => void | Promise<void> }> = [];
+  #drainHooks: Array<{ plugin: string; fn: () => void | Promise<void> }> = [];
   #server?: GuardedServer;
   #proxies?: ProxyMatcher;
   #draining = false;
@@ -426,6 +427,7 @@ export class Engine {
           bodyLimits.push({ prefix: p, bytes });
           bodyLimits.sort((a, b) => b.prefix.length - a.prefix.length);
         },
+        onDrain: (fn) => this.#drainHooks.push({ plugin: name, fn }),
         onStop: (fn) => this.#stopHooks.push({ plugin: name, fn }),
       };
       try {
@@ -488,8 +490,9 @@ export class Engine {
   }
 
   /**
-   * Graceful stop: refuse new requests, let in-flight ones finish (bounded by
-   * `BOREALIS_SHUTDOWN_GRACE_MS`), stop tasks, run `onStop` hooks in reverse plugin
+   * Graceful stop: refuse new requests, run the `onDrain` hooks (plugins close their
+   * long-lived connections themselves), let in-flight requests finish — both bounded by
+   * `BOREALIS_SHUTDOWN_GRACE_MS` — then stop tasks, run `onStop` hooks in reverse plugin
    * order, close the bus and the pool. Safe to call more than once.
    */
   stop(reason = "stop requested"): Promise<void> {
@@ -500,16 +503,38 @@ export class Engine {
   async #stop(reason: string): Promise<void> {
     this.log.info(`shutting down: ${reason}`);
     this.#draining = true;
-    if (this.#server) {
-      const grace = this.settings.shutdownGraceMs;
+    // One grace for the whole drain (real time: this is the process's own shutdown).
+    const deadline = Date.now() + this.settings.shutdownGraceMs;
+    const bounded = async (work: Promise<unknown>) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
-        this.#server.shutdown(),
-        new Promise<void>((r) => (timer = setTimeout(r, grace))),
+        work,
+        new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, deadline - Date.now())))),
       ]);
       clearTimeout(timer);
+    };
+    // Long-lived connections first, while the listener runs: shutting the server down
+    // closes upgraded sockets itself, before their owners' close frames are sent.
+    await bounded(Promise.all(this.#drainHooks.map(async (hook) => {
+      try {
+        await hook.fn();
+      } catch (err) {
+        this.log.error(
+          `onDrain of plugin ${hook.plugin} failed: ${err instanceof Error ? err.message : err}`,
+        );
+      }
+    })));
+    const drainStart = deadline - this.settings.shutdownGraceMs;
+    const drainedAt = Date.now();
+    if (this.#server) {
+      await bounded(this.#server.shutdown());
       this.#server.closeAll(); // what the grace period did not finish
     }
+    this.log.info(
+      `shutdown: connections closed in ${drainedAt - drainStart} ms, ` +
+        `listener in ${Date.now() - drainedAt} ms` +
+        (Date.now() >= deadline ? " (BOREALIS_SHUTDOWN_GRACE_MS ran out)" : ""),
+    );
     await this.tasks.stop();
     for (const hook of [...this.#stopHooks].reverse()) {
       try {

@@ -17,6 +17,7 @@ import { extname, join, normalize } from "node:path";
 import type { AuthRegistry, Principal } from "./auth.ts";
 import { DatabaseUnavailableError, isDatabaseUnavailable } from "./db_errors.ts";
 import { HttpError } from "./errors.ts";
+import { checkRouteInputs, databaseRefusal, screenInput } from "./input_guard.ts";
 import type { ConnectionControl } from "./listener.ts";
 import type { Logger } from "./log.ts";
 import { isStorageError, type WriteState } from "./storage_health.ts";
@@ -83,6 +84,8 @@ function validationHook(
   },
   c: Context,
 ): Response | undefined {
+  const refused = screenInput(result, c);
+  if (refused) return errorResponse(c, 400, refused.error, refused.message, refused.details);
   if (result.success) return undefined;
   const details = (result.error?.issues ?? []).map((i) => ({
     field: i.path.map(String).join(".") || "(root)",
@@ -101,11 +104,41 @@ function validationHook(
   );
 }
 
+type HookResult = Parameters<typeof validationHook>[0];
+
+/**
+ * The validation hook of a protocol route whose documented errors give a missing field
+ * its own code (`hostname_required`): such a field left out answers that code, anything
+ * else gets the kernel's answer. The fields stay required in the schema, so the OpenAPI
+ * document says what the route enforces.
+ */
+export function requiredFieldCodes(codes: Record<string, string>): never {
+  // Typed never: a route's hook parameter is typed by its response schemas.
+  return ((result: HookResult, c: Context): Response | undefined => {
+    if (!result.success && !screenInput(result, c)) {
+      for (const issue of result.error?.issues ?? []) {
+        const field = issue.path.map(String).join(".");
+        const code = codes[field];
+        if (code && issue.code === "invalid_type" && /received undefined/.test(issue.message)) {
+          return errorResponse(c, 400, code, `${field} is required`);
+        }
+      }
+    }
+    return validationHook(result, c);
+  }) as never;
+}
+
 /** Creates a router with the kernel's validation hook (one per plugin). */
 export function createRouter(): Router {
-  return new OpenAPIHono<AppEnv>({
+  const router = new OpenAPIHono<AppEnv>({
     defaultHook: validationHook as never,
   });
+  const register = router.openapi;
+  router.openapi = ((route: Parameters<typeof register>[0], ...rest: unknown[]) => {
+    checkRouteInputs(route);
+    return (register as (...a: unknown[]) => Router)(route, ...rest);
+  }) as typeof register;
+  return router;
 }
 
 /** Options for {@link createApp}. */
@@ -268,6 +301,22 @@ export function createApp(options: AppOptions): Router {
       );
     }
     const requestId = c.env?.requestId ?? "unknown";
+    const refusal = databaseRefusal(err);
+    if (refusal) {
+      // PostgreSQL refused the request's values: a 4xx (with the request id), and for a
+      // data exception a validation gap worth fixing (logged).
+      const note = refusal.status === 400 ? log.warn : log.info;
+      note(`${c.req.method} ${c.req.path}: database refused the request (${refusal.sqlstate})`);
+      return c.json(
+        {
+          error: refusal.error,
+          message: refusal.message,
+          details: { sqlstate: refusal.sqlstate },
+          request_id: requestId,
+        } satisfies ErrorBody,
+        refusal.status,
+      );
+    }
     log.error(
       `unhandled error in ${c.req.method} ${c.req.path} (request ${requestId}): ${describe(err)}`,
     );

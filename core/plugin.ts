@@ -60,6 +60,14 @@ export interface PluginContext<S extends SettingSpecs = SettingSpecs> {
   tryUse<T>(key: ServiceKey<T>): T | undefined;
   /** Gives requests under `prefix` a body limit other than the default. */
   bodyLimit(prefix: string, bytes: number): void;
+  /**
+   * Runs first at shutdown, while the listener still serves (new requests get 503): say
+   * goodbye on long-lived connections (close WebSockets with the plugin's own code and
+   * wait for the close frames to go out), before the runtime closes them itself. All
+   * drain hooks run at once; together with the in-flight requests they get
+   * `BOREALIS_SHUTDOWN_GRACE_MS`.
+   */
+  onDrain(fn: () => void | Promise<void>): void;
   /** Runs at shutdown, in reverse plugin order, after HTTP stops accepting work. */
   onStop(fn: () => void | Promise<void>): void;
 }

@@ -6,7 +6,10 @@
  */
 import type { AnyPlugin } from "../core/plugin.ts";
 import aegis from "./aegis/mod.ts";
+import alerts from "./alerts/mod.ts";
+import agentUpdates from "./agent_updates/mod.ts";
 import assemblies from "./assemblies/mod.ts";
+import consolePlugin from "./console/mod.ts";
 import directory from "./directory/mod.ts";
 import enrollment from "./enrollment/mod.ts";
 import example from "./example/mod.ts";
@@ -29,6 +32,9 @@ export const builtinPlugins: readonly AnyPlugin[] = [
   realtime,
   scheduler,
   watchdogs,
+  alerts,
+  agentUpdates,
+  consolePlugin,
 ];
 
 /** Loaded only when named in BOREALIS_PLUGINS. */

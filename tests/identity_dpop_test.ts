@@ -108,13 +108,14 @@ Deno.test("DPoP: a table of bad proofs is refused with the right WWW-Authenticat
       assert.equal(res.status, 401, `${name}: status ${res.status} ${await res.clone().text()}`);
       const challenge = res.headers.get("www-authenticate") ?? "";
       assert.match(challenge, new RegExp(`^DPoP error="${error}"`), `${name}: ${challenge}`);
-      assert.match(challenge, /algs="EdDSA ES256"/, name);
+      assert.match(challenge, /algs="EdDSA Ed25519 ES256"/, name);
       const body = await res.json();
       assert.equal(body.error, error, name);
     };
 
-    // The control: a well-formed proof passes.
+    // The control: a well-formed proof passes, under either name of Ed25519 (RFC 9864).
     assert.equal((await send(await mint())).status, 200);
+    assert.equal((await send(await mint({ header: { alg: "Ed25519" } }))).status, 200);
 
     const table: Array<[string, () => Promise<string | null>]> = [
       ["no proof", () => Promise.resolve(null)],
@@ -137,6 +138,22 @@ Deno.test("DPoP: a table of bad proofs is refused with the right WWW-Authenticat
       ["alg true", () => mint({ header: { alg: true } })],
       ["alg unsupported", () => mint({ header: { alg: "unsupported" } })],
       ["alg missing", () => mint({ dropHeader: ["alg"] })],
+      ["alg Ed448", () => mint({ header: { alg: "Ed448" } })],
+      ["alg ed25519 (case)", () => mint({ header: { alg: "ed25519" } })],
+      ["alg ES384", () => mint({ header: { alg: "ES384" } })],
+      ["alg RS256", () => mint({ header: { alg: "RS256" } })],
+      ["alg PS256", () => mint({ header: { alg: "PS256" } })],
+      [
+        "alg Ed25519 with a P-256 jwk",
+        () =>
+          mint({
+            header: { alg: "Ed25519", jwk: { kty: "EC", crv: "P-256", x: ecPub.x, y: ecPub.y } },
+          }),
+      ],
+      [
+        "alg ES256 with an Ed25519 jwk",
+        () => mint({ header: { alg: "ES256", jwk: pub } }),
+      ],
       ["jwk absent", () => mint({ dropHeader: ["jwk"] })],
       ["jwk empty", () => mint({ header: { jwk: {} } })],
       ["jwk number", () => mint({ header: { jwk: 1 } })],

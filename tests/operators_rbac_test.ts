@@ -26,6 +26,8 @@ const EXPECTED: Record<string, Level> = {
   "DELETE /api/auth/sessions/{id}": "user",
   "POST /api/auth/password/reset": "user",
   "POST /api/auth/mfa/reset": "user",
+  "GET /api/auth/email": "user",
+  "PUT /api/auth/email": "user",
   "POST /api/auth/passkeys/register/options": "user",
   "POST /api/auth/passkeys/register/verify": "user",
   "POST /api/auth/passkeys/authenticate/options": "none",
@@ -62,6 +64,7 @@ const EXPECTED: Record<string, Level> = {
 const BODIES: Record<string, unknown> = {
   "POST /api/auth/password/reset": { current_password: "wrong-password", new_password: "x" },
   "POST /api/auth/mfa/reset": { current_password: "wrong-password" },
+  "PUT /api/auth/email": { email: null, current_password: "wrong-password" },
   "PATCH /api/auth/passkeys/{id}": { label: "x" },
   "POST /api/auth/passkeys/register/options": { current_password: "wrong-password" },
   "POST /api/users": { username: "", password: "" },

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { bigIdParam, idParam } from "../../core/fields.ts";
 import { createRoute, z } from "@hono/zod-openapi";
 import { canSeeSite, principalOf } from "../../core/auth.ts";
 import { requireRole } from "../../core/auth.ts";
@@ -98,7 +99,7 @@ const err = (description: string) => ({
   description,
   content: { "application/json": { schema: ErrorBody } },
 });
-const IdParam = z.object({ id: z.coerce.number().int().positive().max(2 ** 53 - 1) });
+const IdParam = z.object({ id: bigIdParam() });
 const bodyOf = <T extends z.ZodTypeAny>(schema: T) => ({
   body: { required: true, content: { "application/json": { schema } } },
 });
@@ -109,7 +110,7 @@ const listRoute = createRoute({
   summary: "Credentials visible to the caller (flags only, never secrets)",
   middleware: [requireRole("User")] as const,
   request: {
-    query: z.object({ site_id: z.coerce.number().int().positive().max(2_147_483_647).optional() }),
+    query: z.object({ site_id: idParam().optional() }),
   },
   responses: {
     200: {

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { int, intParam } from "../../core/fields.ts";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { type Principal, principalOf, requireDevMode, requireRole } from "../../core/auth.ts";
@@ -96,7 +97,7 @@ const CreateBody = z.object({
 }).strict().openapi("AssemblyCreate");
 
 const UpdateBody = z.object({
-  version: z.number().int().min(1).describe("The version you last read; a stale one gets 409"),
+  version: int({ min: 1 }).describe("The version you last read; a stale one gets 409"),
   display_name: z.string().trim().min(1).max(200).optional(),
   summary: z.string().max(4000).optional(),
   category: z.string().trim().max(100).optional(),
@@ -245,8 +246,8 @@ export function registerRoutes(ctx: PluginContext, service: AssembliesService): 
           q: z.string().max(200).optional().describe(
             "Text search in name, summary, category, tags",
           ),
-          limit: z.coerce.number().int().min(1).max(10_000).default(100),
-          offset: z.coerce.number().int().min(0).max(10_000_000).default(0),
+          limit: intParam({ min: 1, max: 10_000 }).default(100),
+          offset: intParam({ min: 0, max: 10_000_000 }).default(0),
         }),
       },
       responses: {
@@ -461,7 +462,7 @@ export function registerRoutes(ctx: PluginContext, service: AssembliesService): 
       middleware: [requireRole("User")] as const,
       request: {
         params: Guid,
-        query: z.object({ version: z.coerce.number().int().min(1).optional() }),
+        query: z.object({ version: intParam({ min: 1 }).optional() }),
       },
       responses: {
         202: json(

@@ -14,6 +14,7 @@ import { registerEnrollmentRoutes } from "./routes.ts";
 import { EnrollmentService } from "./service.ts";
 
 export { approvalPending, AUTO_APPROVER, deviceEnrolled, EnrollmentService } from "./service.ts";
+export type { InstallTokenResolver } from "./service.ts";
 export { proofInput } from "./identity_key.ts";
 
 /** Service key: `ctx.use(enrollmentKey)`. */

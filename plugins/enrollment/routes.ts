@@ -10,7 +10,7 @@ import type { Auditor } from "../../core/audit.ts";
 import { clientIp } from "../../core/audit.ts";
 import { principalOf, requireRole } from "../../core/auth.ts";
 import { forbidden } from "../../core/errors.ts";
-import type { Router } from "../../core/http.ts";
+import { requiredFieldCodes, type Router } from "../../core/http.ts";
 import type { TokenService } from "../tokens/mod.ts";
 import type { EnrollmentService } from "./service.ts";
 
@@ -31,12 +31,15 @@ const enrollRequest = createRoute({
   method: "post",
   path: "/api/agent/enroll/request",
   tags: ["agent"],
-  summary: "Ask to enroll: hostname, site enrollment code, Ed25519 SPKI key, client nonce",
+  summary:
+    "Ask to enroll: hostname, site enrollment code (or install token), Ed25519 SPKI key, client nonce",
   request: body(z.object({
-    hostname: z.string().max(255).optional(),
+    hostname: z.string().max(255),
+    // One of the two is required (the service answers enrollment_code_required).
     enrollment_code: z.string().max(200).optional(),
-    agent_pubkey: z.string().max(4096).optional(),
-    client_nonce: z.string().max(1024).optional(),
+    install_token: z.string().max(200).optional(),
+    agent_pubkey: z.string().max(4096),
+    client_nonce: z.string().max(1024),
     onboarding_context: z.object({
       job_id: z.string().max(200).optional(),
       run_id: z.string().max(200).optional(),
@@ -66,9 +69,9 @@ const enrollPoll = createRoute({
   tags: ["agent"],
   summary: "Poll an enrollment with a proof of key possession; returns tokens once approved",
   request: body(z.object({
-    approval_reference: z.string().max(64).optional(),
-    client_nonce: z.string().max(1024).optional(),
-    proof_sig: z.string().max(512).optional(),
+    approval_reference: z.string().max(64),
+    client_nonce: z.string().max(1024),
+    proof_sig: z.string().max(512),
   })),
   responses: {
     200: ok("Status, or tokens when approved", z.record(z.string(), z.unknown())),
@@ -159,21 +162,37 @@ export function registerEnrollmentRoutes(
   tokens: TokenService,
   audit: Auditor,
 ): void {
-  http.openapi(enrollRequest, async (c) => {
-    const out = await svc.request(c.req.valid("json"), clientIp(c));
-    return c.json(out as never, 200);
-  });
+  http.openapi(
+    enrollRequest,
+    async (c) => {
+      const out = await svc.request(c.req.valid("json"), clientIp(c));
+      return c.json(out as never, 200);
+    },
+    requiredFieldCodes({
+      hostname: "hostname_required",
+      agent_pubkey: "agent_pubkey_required",
+      client_nonce: "client_nonce_required",
+    }),
+  );
 
-  http.openapi(enrollPoll, async (c) => {
-    const input = c.req.valid("json");
-    const result = await svc.poll(input, async () => {
-      // A DPoP proof on the poll binds the tokens to that key (else: the identity key).
-      if (!c.req.raw.headers.has("dpop")) return null;
-      return await tokens.auth.verifyProof(c, 400);
-    });
-    c.header("Cache-Control", "no-store");
-    return c.json(result.body as never, result.status as 200);
-  });
+  http.openapi(
+    enrollPoll,
+    async (c) => {
+      const input = c.req.valid("json");
+      const result = await svc.poll(input, async () => {
+        // A DPoP proof on the poll binds the tokens to that key (else: the identity key).
+        if (!c.req.raw.headers.has("dpop")) return null;
+        return await tokens.auth.verifyProof(c, 400);
+      });
+      c.header("Cache-Control", "no-store");
+      return c.json(result.body as never, result.status as 200);
+    },
+    requiredFieldCodes({
+      approval_reference: "invalid_request",
+      client_nonce: "invalid_request",
+      proof_sig: "invalid_request",
+    }),
+  );
 
   http.openapi(listApprovals, async (c) => {
     const p = await principalOf(c);

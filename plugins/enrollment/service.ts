@@ -53,10 +53,21 @@ const b64 = (b: Uint8Array) => {
   return btoa(s);
 };
 
+/**
+ * Maps an install token to the site it enrolls into (the agent_updates plugin provides
+ * it). Returns null for a token that is unknown, revoked, expired or used up.
+ */
+export type InstallTokenResolver = (
+  token: string,
+  who: { hostname: string; fingerprint: string; ip: string | null },
+) => Promise<{ siteId: number; autoApprove: boolean } | null>;
+
 /** Body of `POST /api/agent/enroll/request`. */
 export interface EnrollRequest {
   hostname?: string;
   enrollment_code?: string;
+  /** A site install token instead of the enrollment code (install commands carry one). */
+  install_token?: string;
   agent_pubkey?: string;
   client_nonce?: string;
   onboarding_context?: { job_id?: string; run_id?: string; target?: string };
@@ -124,6 +135,7 @@ export class EnrollmentService {
   readonly #o: EnrollmentOptions;
   readonly #ipLimit: RateLimiter;
   readonly #fpLimit: RateLimiter;
+  #installTokens?: InstallTokenResolver;
 
   constructor(o: EnrollmentOptions) {
     this.#o = o;
@@ -145,6 +157,11 @@ export class EnrollmentService {
     return new Date(this.#o.clock.now());
   }
 
+  /** Lets a plugin admit agents by install token (agent_updates). */
+  setInstallTokenResolver(resolver: InstallTokenResolver): void {
+    this.#installTokens = resolver;
+  }
+
   // ------------------------------------------------------------ agent side
 
   /** Handles `enroll/request`. */
@@ -160,7 +177,13 @@ export class EnrollmentService {
       );
     }
     const code = body.enrollment_code?.trim() ?? "";
-    if (!code) throw badRequest("enrollment_code_required", "enrollment_code is required");
+    const installToken = body.install_token?.trim() ?? "";
+    if (!code && !installToken) {
+      throw badRequest(
+        "enrollment_code_required",
+        "enrollment_code (or install_token) is required",
+      );
+    }
     if (!body.agent_pubkey?.trim()) {
       throw badRequest("agent_pubkey_required", "agent_pubkey is required");
     }
@@ -180,10 +203,21 @@ export class EnrollmentService {
     if (!clientNonce || clientNonce.length < 16 || clientNonce.length > 256) {
       throw badRequest("invalid_client_nonce", "client_nonce must be base64 of 16 to 256 bytes");
     }
-    const site = await inventory.siteByCode(code);
+    let tokenAuto = false;
+    let site: { id: number; auto_approve_until: Date | null } | null;
+    if (installToken && !code) {
+      // Same rate limits as codes (above); a failure is recorded like a wrong code.
+      const r = await this.#installTokens?.(installToken, {
+        hostname,
+        fingerprint: key.fingerprint,
+        ip,
+      }) ?? null;
+      site = r ? { id: r.siteId, auto_approve_until: null } : null;
+      tokenAuto = r?.autoApprove ?? false;
+    } else site = await inventory.siteByCode(code);
     const now = this.#now();
     if (!site) {
-      const mask = maskEnrollmentCode(code);
+      const mask = maskEnrollmentCode(code || installToken);
       await sql`
         insert into enrollment_code_failures (hostname_claimed, ssl_key_fingerprint_claimed,
           enrollment_code_mask, remote_addr, first_seen_at, last_seen_at, attempt_count, last_error)
@@ -192,6 +226,15 @@ export class EnrollmentService {
           hostname_claimed = excluded.hostname_claimed, enrollment_code_mask = excluded.enrollment_code_mask,
           remote_addr = excluded.remote_addr, last_seen_at = excluded.last_seen_at,
           attempt_count = enrollment_code_failures.attempt_count + 1, last_error = excluded.last_error`;
+      if (!code) {
+        this.#o.log.warn(
+          `enrollment with a refused install token (${mask}) from ${ip ?? "?"} for ${hostname}`,
+        );
+        throw badRequest(
+          "invalid_install_token",
+          "the install token is not valid, revoked or expired",
+        );
+      }
       this.#o.log.warn(`enrollment with a wrong code (${mask}) from ${ip ?? "?"} for ${hostname}`);
       throw badRequest("invalid_enrollment_code", "the enrollment code is not valid");
     }
@@ -200,7 +243,10 @@ export class EnrollmentService {
     // Auto-approval: new hostnames and same-key re-enrollments only; conflicts and purged
     // identities stay pending for an operator.
     let auto: { guid: string | null } | null = null;
-    if (site.auto_approve_until && site.auto_approve_until.getTime() > now.getTime()) {
+    if (
+      tokenAuto ||
+      (site.auto_approve_until && site.auto_approve_until.getTime() > now.getTime())
+    ) {
       auto = await this.#autoDecision(hostname, key.fingerprint);
     }
     const serverNonce = crypto.getRandomValues(new Uint8Array(32));

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { bigIdParam, intParam } from "../../core/fields.ts";
 import { createRoute, z } from "@hono/zod-openapi";
 import { intEnv, setting } from "../../core/config.ts";
 import { HttpError, notFound } from "../../core/errors.ts";
@@ -40,7 +41,7 @@ const listNotes = createRoute({
   method: "get",
   path: "/api/example/notes",
   summary: "List notes, newest first",
-  request: { query: z.object({ limit: z.coerce.number().int().min(1).max(100).default(20) }) },
+  request: { query: z.object({ limit: intParam({ min: 1, max: 100 }).default(20) }) },
   responses: {
     200: {
       description: "Notes",
@@ -75,7 +76,7 @@ const deleteNote = createRoute({
   method: "delete",
   path: "/api/example/notes/{id}",
   summary: "Delete a note",
-  request: { params: z.object({ id: z.coerce.number().int().positive() }) },
+  request: { params: z.object({ id: bigIdParam() }) },
   responses: {
     204: { description: "Deleted" },
     404: { description: "No such note", content: { "application/json": { schema: ErrorBody } } },

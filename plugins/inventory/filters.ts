@@ -10,10 +10,12 @@
  */
 import { z } from "@hono/zod-openapi";
 import type { Principal } from "../../core/auth.ts";
+import { id } from "../../core/fields.ts";
 import { canSeeSite } from "../../core/auth.ts";
 import type { Clock } from "../../core/clock.ts";
 import type { Sql } from "../../core/db.ts";
 import { badRequest, conflict, HttpError, notFound } from "../../core/errors.ts";
+import type { PresenceService } from "./presence.ts";
 import { fmtGuid } from "./service.ts";
 
 type Fragment = ReturnType<Sql["unsafe"]>;
@@ -49,6 +51,7 @@ const NUMBER_FIELDS = {
 const FIELDS = [
   ...Object.keys(TEXT_FIELDS),
   "status",
+  "presence",
   "last_seen_age_minutes",
   ...Object.keys(NUMBER_FIELDS),
   "installed_software",
@@ -71,13 +74,12 @@ export const Condition = z.object({
   version_value: z.string().max(100).optional(),
 }).openapi("DeviceFilterCondition");
 
-/** A filter definition (what create, update and preview take). */
-export const FilterDefinition = z.object({
+const definitionShape = {
   name: z.string().trim().min(1).max(200),
   description: z.string().max(2000).default(""),
   criteria_mode: z.enum(["basic", "advanced"]).default("basic"),
   site_mode: z.enum(["global", "specific_sites", "global_exclusions"]).default("global"),
-  site_ids: z.array(z.number().int().positive()).max(1000).default([]),
+  site_ids: z.array(id()).max(1000).default([]),
   basic_criteria: z.array(Condition).max(100).default([]),
   advanced_criteria: z.object({
     groups: z.array(z.object({
@@ -85,7 +87,20 @@ export const FilterDefinition = z.object({
       conditions: z.array(Condition).max(100),
     })).max(50),
   }).default({ groups: [] }),
-}).openapi("DeviceFilterDefinition");
+};
+
+/** A filter definition (what create and update take). */
+export const FilterDefinition = z.object(definitionShape).openapi("DeviceFilterDefinition");
+
+/**
+ * What preview takes: a definition whose name is optional. Built from the same fields,
+ * not by extending {@link FilterDefinition}: the document would say `allOf` that one,
+ * whose `name` is required.
+ */
+export const FilterPreview = z.object({
+  ...definitionShape,
+  name: z.string().trim().max(200).default("preview"),
+}).openapi("DeviceFilterPreview");
 
 /** A parsed filter definition. */
 export type FilterDef = z.infer<typeof FilterDefinition>;
@@ -116,7 +131,7 @@ export type FilterUsageProvider = (
 export const filterMetadata = {
   fields: FIELDS.map((f) => ({
     field: f,
-    type: f in TEXT_FIELDS || f === "status"
+    type: f in TEXT_FIELDS || f === "status" || f === "presence"
       ? "text"
       : f === "installed_software"
       ? "software"
@@ -191,6 +206,12 @@ export function checkSafeRegex(pattern: string): void {
   }
 }
 
+/** Whether a definition has a condition on status, presence or last_seen_age_minutes. */
+function judgesLiveness(def: FilterDef): boolean {
+  const all = [...def.basic_criteria, ...def.advanced_criteria.groups.flatMap((g) => g.conditions)];
+  return all.some((c) => ["status", "presence", "last_seen_age_minutes"].includes(c.field));
+}
+
 /** Filters: storage, compilation to SQL, resolution. */
 export class FilterService {
   #usage: FilterUsageProvider[] = [];
@@ -198,7 +219,7 @@ export class FilterService {
   constructor(
     private readonly sql: Sql,
     private readonly clock: Clock,
-    private readonly onlineSeconds: number,
+    private readonly presence: PresenceService,
     private readonly timeoutMs = 5000,
   ) {}
 
@@ -267,10 +288,14 @@ export class FilterService {
     if (c.field in TEXT_FIELDS) {
       return this.#text(TEXT_FIELDS[c.field as keyof typeof TEXT_FIELDS], c);
     }
-    if (c.field === "status") {
-      const cutoff = new Date(this.clock.now() - this.onlineSeconds * 1000);
+    if (c.field === "status" || c.field === "presence") {
+      // The device list's derivation (presence.ts): status is Online or Offline (an
+      // overdue device is Offline), presence is online, offline or overdue.
+      const presence = this.presence.sql(sql);
       return this.#textFragment(
-        sql`(case when d.last_seen > ${cutoff} then 'Online' else 'Offline' end)`,
+        c.field === "presence"
+          ? presence
+          : sql`(case when ${presence} = 'online' then 'Online' else 'Offline' end)`,
         c,
       );
     }
@@ -375,6 +400,8 @@ export class FilterService {
    * statement timeout. Bad regular expressions → 400; a timeout → 422.
    */
   async resolve(def: FilterDef, p: Principal, limit = 100_000): Promise<ResolvedDevice[]> {
+    // Signs of life held in memory reach last_seen first, so a just-connected device is online.
+    if (judgesLiveness(def)) await this.presence.sync();
     const where = this.compile(def);
     const scope = p.sites === "all"
       ? this.sql`true`

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { idParam, intParam } from "../../core/fields.ts";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Auditor } from "../../core/audit.ts";
 import { principalOf, requireRole } from "../../core/auth.ts";
@@ -12,15 +13,28 @@ import { isLoopbackRequest } from "../../core/client_ip.ts";
 import { forbidden } from "../../core/errors.ts";
 import type { Router } from "../../core/http.ts";
 import { Device, errorResponse, jsonBody, jsonResponse } from "./schemas.ts";
-import type { InventoryService } from "./service.ts";
+import {
+  DEVICE_SORT_FIELDS,
+  DEVICE_TEXT_FIELDS,
+  type DeviceSortField,
+  type DeviceTextField,
+  type InventoryService,
+} from "./service.ts";
+import { PRESENCE_STATES } from "./presence.ts";
 import type { ContainmentAction, DeviceRecord } from "./types.ts";
 
 const tags = ["devices"];
 const Guid = z.string().uuid();
 const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
+const listLength = (v: unknown) => (Array.isArray(v) ? v.length : null);
+const record = (v: unknown): Record<string, unknown> =>
+  v && typeof v === "object" && !Array.isArray(v) ? v as Record<string, unknown> : {};
+const shortText = (v: unknown) => (typeof v === "string" && v.trim() ? v.slice(0, 200) : null);
 
 /** The API shape of a device. */
 export function deviceView(d: DeviceRecord) {
+  const details = record(d.details);
+  const cpu = record(details.cpu);
   return {
     guid: d.guid,
     hostname: d.hostname,
@@ -28,6 +42,7 @@ export function deviceView(d: DeviceRecord) {
     site_id: d.site_id,
     site_name: d.site_name,
     status: d.online ? "Online" as const : "Offline" as const,
+    presence: d.presence,
     containment_status: d.status,
     token_version: d.token_version,
     ssl_key_fingerprint: d.ssl_key_fingerprint,
@@ -35,6 +50,29 @@ export function deviceView(d: DeviceRecord) {
     created_at: iso(d.created_at)!,
     last_enrollment_at: iso(d.last_enrollment_at),
     agent_hash: d.agent_hash,
+    agent_version: d.agent_version !== undefined
+      ? shortText(d.agent_version)
+      : shortText(record(details.summary).agent_version),
+    cpu: d.cpu_name !== undefined
+      ? shortText(d.cpu_name)
+      : shortText(cpu.name) ?? shortText(cpu.model) ?? shortText(cpu.brand),
+    // List rows come with these computed by SQL; a single device computes them here.
+    inventory_counts: d.memory_modules !== undefined
+      ? {
+        memory_modules: d.memory_modules ?? null,
+        volumes: d.volumes ?? null,
+        network_adapters: d.network_adapters ?? null,
+        software_items: d.software_items ?? null,
+      }
+      : {
+        memory_modules: listLength(details.memory),
+        volumes: listLength(details.storage),
+        network_adapters: listLength(details.network),
+        // The software list lives in its own table; telemetry keeps its size in details.
+        software_items: typeof details.software_count === "number"
+          ? details.software_count
+          : listLength(details.software),
+      },
     summary: {
       hostname: d.hostname,
       description: d.description,
@@ -58,20 +96,43 @@ export function deviceView(d: DeviceRecord) {
   };
 }
 
+const textFilters = Object.fromEntries(
+  (Object.keys(DEVICE_TEXT_FIELDS) as DeviceTextField[]).map((f) => [
+    f,
+    z.string().max(255).optional().describe(`substring of ${f}`),
+  ]),
+) as Record<DeviceTextField, z.ZodOptional<z.ZodString>>;
+
 const list = createRoute({
   method: "get",
   path: "/api/devices",
   tags,
-  summary: "Devices the caller may see, with online status and summary",
+  summary: "Devices the caller may see: filtered, sorted and paged on the server",
+  description: "Text filters match a case-insensitive substring of their column; `q` matches " +
+    "hostname, description, last user or an address. `total` counts every match.",
   middleware: [requireRole("User")] as const,
   request: {
     query: z.object({
-      site_id: z.coerce.number().int().positive().optional(),
-      limit: z.coerce.number().int().min(1).max(10_000).default(10_000),
-      offset: z.coerce.number().int().min(0).default(0),
+      site_id: idParam().optional(),
+      presence: z.enum(PRESENCE_STATES).optional().describe(
+        "online, offline or overdue: the rows' presence, judged in SQL",
+      ),
+      containment: z.enum(["active", "quarantined", "revoked", "decommissioned"]).optional(),
+      q: z.string().max(255).trim().optional(),
+      ...textFilters,
+      sort: z.enum(Object.keys(DEVICE_SORT_FIELDS) as [DeviceSortField, ...DeviceSortField[]])
+        .default("hostname"),
+      order: z.enum(["asc", "desc"]).default("asc"),
+      limit: intParam({ min: 1, max: 10_000 }).default(10_000),
+      offset: intParam({ min: 0 }).default(0),
     }),
   },
-  responses: { 200: jsonResponse("Devices", z.object({ devices: z.array(Device) })) },
+  responses: {
+    200: jsonResponse(
+      "Devices",
+      z.object({ devices: z.array(Device), total: z.number().int().describe("All matches") }),
+    ),
+  },
 });
 
 const search = createRoute({
@@ -199,12 +260,31 @@ export function registerDeviceRoutes(http: Router, inv: InventoryService, audit:
   http.openapi(list, async (c) => {
     const p = await principalOf(c);
     const q = c.req.valid("query");
-    const devices = await inv.listDevices(p, {
+    const contains: Partial<Record<DeviceTextField, string>> = {};
+    for (const f of Object.keys(DEVICE_TEXT_FIELDS) as DeviceTextField[]) {
+      const v = (q as Record<string, unknown>)[f];
+      if (typeof v === "string" && v) contains[f] = v;
+    }
+    const { devices, total } = await inv.queryDevices(p, {
       siteId: q.site_id,
+      presence: q.presence,
+      containment: q.containment,
+      q: q.q || undefined,
+      contains,
+      sort: q.sort,
+      order: q.order,
       limit: q.limit,
       offset: q.offset,
     });
-    return c.json({ devices: devices.map(deviceView) }, 200);
+    const extra = await inv.extraFields<string>(
+      "device",
+      devices.map((d) => ({ id: d.guid, site_id: d.site_id })),
+      p,
+    );
+    return c.json(
+      { devices: devices.map((d) => ({ ...deviceView(d), ...extra.get(d.guid) })), total },
+      200,
+    );
   });
 
   http.openapi(hashList, async (c) => {
@@ -241,13 +321,21 @@ export function registerDeviceRoutes(http: Router, inv: InventoryService, audit:
   http.openapi(byGuid, async (c) => {
     const p = await principalOf(c);
     const d = await inv.visibleDevice(p, c.req.valid("param").guid);
-    return c.json({ ...deviceView(d), details: d.details }, 200);
+    const extra = (await inv.extraFields<string>("device", [{ id: d.guid, site_id: d.site_id }], p))
+      .get(
+        d.guid,
+      );
+    return c.json({ ...deviceView(d), ...extra, details: d.details }, 200);
   });
 
   http.openapi(byHostname, async (c) => {
     const p = await principalOf(c);
     const d = await inv.visibleDeviceByHostname(p, c.req.valid("param").hostname);
-    return c.json({ ...deviceView(d), details: d.details }, 200);
+    const extra = (await inv.extraFields<string>("device", [{ id: d.guid, site_id: d.site_id }], p))
+      .get(
+        d.guid,
+      );
+    return c.json({ ...deviceView(d), ...extra, details: d.details }, 200);
   });
 
   http.openapi(describe, async (c) => {

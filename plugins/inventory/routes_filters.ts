@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { idParam } from "../../core/fields.ts";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Auditor } from "../../core/audit.ts";
 import { principalOf, requireRole } from "../../core/auth.ts";
@@ -10,10 +11,10 @@ import type { Clock } from "../../core/clock.ts";
 import type { Sql } from "../../core/db.ts";
 import { conflict, notFound } from "../../core/errors.ts";
 import type { Router } from "../../core/http.ts";
-import { FilterDefinition, filterMetadata, type FilterService } from "./filters.ts";
+import { FilterDefinition, filterMetadata, FilterPreview, type FilterService } from "./filters.ts";
 import { errorResponse, jsonBody, jsonResponse } from "./schemas.ts";
 
-const Id = z.object({ id: z.coerce.number().int().positive().max(2_147_483_647) });
+const Id = z.object({ id: idParam() });
 const Filter = z.record(z.string(), z.unknown()).openapi("DeviceFilter");
 const tags = ["device filters"];
 
@@ -53,7 +54,7 @@ const preview = createRoute({
   tags,
   summary: "Devices a definition matches (within the caller's scope), without saving it",
   middleware: [requireRole("User")] as const,
-  request: jsonBody(FilterDefinition.extend({ name: z.string().max(200).default("preview") })),
+  request: jsonBody(FilterPreview),
   responses: {
     200: jsonResponse(
       "Matches",

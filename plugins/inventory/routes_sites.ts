@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { idParam } from "../../core/fields.ts";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Auditor } from "../../core/audit.ts";
 import { principalOf, requireRole } from "../../core/auth.ts";
@@ -13,7 +14,7 @@ import type { Router } from "../../core/http.ts";
 import { errorResponse, jsonBody, jsonResponse, Site } from "./schemas.ts";
 import type { InventoryService } from "./service.ts";
 
-const SiteId = z.coerce.number().int().positive().max(2_147_483_647);
+const SiteId = idParam();
 const Name = z.string().trim().min(1).max(200);
 const Hostname = z.string().trim().min(1).max(255);
 
@@ -26,7 +27,15 @@ const list = createRoute({
   summary: "Sites the caller may see, with device counts (codes shown to admins only)",
   middleware: [requireRole("User")] as const,
   responses: {
-    200: jsonResponse("Sites", z.object({ sites: z.array(Site) })),
+    200: jsonResponse(
+      "Sites",
+      z.object({
+        sites: z.array(Site),
+        public_base_url: z.string().nullable().describe(
+          "BOREALIS_PUBLIC_BASE_URL (what agents use in install commands); null when unset",
+        ),
+      }),
+    ),
     401: errorResponse("Not signed in"),
   },
 });
@@ -181,10 +190,24 @@ const legacyGone = (method: "post" | "delete") =>
   });
 
 /** Registers the site routes. */
-export function registerSiteRoutes(http: Router, inv: InventoryService, audit: Auditor): void {
+export function registerSiteRoutes(
+  http: Router,
+  inv: InventoryService,
+  audit: Auditor,
+  publicBaseUrl: string | null = null,
+): void {
   http.openapi(list, async (c) => {
     const p = await principalOf(c);
-    return c.json({ sites: await inv.listSites(p) }, 200);
+    const sites = await inv.listSites(p);
+    const extra = await inv.extraFields<number>(
+      "site",
+      sites.map((s) => ({ id: s.id, site_id: s.id })),
+      p,
+    );
+    return c.json(
+      { sites: sites.map((s) => ({ ...s, ...extra.get(s.id) })), public_base_url: publicBaseUrl },
+      200,
+    );
   });
 
   http.openapi(create, async (c) => {

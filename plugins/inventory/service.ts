@@ -13,12 +13,15 @@ import { conflict, notFound } from "../../core/errors.ts";
 import type { EventBus } from "../../core/events.ts";
 import type { Vault } from "../aegis/mod.ts";
 import { digestsEqual, generateEnrollmentCode, hashEnrollmentCode } from "./codes.ts";
+import type { Presence, PresenceService } from "./presence.ts";
 import {
   type ContainmentAction,
   type ContainmentHook,
   deviceContained,
   type DeviceRecord,
+  type DeviceStatus,
   type SiteRecord,
+  type TargetDevice,
 } from "./types.ts";
 
 interface SiteRow {
@@ -31,6 +34,9 @@ interface SiteRow {
   enrollment_code_sealed: string | null;
   auto_approve_until: Date | null;
   device_count?: number;
+  online_count?: number;
+  offline_count?: number;
+  overdue_count?: number;
 }
 
 /** Columns every device read selects. */
@@ -66,6 +72,80 @@ export const DEVICE_COLUMNS = [
   "d.details",
 ] as const;
 
+const arrayLength = (key: string) =>
+  `case when jsonb_typeof(d.details->'${key}') = 'array' then jsonb_array_length(d.details->'${key}') end`;
+
+/** Columns of a list row: every device column but the details document, plus its sizes. */
+const LIST_COLUMNS = [
+  ...DEVICE_COLUMNS.filter((c) => c !== "d.details"),
+  "'{}'::jsonb as details",
+  `${arrayLength("memory")} as memory_modules`,
+  `${arrayLength("storage")} as volumes`,
+  `${arrayLength("network")} as network_adapters`,
+  `case when jsonb_typeof(d.details->'software_count') = 'number'
+     then (d.details->>'software_count')::int else ${
+    arrayLength("software")
+  } end as software_items`,
+  `coalesce(d.details->'cpu'->>'name', d.details->'cpu'->>'model', d.details->'cpu'->>'brand')
+     as cpu_name`,
+  "d.details->'summary'->>'agent_version' as agent_version",
+].join(", ");
+
+/** Device columns the list filters by substring (query name → column). */
+export const DEVICE_TEXT_FIELDS = {
+  hostname: "d.hostname",
+  description: "d.description",
+  site_name: "s.name",
+  operating_system: "d.operating_system",
+  last_user: "d.last_user",
+  internal_ip: "d.internal_ip",
+  external_ip: "d.external_ip",
+  domain: "d.domain",
+  device_type: "d.device_type",
+  agent_hash: "d.agent_hash",
+} as const;
+
+/** A substring-filterable device column. */
+export type DeviceTextField = keyof typeof DEVICE_TEXT_FIELDS;
+
+/** Device columns the list sorts by (query name → SQL expression). */
+export const DEVICE_SORT_FIELDS = {
+  hostname: "lower(d.hostname)",
+  description: "lower(d.description)",
+  site_name: "lower(s.name)",
+  operating_system: "lower(d.operating_system)",
+  last_user: "lower(d.last_user)",
+  internal_ip: "d.internal_ip",
+  external_ip: "d.external_ip",
+  domain: "lower(d.domain)",
+  device_type: "lower(d.device_type)",
+  agent_hash: "d.agent_hash",
+  // Most recently seen first under "desc": online, then offline, then overdue.
+  status: "d.last_seen",
+  last_seen: "d.last_seen",
+  created_at: "d.created_at",
+  containment_status: "d.status",
+} as const;
+
+/** A sortable device column. */
+export type DeviceSortField = keyof typeof DEVICE_SORT_FIELDS;
+
+/** What {@link InventoryService.queryDevices} filters, sorts and pages by. */
+export interface DeviceQuery {
+  siteId?: number;
+  /** Presence (plugins/inventory/presence.ts), judged in SQL like each row. */
+  presence?: Presence;
+  containment?: "active" | "quarantined" | "revoked" | "decommissioned";
+  /** Substring of hostname, description, last user or an address. */
+  q?: string;
+  /** Substring filters per column. */
+  contains?: Partial<Record<DeviceTextField, string>>;
+  sort?: DeviceSortField;
+  order?: "asc" | "desc";
+  limit: number;
+  offset: number;
+}
+
 /** Formats a GUID the way the API shows it (upper case, upstream §3.1). */
 export const fmtGuid = (guid: string): string => guid.toUpperCase();
 
@@ -81,6 +161,9 @@ function toSite(r: SiteRow, code: string | null): SiteRecord {
     description: r.description,
     created_at: r.created_at.toISOString(),
     device_count: r.device_count ?? 0,
+    online_count: r.online_count ?? 0,
+    offline_count: r.offline_count ?? 0,
+    overdue_count: r.overdue_count ?? 0,
     enrollment_code: code,
     auto_approve_until: r.auto_approve_until?.toISOString() ?? null,
   };
@@ -92,20 +175,33 @@ export interface InventoryOptions {
   clock: Clock;
   vault: Vault;
   events: EventBus;
-  /** A device is Online when seen within this many seconds. */
-  onlineSeconds: number;
+  /** The one derivation of online / offline / overdue. */
+  presence: PresenceService;
   /** Longest auto-approval window an admin may open. */
   maxAutoApprovalMinutes: number;
 }
 
+/**
+ * Adds fields to site or device rows the API shows (another plugin's data about them,
+ * e.g. agent_updates' install commands and agent versions): id → extra fields. Each row
+ * comes with its site (a site's own id for site rows).
+ */
+export type RowFields<K> = (
+  rows: { id: K; site_id: number | null }[],
+  p: Principal,
+) => Promise<Map<K, Record<string, unknown>>>;
+
 /** Sites, devices, containment and scope. */
 export class InventoryService {
+  readonly #siteFields: RowFields<number>[] = [];
+  readonly #deviceFields: RowFields<string>[] = [];
   readonly #sql: Sql;
   readonly #clock: Clock;
   readonly #vault: Vault;
   readonly #events: EventBus;
   readonly #hooks: ContainmentHook[] = [];
-  readonly onlineSeconds: number;
+  /** Online / offline / overdue for every reader (the device list's `status` comes from it). */
+  readonly presence: PresenceService;
   readonly maxAutoApprovalMinutes: number;
 
   constructor(o: InventoryOptions) {
@@ -113,7 +209,7 @@ export class InventoryService {
     this.#clock = o.clock;
     this.#vault = o.vault;
     this.#events = o.events;
-    this.onlineSeconds = o.onlineSeconds;
+    this.presence = o.presence;
     this.maxAutoApprovalMinutes = o.maxAutoApprovalMinutes;
   }
 
@@ -124,6 +220,32 @@ export class InventoryService {
   /** Registers work that must finish before a containment action answers (token revocation). */
   onContainment(hook: ContainmentHook): void {
     this.#hooks.push(hook);
+  }
+
+  /** Registers fields other plugins add to site rows (GET /api/sites). */
+  addSiteFields(fn: RowFields<number>): void {
+    this.#siteFields.push(fn);
+  }
+
+  /** Registers fields other plugins add to device rows (GET /api/devices, one device). */
+  addDeviceFields(fn: RowFields<string>): void {
+    this.#deviceFields.push(fn);
+  }
+
+  /** The extra fields of these rows (one call per registered provider). */
+  async extraFields<K>(
+    kind: "site" | "device",
+    rows: { id: K; site_id: number | null }[],
+    p: Principal,
+  ): Promise<Map<K, Record<string, unknown>>> {
+    const out = new Map<K, Record<string, unknown>>();
+    const providers =
+      (kind === "site" ? this.#siteFields : this.#deviceFields) as unknown as RowFields<K>[];
+    if (!rows.length) return out;
+    for (const fn of providers) {
+      for (const [id, fields] of await fn(rows, p)) out.set(id, { ...out.get(id), ...fields });
+    }
+    return out;
   }
 
   // ---------------------------------------------------------------- scope
@@ -155,12 +277,28 @@ export class InventoryService {
     }
   }
 
+  /**
+   * Device counts of site `s` by presence: the derivation of each device row, in SQL
+   * (a lateral join `c`). The caller syncs pending signs of life first.
+   */
+  #siteCounts() {
+    const sql = this.#sql;
+    return sql`left join lateral (
+      select count(*)::int as device_count,
+        count(*) filter (where p = 'online')::int as online_count,
+        count(*) filter (where p = 'offline')::int as offline_count,
+        count(*) filter (where p = 'overdue')::int as overdue_count
+      from (select ${this.presence.sql(sql)} as p from devices d where d.site_id = s.id) x
+    ) c on true`;
+  }
+
   /** Sites the principal may see, with device counts; codes only for admins. */
   async listSites(p: Principal): Promise<SiteRecord[]> {
     const sql = this.#sql;
+    await this.presence.sync();
     const rows = await sql<SiteRow[]>`
-      select s.*, (select count(*)::int from devices d where d.site_id = s.id) as device_count
-      from sites s where ${this.scopeFilter(p, "s.id")} order by lower(s.name)`;
+      select s.*, c.* from sites s ${this.#siteCounts()}
+      where ${this.scopeFilter(p, "s.id")} order by lower(s.name)`;
     const showCode = p.sites === "all" && (p.role === "Admin" || p.kind === "system");
     return await Promise.all(
       rows.map(async (r) => toSite(r, showCode ? await this.#openCode(r) : null)),
@@ -170,9 +308,9 @@ export class InventoryService {
   /** One site with its clear code (admins). */
   async site(id: number, withCode = true): Promise<SiteRecord | null> {
     const sql = this.#sql;
+    await this.presence.sync();
     const [r] = await sql<SiteRow[]>`
-      select s.*, (select count(*)::int from devices d where d.site_id = s.id) as device_count
-      from sites s where s.id = ${id}`;
+      select s.*, c.* from sites s ${this.#siteCounts()} where s.id = ${id}`;
     if (!r) return null;
     return toSite(r, withCode ? await this.#openCode(r) : null);
   }
@@ -353,6 +491,57 @@ export class InventoryService {
     return rows.map((r) => this.#shape(r));
   }
 
+  /**
+   * One page of the devices the principal may see, filtered and sorted in SQL, with the
+   * number of matches (the console's grid pages through 20,000 devices this way).
+   */
+  async queryDevices(
+    p: Principal,
+    q: DeviceQuery,
+  ): Promise<{ devices: DeviceRecord[]; total: number }> {
+    const sql = this.#sql;
+    const conditions = [this.scopeFilter(p)];
+    if (q.siteId !== undefined) conditions.push(sql`d.site_id = ${q.siteId}`);
+    if (q.presence) {
+      // SQL judges stored last_seen: write what realtime holds in memory first.
+      await this.presence.sync();
+      conditions.push(sql`${this.presence.sql(sql)} = ${q.presence}`);
+    }
+    if (q.containment) conditions.push(sql`d.status = ${q.containment}`);
+    const like = (text: string) => `%${text.toLowerCase().replace(/[\\%_]/g, (m) => `\\${m}`)}%`;
+    for (const [field, text] of Object.entries(q.contains ?? {})) {
+      const column = DEVICE_TEXT_FIELDS[field as DeviceTextField];
+      if (!column || !text) continue;
+      conditions.push(sql`lower(coalesce(${sql.unsafe(column)}, '')) like ${like(text)}`);
+    }
+    if (q.q) {
+      const pattern = like(q.q);
+      conditions.push(sql`(lower(d.hostname) like ${pattern} or lower(d.description) like ${pattern}
+        or lower(coalesce(d.last_user, '')) like ${pattern}
+        or lower(coalesce(d.internal_ip, '')) like ${pattern}
+        or lower(coalesce(d.external_ip, '')) like ${pattern})`);
+    }
+    const where = conditions.reduce((a, b) => sql`${a} and ${b}`);
+    const sortColumn = DEVICE_SORT_FIELDS[q.sort ?? "hostname"];
+    const dir = sql.unsafe(q.order === "desc" ? "desc" : "asc");
+    // A list row never carries the details document (it can be megabytes): only the
+    // sizes and names the list shows, computed here.
+    const [rows, [count]] = await Promise.all([
+      sql<DeviceRecord[]>`
+        select ${sql.unsafe(LIST_COLUMNS)} from devices d
+        left join sites s on s.id = d.site_id
+        where ${where}
+        order by ${sql.unsafe(sortColumn)} ${dir} nulls last, lower(d.hostname) ${dir}, d.guid
+        limit ${q.limit} offset ${q.offset}`,
+      q.contains?.site_name
+        ? sql<{ n: number }[]>`
+          select count(*)::int as n from devices d left join sites s on s.id = d.site_id
+          where ${where}`
+        : sql<{ n: number }[]>`select count(*)::int as n from devices d where ${where}`,
+    ]);
+    return { devices: rows.map((r) => this.#shape(r)), total: count?.n ?? 0 };
+  }
+
   /** Hostname search (substring, case-insensitive) within scope. */
   async searchDevices(p: Principal, text: string, limit = 100): Promise<DeviceRecord[]> {
     const sql = this.#sql;
@@ -363,6 +552,57 @@ export class InventoryService {
       where lower(d.hostname) like ${pattern} and ${this.scopeFilter(p)}
       order by lower(d.hostname) limit ${limit}`;
     return rows.map((r) => this.#shape(r));
+  }
+
+  /**
+   * Devices as run targets (guid upper case, hostname, site, containment status,
+   * presence): by GUID, by hostname (case-insensitive), and/or every device in `scope`
+   * (a principal, optionally narrowed to sites it may see). One query; no scope check for
+   * the GUIDs and hostnames (callers check `site_id`).
+   */
+  async targets(
+    by: {
+      guids?: string[];
+      hostnames?: string[];
+      scope?: { principal: Principal; siteIds?: number[] };
+    },
+  ): Promise<TargetDevice[]> {
+    const sql = this.#sql;
+    const guids = (by.guids ?? []).filter(isGuid).map((g) => g.toLowerCase());
+    const hostnames = (by.hostnames ?? []).map((h) => h.toLowerCase());
+    const parts = [];
+    if (guids.length) parts.push(sql`d.guid = any(${guids}::uuid[])`);
+    if (hostnames.length) parts.push(sql`lower(d.hostname) = any(${hostnames}::text[])`);
+    if (by.scope) {
+      const { principal, siteIds } = by.scope;
+      parts.push(
+        siteIds
+          ? sql`(d.site_id = any(${siteIds}::int[]) and ${this.scopeFilter(principal)})`
+          : this.scopeFilter(principal),
+      );
+    }
+    if (!parts.length) return [];
+    const where = parts.reduce((acc, part) => sql`${acc} or ${part}`);
+    const rows = await sql<
+      {
+        guid: string;
+        hostname: string;
+        site_id: number | null;
+        status: DeviceStatus;
+        last_seen: Date | null;
+      }[]
+    >`select d.guid::text, d.hostname, d.site_id, d.status, d.last_seen from devices d
+      where ${where} order by lower(d.hostname)`;
+    return rows.map((r) => {
+      const guid = fmtGuid(r.guid);
+      return {
+        guid,
+        hostname: r.hostname,
+        site_id: r.site_id,
+        status: r.status,
+        presence: this.presence.state(guid, r.last_seen),
+      };
+    });
   }
 
   /** Sets a device's description. */
@@ -388,9 +628,9 @@ export class InventoryService {
   }
 
   #shape(r: DeviceRecord): DeviceRecord {
-    const lastSeen = r.last_seen ? new Date(r.last_seen as unknown as Date).getTime() : null;
-    const online = lastSeen !== null && this.#clock.now() - lastSeen <= this.onlineSeconds * 1000;
-    return { ...r, guid: fmtGuid(r.guid), online };
+    const guid = fmtGuid(r.guid);
+    const presence = this.presence.state(guid, r.last_seen ? new Date(r.last_seen) : null);
+    return { ...r, guid, presence, online: presence === "online" };
   }
 
   /**

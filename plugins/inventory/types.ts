@@ -4,6 +4,7 @@
  * @module
  */
 import { eventKey } from "../../core/events.ts";
+import type { Presence } from "./presence.ts";
 
 /** Containment actions (Admin). */
 export type ContainmentAction = "quarantine" | "unquarantine" | "revoke" | "purge";
@@ -21,6 +22,10 @@ export interface SiteRecord {
   description: string;
   created_at: string;
   device_count: number;
+  /** Devices of this site by presence (each row's derivation, see presence.ts). */
+  online_count: number;
+  offline_count: number;
+  overdue_count: number;
   /** Clear code: only for admins, and only while the vault is unlocked. */
   enrollment_code: string | null;
   auto_approve_until: string | null;
@@ -57,8 +62,27 @@ export interface DeviceRecord {
   connection_type: string | null;
   connection_endpoint: string | null;
   details: Record<string, unknown>;
-  /** Seen within the online window. */
+  /** Online / offline / overdue (plugins/inventory/presence.ts). */
+  presence: Presence;
+  /** `presence === "online"`. */
   online: boolean;
+  /** List rows only: sizes and names from the details document, which they leave out. */
+  memory_modules?: number | null;
+  volumes?: number | null;
+  network_adapters?: number | null;
+  software_items?: number | null;
+  cpu_name?: string | null;
+  agent_version?: string | null;
+}
+
+/** A device as a target of work (quick runs, jobs). */
+export interface TargetDevice {
+  /** Upper case. */
+  guid: string;
+  hostname: string;
+  site_id: number | null;
+  status: DeviceStatus;
+  presence: Presence;
 }
 
 /** Published after a containment action. */

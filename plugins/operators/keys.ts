@@ -39,6 +39,20 @@ export interface OperatorsService {
   onAuthChanged(fn: () => void): void;
   /** Installs the authenticator `POST /api/auth/login` consults (the directory plugin). */
   setExternalAuthenticator(auth: ExternalAuthenticator): void;
+  /** How to reach these accounts (those that exist), with what each may see. */
+  contacts(userIds: readonly string[]): Promise<OperatorContact[]>;
+}
+
+/** An account's address and scope, for plugins that send it mail. */
+export interface OperatorContact {
+  id: string;
+  username: string;
+  /** Null when the operator has not set one. */
+  email: string | null;
+  role: "Admin" | "User";
+  disabled: boolean;
+  /** Sites a User is assigned to; "all" for an Admin. */
+  sites: "all" | number[];
 }
 
 /** A login the operators plugin hands to an external authenticator. */

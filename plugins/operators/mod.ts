@@ -25,6 +25,7 @@ import { installAuditRoutes } from "./routes_audit.ts";
 import { installAuthRoutes } from "./routes_auth.ts";
 import { installBootstrapRoutes } from "./routes_bootstrap.ts";
 import { installDevModeRoutes } from "./routes_dev_mode.ts";
+import { installEmailRoutes } from "./routes_email.ts";
 import { installPasskeyRoutes } from "./routes_passkeys.ts";
 import { installTokenRoutes } from "./routes_tokens.ts";
 import { installUserRoutes } from "./routes_users.ts";
@@ -41,6 +42,7 @@ export type {
   ExternalAuthenticator,
   ExternalLogin,
   ExternalLoginResult,
+  OperatorContact,
   OperatorsService,
   SiteScope,
 } from "./keys.ts";
@@ -219,6 +221,7 @@ export default definePlugin({
     installTokenRoutes(deps);
     installDevModeRoutes(deps);
     installAuditRoutes(deps);
+    installEmailRoutes(deps);
 
     ctx.provide(operatorsKey, {
       createUser: (input) => users.create(input),
@@ -245,6 +248,27 @@ export default definePlugin({
       onAuthChanged: (fn) => void authListeners.push(fn),
       setExternalAuthenticator(auth) {
         external.current = auth;
+      },
+      async contacts(userIds) {
+        if (!userIds.length) return [];
+        const rows = await ctx.sql<
+          {
+            id: string;
+            username: string;
+            email: string | null;
+            role: "Admin" | "User";
+            disabled: boolean;
+            sites: number[] | null;
+          }[]
+        >`
+          select u.id, u.username, u.email, u.role, u.disabled,
+            (select array_agg(a.site_id order by a.site_id) from user_site_assignments a
+              where a.user_id = u.id) as sites
+          from users u where u.id = any(${[...userIds]}::uuid[])`;
+        return rows.map((r) => ({
+          ...r,
+          sites: r.role === "Admin" ? "all" as const : r.sites ?? [],
+        }));
       },
     });
     ctx.provide(siteScopeKey, {

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { intParam } from "../../core/fields.ts";
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireRole } from "../../core/auth.ts";
 import { badRequest } from "../../core/errors.ts";
@@ -34,7 +35,7 @@ const auditRoute = createRoute({
       actor: plainText(200).optional(),
       action: plainText(200).optional(),
       since: z.iso.datetime({ offset: true }).optional(),
-      limit: z.coerce.number().int().min(1).max(1000).default(100),
+      limit: intParam({ min: 1, max: 1000 }).default(100),
       cursor: z.string().max(40).regex(/^[A-Za-z0-9_-]+$/).optional(),
     }),
   },

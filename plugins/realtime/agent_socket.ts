@@ -13,6 +13,8 @@ import { clientIp } from "../../core/audit.ts";
 import { isDatabaseUnavailable } from "../../core/db_errors.ts";
 import { isStorageError } from "../../core/storage_health.ts";
 import { HttpError } from "../../core/errors.ts";
+import { databaseRefusal } from "../../core/input_guard.ts";
+import { cleanText, MAX_INPUT_DEPTH, nestsDeeperThan } from "../../core/text.ts";
 import type { AppEnv } from "../../core/http.ts";
 import { upgradeWebSocket } from "../../core/websocket.ts";
 import type { Logger } from "../../core/log.ts";
@@ -39,6 +41,37 @@ export const CLOSE = {
   shutdown: 4503,
   frameTooLarge: 1009,
 } as const;
+
+/**
+ * The window a shutdown's reconnect delays are drawn from (ms), for `agents` sockets.
+ * It opens after the drain — about 1 s plus 0.2 ms per socket, the time closing them all
+ * takes, so no agent knocks while the engine is still saying goodbye — and is wide
+ * enough for the accept limiter to admit everyone at its rate (with a quarter to spare),
+ * at least 2 s; the window's end is at most `maxMs`.
+ */
+export function reconnectWindow(
+  agents: number,
+  acceptPerSecond: number,
+  maxMs: number,
+): { from: number; to: number } {
+  const rate = acceptPerSecond > 0 ? acceptPerSecond : 2000;
+  const from = Math.min(maxMs, 1000 + Math.ceil(agents * 0.2));
+  const to = Math.min(maxMs, from + Math.max(2000, Math.ceil((agents / rate) * 1250)));
+  return { from, to: Math.max(from, to) };
+}
+
+/**
+ * The close reason of a shutdown (code 4503): the delay this agent should wait before
+ * reconnecting, drawn uniformly from the window per agent, so a fleet returns spread out
+ * instead of all at once. Documented in docs/agent-protocol.md.
+ */
+export function shutdownReason(
+  window: { from: number; to: number },
+  random = Math.random,
+): string {
+  const delay = window.from + Math.floor(random() * (window.to - window.from));
+  return `engine shutting down; reconnect_after_ms=${delay}`;
+}
 
 /** Settings the socket needs. */
 export interface SocketSettings {
@@ -67,8 +100,13 @@ async function sha256Hex(text: string): Promise<string> {
 }
 
 /** Registers the socket and ticket routes. */
-export function registerAgentSocket(ctx: PluginContext, d: Deps): void {
+export function registerAgentSocket(
+  ctx: PluginContext,
+  d: Deps,
+): { open(): Iterable<LocalAgent> } {
   const { sql, clock } = ctx;
+  // Every socket from the upgrade on, registered yet or not: a shutdown closes them all.
+  const live = new Set<LocalAgent>();
   const guard = d.tokens.auth.guard({ allowQuarantined: true });
 
   ctx.http.openapi(
@@ -256,6 +294,8 @@ export function registerAgentSocket(ctx: PluginContext, d: Deps): void {
   ): void {
     const ref = { guid: who.guid, hostname: who.hostname, siteId: who.siteId };
     const quarantined = who.status === "quarantined";
+    let markClosed!: () => void;
+    const closed = new Promise<void>((resolve) => (markClosed = resolve));
     const agent: LocalAgent = {
       guid: who.guid,
       hostname: who.hostname,
@@ -272,7 +312,9 @@ export function registerAgentSocket(ctx: PluginContext, d: Deps): void {
           socket.close(code, reason);
         }
       },
+      closed,
     };
+    live.add(agent);
     const expiry = clock.setTimeout(
       () =>
         agent.close(CLOSE.tokenExpired, "token_expired: refresh the access token and reconnect"),
@@ -324,6 +366,12 @@ export function registerAgentSocket(ctx: PluginContext, d: Deps): void {
       } catch {
         return fail(undefined, "invalid_json", "frames must be JSON objects {type, id?, data}");
       }
+      if (nestsDeeperThan(raw)) {
+        return fail(undefined, "invalid_frame", `frames nest at most ${MAX_INPUT_DEPTH} levels`);
+      }
+      // What an agent sends is its machine's text (script output, registry values): NUL
+      // characters and unpaired surrogates are cleaned, as in telemetry (core/text.ts).
+      raw = cleanText(raw);
       const frame = Frame.safeParse(raw);
       if (!frame.success) {
         return fail(undefined, "invalid_frame", "frames must be JSON objects {type, id?, data}");
@@ -388,6 +436,8 @@ export function registerAgentSocket(ctx: PluginContext, d: Deps): void {
             "the engine's database is unreachable; retry later",
           );
         }
+        const refusal = databaseRefusal(err);
+        if (refusal) return fail(id, refusal.error, refusal.message);
         d.log.error(
           `agent ${who.guid} message ${type} failed: ${err instanceof Error ? err.message : err}`,
         );
@@ -396,6 +446,8 @@ export function registerAgentSocket(ctx: PluginContext, d: Deps): void {
     };
 
     socket.onclose = () => {
+      live.delete(agent);
+      markClosed();
       clock.clearTimeout(expiry);
       d.liveness.touch(who.guid, ref);
       d.registry.remove(agent).catch((err) =>
@@ -406,4 +458,5 @@ export function registerAgentSocket(ctx: PluginContext, d: Deps): void {
     };
     socket.onerror = () => {/* onclose follows */};
   }
+  return { open: () => live };
 }

@@ -1,17 +1,26 @@
 /**
  * Liveness for many agents: `last_seen` lives in memory and reaches the database in one
  * statement per flush (`UPDATE … FROM jsonb_to_recordset`), together with the telemetry
- * fields heartbeats carry. Online / offline / overdue are derived from the socket
- * registry and `last_seen` with two thresholds; transitions are found by a timer sweep
- * (never by reading rows) and announced at most once per device per throttle window.
+ * fields heartbeats carry. Online / offline / overdue are inventory's derivation
+ * (plugins/inventory/presence.ts) over what this instance knows: an open socket counts
+ * as heard from now, and after a restart devices get a grace period. This class is that
+ * derivation's live source, so the device list, filters and watchdogs see the same state
+ * the operator socket announces. Transitions are found by a timer sweep (never by reading
+ * rows) and announced at most once per device per throttle window.
  *
  * @module
  */
 import type { Clock } from "../../core/clock.ts";
 import type { Sql } from "../../core/db.ts";
+import {
+  type LiveSource,
+  type Presence,
+  presenceOf,
+  type PresenceThresholds,
+} from "../inventory/mod.ts";
 
-/** Derived agent state. */
-export type AgentState = "online" | "offline" | "overdue";
+/** Derived agent state (inventory's presence). */
+export type AgentState = Presence;
 
 /** Telemetry fields a heartbeat may update (columns of `devices`). */
 export interface HeartbeatFields {
@@ -57,8 +66,8 @@ export interface StateChange {
 export interface LivenessOptions {
   sql: Sql;
   clock: Clock;
-  offlineMs: number;
-  overdueMs: number;
+  /** Inventory's thresholds (BOREALIS_AGENT_OFFLINE_SECONDS, BOREALIS_AGENT_OVERDUE_SECONDS). */
+  thresholds: PresenceThresholds;
   /** Minimum time between two announced changes of one device. */
   throttleMs: number;
   /** Is the agent's socket open on some instance? */
@@ -66,7 +75,7 @@ export interface LivenessOptions {
 }
 
 /** Tracks last_seen and derived state for every device this instance knows. */
-export class Liveness {
+export class Liveness implements LiveSource {
   readonly #o: LivenessOptions;
   #pending = new Map<string, Pending>();
   #known = new Map<string, Known>();
@@ -99,7 +108,7 @@ export class Liveness {
       });
     }
     if (lastAliveAt !== null && startedAt - lastAliveAt > 0) {
-      this.#graceFrom = lastAliveAt - this.#o.offlineMs;
+      this.#graceFrom = lastAliveAt - this.#o.thresholds.offlineMs;
       this.#graceUntil = startedAt;
     }
     for (const [guid, k] of this.#known) k.state = this.state(guid);
@@ -148,17 +157,33 @@ export class Liveness {
     return k && k.lastSeen ? k.lastSeen : null;
   }
 
+  /**
+   * The last sign of life of a device: the stored `last_seen` (if given), what this
+   * instance heard since, now while its socket is open anywhere; a time inside the
+   * restart grace counts as the end of the grace.
+   */
+  lastHeard(guid: string, stored: number | null = null): number | null {
+    if (this.#o.connected(guid)) return this.#o.clock.now();
+    const seen = Math.max(stored ?? 0, this.#known.get(guid)?.lastSeen ?? 0);
+    if (!seen) return null;
+    return seen >= this.#graceFrom && seen < this.#graceUntil ? this.#graceUntil : seen;
+  }
+
+  /** The restart grace window, if any (for SQL that judges presence). */
+  grace(): { from: number; until: number } | null {
+    return this.#graceUntil > this.#graceFrom
+      ? { from: this.#graceFrom, until: this.#graceUntil }
+      : null;
+  }
+
+  /** Writes pending signs of life (for SQL that judges presence). */
+  async sync(): Promise<void> {
+    if (this.#pending.size) await this.flush();
+  }
+
   /** Derived state now. */
   state(guid: string): AgentState {
-    if (this.#o.connected(guid)) return "online";
-    const k = this.#known.get(guid);
-    if (!k || !k.lastSeen) return "offline";
-    let seen = k.lastSeen;
-    if (seen >= this.#graceFrom && seen < this.#graceUntil) seen = this.#graceUntil;
-    const age = this.#o.clock.now() - seen;
-    if (age < this.#o.offlineMs) return "online";
-    if (age < this.#o.overdueMs) return "offline";
-    return "overdue";
+    return presenceOf(this.lastHeard(guid), this.#o.clock.now(), this.#o.thresholds);
   }
 
   /**

@@ -14,11 +14,12 @@ import { operatorsKey } from "../operators/mod.ts";
 import { tokensKey } from "../tokens/mod.ts";
 import { AcceptLimiter } from "./accept_limiter.ts";
 import { AddressLimiter } from "./address_limiter.ts";
-import { CLOSE, registerAgentSocket } from "./agent_socket.ts";
+import { CLOSE, reconnectWindow, registerAgentSocket, shutdownReason } from "./agent_socket.ts";
 import { AgentChannel, agentStatusChanged } from "./channel.ts";
 import { Liveness } from "./liveness.ts";
 import { OperatorHub, registerOperatorSocket } from "./operator_socket.ts";
 import { AgentRegistry } from "./registry.ts";
+import { registerSoftwareRoutes } from "./routes_software.ts";
 import { registerTelemetryRoutes, TelemetryIngest } from "./telemetry.ts";
 
 export { AgentChannel, agentStatusChanged, operatorEvent, telemetryReceived } from "./channel.ts";
@@ -48,20 +49,6 @@ export default definePlugin({
   requires: ["tokens", "inventory"],
   migrations: new URL("./migrations/", import.meta.url),
   settings: {
-    offlineSeconds: setting(
-      "BOREALIS_AGENT_OFFLINE_SECONDS",
-      intEnv(120, 10, 86_400),
-      "seconds, 10 to 86400",
-      "An agent not heard from for this long is offline.",
-      "120",
-    ),
-    overdueSeconds: setting(
-      "BOREALIS_AGENT_OVERDUE_SECONDS",
-      intEnv(1800, 60, 30 * 86_400),
-      "seconds, 60 to 2592000",
-      "An agent not heard from for this long is overdue.",
-      "1800",
-    ),
     heartbeatSeconds: setting(
       "BOREALIS_AGENT_HEARTBEAT_SECONDS",
       intEnv(30, 5, 3600),
@@ -118,6 +105,14 @@ export default definePlugin({
       "Agent sockets accepted per second; the excess gets 503 with a jittered Retry-After.",
       "1000",
     ),
+    reconnectMaxSeconds: setting(
+      "BOREALIS_AGENT_RECONNECT_MAX_SECONDS",
+      intEnv(30, 1, 3600),
+      "seconds, 1 to 3600",
+      "Longest reconnect delay a shutdown hints at (close 4503). Each agent gets its own delay, " +
+        "drawn from a window that opens after the drain and is sized to the accept rate.",
+      "30",
+    ),
     acceptBurst: setting(
       "BOREALIS_AGENT_WS_ACCEPT_BURST",
       intEnv(2000, 1, 1_000_000),
@@ -157,8 +152,7 @@ export default definePlugin({
     const liveness = new Liveness({
       sql: ctx.sql,
       clock: ctx.clock,
-      offlineMs: s.offlineSeconds * 1000,
-      overdueMs: s.overdueSeconds * 1000,
+      thresholds: inventory.presence.thresholds,
       throttleMs: s.statusThrottleSeconds * 1000,
       connected: (guid) => registry.isConnected(guid),
     });
@@ -166,6 +160,8 @@ export default definePlugin({
       { last_alive_at: Date }[]
     >`select last_alive_at from realtime_cluster_state where id = 1`;
     await liveness.load(state ? state.last_alive_at.getTime() : null, startedAt);
+    // The device list, filters and watchdogs judge presence with what this instance knows.
+    inventory.presence.attach(liveness);
     await registry.maintain();
 
     const channel = new AgentChannel(registry, liveness, ctx.events);
@@ -193,7 +189,7 @@ export default definePlugin({
       flush: () => liveness.flush(),
     });
 
-    registerAgentSocket(ctx, {
+    const agentSockets = registerAgentSocket(ctx, {
       tokens,
       registry,
       liveness,
@@ -222,6 +218,7 @@ export default definePlugin({
       });
       ctx.tasks.every("verify_operator_sockets", 60_000, () => hub.verify());
     }
+    registerSoftwareRoutes(ctx, inventory);
 
     ctx.http.openapi(
       createRoute({
@@ -324,7 +321,17 @@ export default definePlugin({
       async () => void await liveness.flush(),
     );
     ctx.tasks.every("maintain", 5000, () => registry.maintain());
-    ctx.tasks.every("sweep_local", 5000, () => announce("local"));
+    ctx.tasks.every("sweep_local", 5000, async () => {
+      // An open socket is a sign of life: a quiet one gets last_seen refreshed, so SQL that
+      // judges presence (filters) agrees with this instance.
+      const quiet = ctx.clock.now() - inventory.presence.thresholds.offlineMs / 4;
+      for (const a of registry.locals()) {
+        if ((liveness.lastSeen(a.guid) ?? 0) < quiet) {
+          liveness.touch(a.guid, { hostname: a.hostname, siteId: a.siteId });
+        }
+      }
+      await announce("local");
+    });
     ctx.tasks.every("sweep_cluster", 15_000, async () => {
       await liveness.refreshRemote();
       await announce("remote");
@@ -332,10 +339,31 @@ export default definePlugin({
     ctx.tasks.every("prune", 60_000, () => registry.prune(), { clusterSingleton: true });
     ctx.tasks.every("prune_coalescing", 60_000, () => telemetry.prune());
 
-    ctx.onStop(async () => {
+    // Every agent socket gets its close frame before the listener shuts down (which would
+    // close the sockets without one), each with its own reconnect delay.
+    ctx.onDrain(async () => {
+      const count = registry.localCount;
+      const window = reconnectWindow(count, s.acceptPerSecond, s.reconnectMaxSeconds * 1000);
+      const started = performance.now();
       await registry.closeAll(
         CLOSE.shutdown,
-        "engine shutting down; reconnect with jittered backoff",
+        () => shutdownReason(window),
+        Infinity,
+        agentSockets.open(),
+      );
+      ctx.log.info(
+        `closed ${count} agent sockets (4503, reconnect in ${window.from}-${window.to} ms) in ${
+          Math.round(performance.now() - started)
+        } ms`,
+      );
+    });
+    ctx.onStop(async () => {
+      // Whatever the drain did not finish (its grace ran out) ends here.
+      await registry.closeAll(
+        CLOSE.shutdown,
+        shutdownReason({ from: 1000, to: 3000 }),
+        1000,
+        agentSockets.open(),
       );
       hub.closeAll();
       await liveness.flush().catch((err) =>

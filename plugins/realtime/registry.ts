@@ -38,6 +38,8 @@ export interface LocalAgent {
   remoteAddr?: string;
   send(message: AgentMessage): boolean;
   close(code: number, reason: string): void;
+  /** Settles once the socket is closed (the close handshake finished or the link dropped). */
+  closed?: Promise<void>;
 }
 
 const routed = eventKey<{ instance: string; guid: string; message: AgentMessage }>(
@@ -67,6 +69,8 @@ export class AgentRegistry {
   readonly #remote = new Map<string, string>();
   /** Connected agents whose held messages could not be handed over yet. */
   readonly #heldPending = new Set<string>();
+  /** Set by {@link closeAll}: closing sockets leave the map without a statement each. */
+  #closingAll = false;
 
   constructor(o: RegistryOptions) {
     this.#o = o;
@@ -164,6 +168,7 @@ export class AgentRegistry {
     if (this.#local.get(agent.guid) !== agent) return;
     this.#local.delete(agent.guid);
     this.#heldPending.delete(agent.guid);
+    if (this.#closingAll) return; // closeAll removes this instance's rows in one statement
     await this.#o
       .sql`delete from agent_connections where guid = ${agent.guid} and instance_id = ${this.#o.instanceId}`;
   }
@@ -260,9 +265,28 @@ export class AgentRegistry {
     for (const r of rows) this.#remote.set(r.guid.toUpperCase(), r.instance_id);
   }
 
-  /** Closes every local socket (shutdown) and removes this instance's rows. */
-  async closeAll(code: number, reason: string): Promise<void> {
-    for (const a of this.#local.values()) a.close(code, reason);
+  /**
+   * Closes every local socket (shutdown), and any `alsoOpen` not registered yet, with `code`
+   * and a reason (one per agent when a function), waits until each socket has closed — the close frame went out and the agent
+   * answered, or the link dropped; at most `waitMs` — and removes this instance's rows.
+   */
+  async closeAll(
+    code: number,
+    reason: string | ((agent: LocalAgent) => string),
+    waitMs = Infinity,
+    alsoOpen: Iterable<LocalAgent> = [],
+  ): Promise<void> {
+    this.#closingAll = true;
+    // Sockets still being registered (opened, row not written yet) are closed too.
+    const agents = [...new Set([...this.#local.values(), ...alsoOpen])];
+    for (const a of agents) a.close(code, typeof reason === "string" ? reason : reason(a));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all(agents.map((a) => a.closed)),
+      // Real time: this is the process shutting down, whatever clock the engine runs on.
+      ...(Number.isFinite(waitMs) ? [new Promise((r) => (timer = setTimeout(r, waitMs)))] : []),
+    ]);
+    clearTimeout(timer);
     this.#local.clear();
     await this.#o.sql`delete from agent_connections where instance_id = ${this.#o.instanceId}`;
     await this.#o.sql`delete from realtime_instances where instance_id = ${this.#o.instanceId}`;

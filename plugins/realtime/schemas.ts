@@ -4,7 +4,16 @@
  *
  * @module
  */
+import { id } from "../../core/fields.ts";
 import { z } from "@hono/zod-openapi";
+import { cleanText } from "../../core/text.ts";
+
+/**
+ * What agents report about their machines is cleaned, not refused: NUL characters are
+ * removed and unpaired surrogates become U+FFFD (a Windows registry value can hold a
+ * NUL; PostgreSQL stores neither), and the rest of the report is kept.
+ */
+const cleaned = <T extends z.ZodType>(schema: T) => z.preprocess((v) => cleanText(v), schema);
 
 /** Every socket frame: `{type, id?, data}`. */
 export const Frame = z.object({
@@ -29,32 +38,36 @@ export const Metrics = z.object({
 }).strip();
 
 /** Body of `POST /api/agent/heartbeat` and data of a socket `heartbeat`. */
-export const Heartbeat = z.object({
-  hostname: z.string().min(1).max(255).optional(),
-  inventory: z.object({
-    memory: z.unknown().optional(),
-    network: z.unknown().optional(),
-    software: z.unknown().optional(),
-    storage: z.unknown().optional(),
-    cpu: z.unknown().optional(),
-  }).strip().optional(),
-  metrics: Metrics.optional(),
-  external_ip: z.string().max(64).optional(),
-  internal_ip: z.string().max(64).optional(),
-  device_type: z.string().max(64).optional(),
-  agent_build_id: z.string().max(128).optional(),
-  installed_build_id: z.string().max(128).optional(),
-  agent_hash: z.string().max(128).optional(),
-  agent_role_health: json.optional(),
-}).strip().openapi("AgentHeartbeat");
+export const Heartbeat = cleaned(
+  z.object({
+    hostname: z.string().min(1).max(255).optional(),
+    inventory: z.object({
+      memory: z.unknown().optional(),
+      network: z.unknown().optional(),
+      software: z.unknown().optional(),
+      storage: z.unknown().optional(),
+      cpu: z.unknown().optional(),
+    }).strip().optional(),
+    metrics: Metrics.optional(),
+    external_ip: z.string().max(64).optional(),
+    internal_ip: z.string().max(64).optional(),
+    device_type: z.string().max(64).optional(),
+    agent_build_id: z.string().max(128).optional(),
+    installed_build_id: z.string().max(128).optional(),
+    agent_hash: z.string().max(128).optional(),
+    agent_role_health: json.optional(),
+  }).strip(),
+).openapi("AgentHeartbeat");
 
 /** Body of `POST /api/agent/status`. */
-export const Status = z.object({
-  hostname: z.string().min(1).max(255).optional(),
-  status: z.string().max(64).optional(),
-  service_mode: z.enum(["system", "currentuser"]).optional(),
-  agent_hash: z.string().max(128).optional(),
-}).strip().openapi("AgentStatus");
+export const Status = cleaned(
+  z.object({
+    hostname: z.string().min(1).max(255).optional(),
+    status: z.string().max(64).optional(),
+    service_mode: z.enum(["system", "currentuser"]).optional(),
+    agent_hash: z.string().max(128).optional(),
+  }).strip(),
+).openapi("AgentStatus");
 
 const Software = z.object({
   name: z.string().min(1).max(512),
@@ -63,23 +76,25 @@ const Software = z.object({
 }).strip();
 
 /** Body of `POST /api/agent/details`. */
-export const Details = z.object({
-  hostname: z.string().min(1).max(255).optional(),
-  agent_hash: z.string().max(128).optional(),
-  guid: z.string().max(64).optional(),
-  details: z.object({
-    summary: json.optional(),
-    memory: z.array(z.unknown()).max(10_000).optional(),
-    network: z.array(z.unknown()).max(10_000).optional(),
-    software: z.array(Software).max(50_000).optional(),
-    storage: z.array(z.unknown()).max(10_000).optional(),
-    cpu: json.optional(),
-    services: z.unknown().optional(),
-    sessions: z.unknown().optional(),
-    processes: z.unknown().optional(),
-    patches: z.unknown().optional(),
+export const Details = cleaned(
+  z.object({
+    hostname: z.string().min(1).max(255).optional(),
+    agent_hash: z.string().max(128).optional(),
+    guid: z.string().max(64).optional(),
+    details: z.object({
+      summary: json.optional(),
+      memory: z.array(z.unknown()).max(10_000).optional(),
+      network: z.array(z.unknown()).max(10_000).optional(),
+      software: z.array(Software).max(50_000).optional(),
+      storage: z.array(z.unknown()).max(10_000).optional(),
+      cpu: json.optional(),
+      services: z.unknown().optional(),
+      sessions: z.unknown().optional(),
+      processes: z.unknown().optional(),
+      patches: z.unknown().optional(),
+    }).strip(),
   }).strip(),
-}).strip().openapi("AgentDetails");
+).openapi("AgentDetails");
 
 /** `connect_agent` frame data. */
 /** An agent's `error` frame: it could not handle an engine message (`id` echoes it). */
@@ -142,5 +157,5 @@ export const Notify = z.object({
   message: z.string().trim().min(1).max(4000),
   icon: z.string().max(64).optional(),
   variant: z.enum(["info", "success", "warning", "error"]).default("info"),
-  site_id: z.number().int().positive().optional(),
+  site_id: id().optional(),
 }).strict().openapi("Notification");

@@ -114,6 +114,15 @@ export class TelemetryIngest {
     const s = (body.details.summary ?? {}) as Record<string, unknown>;
     const text = (v: unknown) => (typeof v === "string" && v.trim() ? v.slice(0, 512) : null);
     const now = new Date(this.clock.now());
+    // When each part was last reported (the console shows a snapshot's age), and the size
+    // of the software list, which lives in its own table (the device list counts it).
+    const previous = merged.collected_at;
+    const collected: Record<string, unknown> = previous && typeof previous === "object"
+      ? { ...previous as Record<string, unknown> }
+      : {};
+    for (const kind of Object.keys(body.details)) collected[kind] = now.toISOString();
+    merged.collected_at = collected;
+    if (software) merged.software_count = software.length;
     const softwareRows = (software ?? []).map((sw) => ({
       name: sw.name,
       name_normalized: normalizeSoftwareName(sw.name),

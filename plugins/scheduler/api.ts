@@ -15,6 +15,17 @@ export interface QuickRunRequest {
   runMode?: string;
   /** Operator username or "watchdog:<policy id>". */
   requestedBy: string;
+  /**
+   * Only devices whose presence is `online` (plugins/inventory/presence.ts) get the
+   * script; the others are reported `Skipped`. Default false: a device whose socket is
+   * closed gets it when it reconnects within the hold window, else the run times out.
+   */
+  onlineOnly?: boolean;
+  /**
+   * Leave out revoked, decommissioned and unknown devices instead of refusing the run
+   * (targets resolved from a filter, sites or "all devices"). Default false.
+   */
+  skipUnavailable?: boolean;
 }
 
 /** What a quick run dispatched: one activity row per target. */
@@ -23,8 +34,15 @@ export interface QuickRunResult {
   targets: {
     deviceGuid: string;
     hostname: string;
+    /** The activity's id; empty for a skipped target. */
     activityId: string;
-    status: string;
+    /**
+     * Running (sent), Pending (held until the agent reconnects), Skipped, or Failed (an
+     * engine restart's clean-up marked it undelivered before it could be sent).
+     */
+    status: "Running" | "Pending" | "Skipped" | "Failed";
+    /** The device list's presence when the run was made. */
+    presence: "online" | "offline" | "overdue";
   }[];
 }
 

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { bigId, id, idParam } from "../../core/fields.ts";
 import { z } from "@hono/zod-openapi";
 import { canSeeSite, type Principal } from "../../core/auth.ts";
 import { badRequest } from "../../core/errors.ts";
@@ -31,8 +32,12 @@ const Target = z.union([
     device_guid: z.string().max(64).optional(),
     hostname: z.string().max(255).optional(),
   }).passthrough(),
-  z.object({ kind: z.literal("filter"), filter_id: z.coerce.number().int().positive() })
+  z.object({ kind: z.literal("filter"), filter_id: idParam() })
     .passthrough(),
+  z.object({ kind: z.literal("sites"), site_ids: z.array(id()).min(1).max(1000) }).passthrough()
+    .openapi({ description: "Every device of these sites, resolved at each occurrence" }),
+  z.object({ kind: z.literal("all_devices") }).passthrough()
+    .openapi({ description: "Every device in the job's scope, resolved at each occurrence" }),
 ]);
 
 /** The body of POST/PUT /api/scheduled_jobs. */
@@ -51,7 +56,7 @@ export const JobBody = z.object({
     expiration: z.union([z.string().max(20), z.number().int().min(0)]).optional(),
   }).optional(),
   execution_context: z.enum(["system", "current_user"]).default("system"),
-  credential_id: z.number().int().positive().nullable().optional(),
+  credential_id: bigId().nullable().optional(),
   use_service_account: z.boolean().default(true),
   enabled: z.boolean().default(true),
   job_kind: z.enum(["automation", "onboarding", "agent_maintenance", "patch_install"]).default(
@@ -64,7 +69,9 @@ export type JobInput = z.infer<typeof JobBody>;
 /** A stored target. */
 export type StoredTarget =
   | { kind: "device"; device_guid: string; hostname: string; site_id: number | null }
-  | { kind: "filter"; filter_id: number };
+  | { kind: "filter"; filter_id: number }
+  | { kind: "sites"; site_ids: number[] }
+  | { kind: "all_devices" };
 
 /** A job row. */
 export interface JobRow {

@@ -10,7 +10,7 @@ import { intEnv, setting } from "../../core/config.ts";
 import { definePlugin, serviceKey } from "../../core/plugin.ts";
 import { credentialsKey, vaultKey } from "../aegis/mod.ts";
 import { assembliesService } from "../assemblies/mod.ts";
-import { filtersKey } from "../inventory/mod.ts";
+import { filtersKey, inventoryKey } from "../inventory/mod.ts";
 import { agentStatusChanged, realtimeKey } from "../realtime/mod.ts";
 import { tokensKey } from "../tokens/mod.ts";
 import { schedulerKey } from "./api.ts";
@@ -25,6 +25,7 @@ import {
 import { QuickRunner } from "./quick_run.ts";
 import { registerJobRoutes } from "./routes_jobs.ts";
 import { registerQuickRunRoutes } from "./routes_quick_run.ts";
+import { registerServerTimeRoute } from "./routes_server_time.ts";
 import { registerWindowRoutes } from "./routes_windows.ts";
 import { RunEngine } from "./runs.ts";
 import { CodeSigner } from "./signing.ts";
@@ -120,6 +121,8 @@ export default definePlugin({
     // Agents get the public key at enrollment and in script/request through the tokens
     // plugin's hook (tokens is required by realtime, so it is always loaded here).
     ctx.tryUse(tokensKey)?.setScriptSigningKeyProvider(() => signer.publicKey());
+    // Agent package manifests are signed with the same key (agent_updates).
+    ctx.tryUse(tokensKey)?.setCodeSigner((bytes) => signer.sign(bytes));
     // A filter a job targets or a window covers cannot be deleted (only archived).
     filters.registerUsage(async (filterId) => {
       const jobs = await ctx.sql<{ id: string; name: string }[]>`
@@ -169,6 +172,7 @@ export default definePlugin({
       instanceId: ctx.instanceId,
       channel,
       filters,
+      inventory: ctx.use(inventoryKey),
       dispatcher,
       windows,
       firingWindowMs: s.firingWindowMinutes * 60_000,
@@ -176,7 +180,7 @@ export default definePlugin({
       retentionDays: s.historyDays,
       batchSize: s.dispatchBatch,
     });
-    const quick = new QuickRunner(ctx.sql, dispatcher, ctx.instanceId);
+    const quick = new QuickRunner(ctx.use(inventoryKey), dispatcher, ctx.instanceId);
     // Quick runs a stopped engine recorded but never sent are failed now, not at their
     // deadline minutes later. With the embedded database this is the only instance, so
     // every one of them is orphaned; a server may have other instances sending right now,
@@ -212,9 +216,16 @@ export default definePlugin({
     });
     ctx.provide(schedulerInternalsKey, { runs, dispatcher, signer, windows });
 
-    registerQuickRunRoutes(ctx, { runner: quick, signer, dispatcher });
+    registerQuickRunRoutes(ctx, {
+      runner: quick,
+      signer,
+      dispatcher,
+      inventory: ctx.use(inventoryKey),
+      filters,
+    });
     registerJobRoutes(ctx, { runs, filters, assemblies });
     registerWindowRoutes(ctx, { windows, filters });
+    registerServerTimeRoute(ctx);
 
     ctx.tasks.every("tick", s.tickSeconds * 1000, () => runs.tick(), { clusterSingleton: true });
     ctx.tasks.every("fail_undelivered", 15_000, async () => {

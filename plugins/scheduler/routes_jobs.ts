@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { bigIdParam, intParam, MAX_INT8_SAFE } from "../../core/fields.ts";
 import { createRoute, z } from "@hono/zod-openapi";
 import { canSeeSite, type Principal, principalOf, requireRole } from "../../core/auth.ts";
 import { badRequest, conflict, HttpError, notFound } from "../../core/errors.ts";
@@ -27,7 +28,7 @@ import type { RunEngine } from "./runs.ts";
 
 const errors = errorsWithConflict;
 const Job = z.record(z.string(), z.unknown()).openapi("ScheduledJob");
-const IdParam = z.object({ id: z.coerce.number().int().positive() });
+const IdParam = z.object({ id: bigIdParam() });
 
 interface OccRow {
   job_id: string | number;
@@ -98,16 +99,28 @@ export function registerJobRoutes(
     const hostnames: string[] = [];
     const guids: string[] = [];
     const stored: StoredTarget[] = [];
+    const outOfScopeSites: string[] = [];
     for (const t of input.targets) {
       if (typeof t === "string") hostnames.push(t);
       else if (t.kind === "device") {
         if (t.device_guid) guids.push(t.device_guid);
         else if (t.hostname) hostnames.push(t.hostname);
         else throw badRequest("invalid_target", "a device target needs device_guid or hostname");
-      } else {
+      } else if (t.kind === "filter") {
         await d.filters.get(t.filter_id, p); // 404 when missing or out of scope
         stored.push({ kind: "filter", filter_id: t.filter_id });
-      }
+      } else if (t.kind === "sites") {
+        for (const id of t.site_ids) if (!canSeeSite(p, id)) outOfScopeSites.push(`site ${id}`);
+        stored.push({ kind: "sites", site_ids: [...new Set(t.site_ids)] });
+      } else stored.push({ kind: "all_devices" });
+    }
+    if (outOfScopeSites.length) {
+      throw new HttpError(
+        403,
+        "out_of_scope_hostnames",
+        `not allowed on: ${outOfScopeSites.join(", ")}`,
+        { out_of_scope_hostnames: outOfScopeSites },
+      );
     }
     if (hostnames.length || guids.length) {
       const rows = await sql<{ guid: string; hostname: string; site_id: number | null }[]>`
@@ -310,11 +323,8 @@ export function registerJobRoutes(
       const p = await principalOf(c);
       const { id } = c.req.valid("param");
       const job = await visibleJob(p, id);
-      let enabled = !job.enabled;
-      try {
-        const body = await c.req.json();
-        if (typeof body?.enabled === "boolean") enabled = body.enabled;
-      } catch { /* no body: flip */ }
+      // Without a body the validated value is {}: flip.
+      const enabled = c.req.valid("json").enabled ?? !job.enabled;
       const [row] = await sql<JobRow[]>`update scheduled_jobs set enabled = ${enabled},
         updated_at = ${new Date(clock.now())} where id = ${id} returning *`;
       await ctx.audit(c, {
@@ -399,7 +409,7 @@ export function registerJobRoutes(
       middleware: [requireRole("User")] as const,
       request: {
         params: IdParam,
-        query: z.object({ limit: z.coerce.number().int().min(1).max(5000).default(500) }),
+        query: z.object({ limit: intParam({ min: 1, max: 5000 }).default(500) }),
       },
       responses: {
         200: json(z.object({ runs: z.array(Run), occurrences: z.array(Run) }), "Runs"),
@@ -472,7 +482,7 @@ export function registerJobRoutes(
       middleware: [requireRole("User")] as const,
       request: {
         params: IdParam,
-        query: z.object({ occurrence: z.coerce.number().int().min(0).optional() }),
+        query: z.object({ occurrence: intParam({ min: 0, max: MAX_INT8_SAFE }).optional() }),
       },
       responses: {
         200: json(

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { bigIdParam, id } from "../../core/fields.ts";
 import { createRoute, z } from "@hono/zod-openapi";
 import { canSeeSite, type Principal, principalOf, requireRole } from "../../core/auth.ts";
 import { badRequest, notFound } from "../../core/errors.ts";
@@ -18,12 +19,12 @@ const Body = z.object({
   cron: z.string().min(1).max(200),
   timezone: z.string().max(64).default("UTC"),
   duration_minutes: z.number().int().min(1).max(10_080),
-  site_id: z.number().int().positive().nullable().optional(),
-  filter_id: z.number().int().positive().nullable().optional(),
+  site_id: id().nullable().optional(),
+  filter_id: id().nullable().optional(),
   enabled: z.boolean().default(true),
 }).openapi("MaintenanceWindowBody");
 const Window = z.record(z.string(), z.unknown()).openapi("MaintenanceWindow");
-const IdParam = z.object({ id: z.coerce.number().int().positive() });
+const IdParam = z.object({ id: bigIdParam() });
 
 /** Registers the routes. */
 export function registerWindowRoutes(

@@ -19,7 +19,7 @@ import type { Clock } from "../../core/clock.ts";
 import type { Sql } from "../../core/db.ts";
 import { HttpError } from "../../core/errors.ts";
 import type { Logger } from "../../core/log.ts";
-import type { FilterService } from "../inventory/mod.ts";
+import type { FilterService, InventoryService, TargetDevice } from "../inventory/mod.ts";
 import type { AgentChannel, AgentRef } from "../realtime/mod.ts";
 import type { Dispatcher, PreparedScript } from "./dispatch.ts";
 import { type JobRow, scheduleOf } from "./jobs.ts";
@@ -34,6 +34,7 @@ export interface RunEngineOptions {
   instanceId: string;
   channel: AgentChannel;
   filters: FilterService;
+  inventory: InventoryService;
   dispatcher: Dispatcher;
   windows: WindowService;
   firingWindowMs: number;
@@ -182,12 +183,12 @@ export class RunEngine {
         if (t.kind === "device") guids.add(t.device_guid.toUpperCase());
       }
     }
+    const runnable = (d: TargetDevice) => d.status === "active" || d.status === "quarantined";
     const devices = new Map<string, { hostname: string; site_id: number | null }>();
     if (guids.size) {
-      const rows = await this.o.sql<{ guid: string; hostname: string; site_id: number | null }[]>`
-        select guid::text, hostname, site_id from devices
-        where guid = any(${[...guids]}::uuid[]) and status in ('active', 'quarantined')`;
-      for (const r of rows) devices.set(r.guid.toUpperCase(), r);
+      for (const r of await this.o.inventory.targets({ guids: [...guids] })) {
+        if (runnable(r)) devices.set(r.guid, r);
+      }
     }
     const filterCache = new Map<
       string,
@@ -213,13 +214,25 @@ export class RunEngine {
           }
           continue;
         }
-        const key = `${t.filter_id}:${sites ? sites.join(",") : "all"}`;
+        const scope = sites ? sites.join(",") : "all";
+        const key = t.kind === "filter"
+          ? `filter ${t.filter_id}:${scope}`
+          : `sites ${t.kind === "sites" ? t.site_ids.join(",") : "all"}:${scope}`;
         if (!filterCache.has(key)) {
-          try {
-            filterCache.set(key, await this.o.filters.resolveById(t.filter_id, p));
-          } catch (err) {
-            if (!(err instanceof HttpError && err.status === 404)) throw err;
-            filterCache.set(key, null); // the filter was deleted: it targets nobody
+          if (t.kind === "filter") {
+            try {
+              filterCache.set(key, await this.o.filters.resolveById(t.filter_id, p));
+            } catch (err) {
+              if (!(err instanceof HttpError && err.status === 404)) throw err;
+              filterCache.set(key, null); // the filter was deleted: it targets nobody
+            }
+          } else {
+            // Sites and "all devices" are resolved now, inside the job's scope.
+            const scoped = { principal: p, siteIds: t.kind === "sites" ? t.site_ids : undefined };
+            filterCache.set(
+              key,
+              (await this.o.inventory.targets({ scope: scoped })).filter(runnable),
+            );
           }
         }
         for (const d of filterCache.get(key) ?? []) {
@@ -229,7 +242,7 @@ export class RunEngine {
               guid: g,
               hostname: d.hostname,
               siteId: d.site_id,
-              filterId: t.filter_id,
+              filterId: t.kind === "filter" ? t.filter_id : null,
             });
           }
         }

@@ -110,7 +110,8 @@ export class AccessTokens {
         if (!key) throw new AccessTokenError("unknown_key", "token signed by an unknown key");
         return key;
       }, {
-        algorithms: ["EdDSA"],
+        // The engine signs with "EdDSA"; "Ed25519" (RFC 9864) names the same signature.
+        algorithms: ["EdDSA", "Ed25519"],
         typ: "at+jwt",
         issuer: this.issuer,
         audience: this.audience,

@@ -18,6 +18,7 @@ import { Batcher } from "./batcher.ts";
 import {
   DPOP_ALGS,
   DpopError,
+  isEd25519Alg,
   type ReplayCache,
   type VerifiedProof,
   verifyDpopProof,
@@ -297,7 +298,7 @@ function looksLikeDeviceToken(token: string): boolean {
   if (!head) return false;
   try {
     const h = JSON.parse(atob(head.replace(/-/g, "+").replace(/_/g, "/")));
-    return h?.typ === "at+jwt" && h?.alg === "EdDSA";
+    return h?.typ === "at+jwt" && isEd25519Alg(h?.alg);
   } catch {
     return false;
   }

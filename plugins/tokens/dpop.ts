@@ -17,8 +17,15 @@ export class DpopError extends Error {
   }
 }
 
-/** Signature algorithms accepted in proofs, preferred first (Ed25519 is ~12× cheaper). */
-export const DPOP_ALGS = ["EdDSA", "ES256"] as const;
+/**
+ * Signature algorithms accepted in proofs, preferred first (Ed25519 is ~12× cheaper).
+ * `Ed25519` is RFC 9864's fully-specified name for what `EdDSA` means with an Ed25519
+ * key; current clients (panva's `dpop`) send it, older ones send `EdDSA`.
+ */
+export const DPOP_ALGS = ["EdDSA", "Ed25519", "ES256"] as const;
+
+/** True for the names of an Ed25519 signature. */
+export const isEd25519Alg = (alg: unknown): boolean => alg === "EdDSA" || alg === "Ed25519";
 
 /** Remembers proofs already used. */
 export interface ReplayCache {
@@ -137,7 +144,7 @@ async function importProofKey(
   jwk: Record<string, unknown>,
 ): Promise<{ key: KeyObject; jkt: string }> {
   let publicJwk: Record<string, string>;
-  if (alg === "EdDSA") {
+  if (isEd25519Alg(alg)) {
     if (
       jwk.kty !== "OKP" || jwk.crv !== "Ed25519" || typeof jwk.x !== "string" || jwk.x.length !== 43
     ) {
@@ -226,7 +233,7 @@ export async function verifyDpopProof(t: ProofTarget, deps: DpopDeps): Promise<V
   const signed = enc.encode(`${parts[0]}.${parts[1]}`);
   let ok = false;
   try {
-    ok = alg === "EdDSA"
+    ok = isEd25519Alg(alg)
       ? nodeVerify(null, signed, key, sig)
       : nodeVerify("sha256", signed, { key, dsaEncoding: "ieee-p1363" }, sig);
   } catch {

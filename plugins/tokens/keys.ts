@@ -173,8 +173,12 @@ export class KeyRing {
     return k.publicKey;
   }
 
-  /** The JWKS of keys that still verify. */
-  jwks(): { keys: Array<JsonWebKey & { kid: string; alg: string; use: string }> } {
+  /**
+   * The JWKS of keys that still verify. The keys carry no `alg`: an OKP Ed25519 key
+   * verifies tokens whose header says `EdDSA` (what the engine writes) or RFC 9864's
+   * `Ed25519`, and a JWK naming one of the two would make JOSE libraries refuse the other.
+   */
+  jwks(): { keys: Array<JsonWebKey & { kid: string; use: string }> } {
     const now = this.clock.now();
     return {
       keys: [...this.#keys.values()]
@@ -184,7 +188,7 @@ export class KeyRing {
           Number(a.retiredAt !== null) - Number(b.retiredAt !== null) ||
           (b.retiredAt ?? 0) - (a.retiredAt ?? 0) || b.createdAt - a.createdAt
         )
-        .map((k) => ({ ...k.publicJwk, kid: k.kid, alg: "EdDSA", use: "sig" })),
+        .map((k) => ({ ...k.publicJwk, kid: k.kid, use: "sig" })),
     };
   }
 }

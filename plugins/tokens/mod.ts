@@ -34,6 +34,7 @@ export {
 export type { ReplayCache, VerifiedProof } from "./dpop.ts";
 export { RateLimiter } from "./rate_limit.ts";
 export { TokenService } from "./service.ts";
+export type { CodeSignFunction } from "./service.ts";
 
 /** Service key: `ctx.use(tokensKey)` in plugins that require "tokens". */
 export const tokensKey = serviceKey<TokenService>("tokens.service");

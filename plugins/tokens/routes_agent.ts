@@ -5,7 +5,7 @@
  * @module
  */
 import { createRoute, z } from "@hono/zod-openapi";
-import type { Router } from "../../core/http.ts";
+import { requiredFieldCodes, type Router } from "../../core/http.ts";
 import { badRequest, HttpError } from "../../core/errors.ts";
 import type { InventoryService } from "../inventory/mod.ts";
 import type { TokenService } from "./service.ts";
@@ -49,7 +49,7 @@ const refresh = createRoute({
         "application/json": {
           schema: z.object({
             guid: z.string().max(64).optional(),
-            refresh_token: z.string().max(512).optional(),
+            refresh_token: z.string().max(512),
           }),
         },
       },
@@ -104,7 +104,7 @@ export function registerAgentRoutes(http: Router, svc: TokenService, inv: Invent
       refresh_token: token,
       guid: device.guid.toUpperCase(),
     }, 200);
-  });
+  }, requiredFieldCodes({ refresh_token: "invalid_request" }));
 
   const scriptRequest = createRoute({
     method: "post",

@@ -14,9 +14,15 @@ import type { SharedReplayCache } from "./replay.ts";
 /** Supplies the base64 SPKI of the script-signing key (the scheduler's). */
 export type SigningKeyProvider = () => Promise<string | null>;
 
+/** Signs bytes with the code-signing key: base64 Ed25519 signature, key id, base64 SPKI. */
+export type CodeSignFunction = (
+  bytes: Uint8Array,
+) => Promise<{ signature: string; kid: string; spki: string }>;
+
 /** What the tokens plugin offers. */
 export class TokenService {
   #signingKey: SigningKeyProvider = () => Promise.resolve(null);
+  #codeSign?: CodeSignFunction;
 
   constructor(
     readonly keys: KeyRing,
@@ -35,5 +41,18 @@ export class TokenService {
   /** The script-signing public key (base64 SPKI), or null while none is configured. */
   scriptSigningKey(): Promise<string | null> {
     return this.#signingKey();
+  }
+
+  /**
+   * Lets the plugin holding the code-signing key sign other artifacts agents verify with
+   * the same pinned key (agent package manifests).
+   */
+  setCodeSigner(fn: CodeSignFunction): void {
+    this.#codeSign = fn;
+  }
+
+  /** Signs with the code-signing key; null when no plugin provides one. */
+  codeSigner(): CodeSignFunction | null {
+    return this.#codeSign ?? null;
   }
 }

@@ -22,6 +22,8 @@ import type { FilterService } from "../inventory/mod.ts";
 import type { AgentChannel } from "../realtime/mod.ts";
 import type { ActiveWindow, SchedulerService } from "../scheduler/api.ts";
 import type { ActionOutcome, ActionRunner } from "./actions.ts";
+import type { Severity } from "./api.ts";
+import type { IncidentHooks, WrittenChange } from "./incident_hooks.ts";
 import {
   combine,
   type DeviceSample,
@@ -67,6 +69,8 @@ export interface EvaluatorDeps {
   channel: AgentChannel;
   /** In-memory last_seen (fresher than the column between flushes). */
   lastSeen: (guid: string) => number | null;
+  /** The device list's presence from a stored last_seen (inventory's derivation). */
+  presence?: (guid: string, lastSeen: number | null) => "online" | "offline" | "overdue";
   scheduler: () => SchedulerService | undefined;
   actions: ActionRunner;
   staleMs: number;
@@ -75,6 +79,8 @@ export interface EvaluatorDeps {
    * next flush) so an evaluation reads what agents just reported.
    */
   flushTelemetry?: () => Promise<void>;
+  /** Run inside the write transaction with what it changed (other plugins' outboxes). */
+  hooks?: IncidentHooks;
 }
 
 /** An incident change, for the operator feed. */
@@ -84,7 +90,7 @@ export interface IncidentChange {
   device_guid: string;
   hostname: string;
   site_id: number | null;
-  change: "opened" | "retriggered" | "resolved";
+  change: "opened" | "retriggered" | "severity_changed" | "resolved";
   reason?: string;
 }
 
@@ -222,13 +228,15 @@ export class Evaluator {
       const guid = r.guid.toUpperCase();
       const db = r.last_seen;
       const mem = this.d.lastSeen(guid);
+      const lastSeen = db === null ? mem : mem === null ? db : Math.max(db, mem);
       out.set(guid, {
         guid,
         hostname: r.hostname,
         siteId: r.site_id,
         createdAt: r.created_at,
-        lastSeen: db === null ? mem : mem === null ? db : Math.max(db, mem),
+        lastSeen,
         connected: this.d.channel.connected(guid),
+        presence: this.d.presence?.(guid, lastSeen),
         lastReboot: r.last_reboot,
         uptime: r.uptime,
         cpuPercent: r.cpu_percent,
@@ -347,7 +355,7 @@ export class Evaluator {
     ) states.set(key(r.watchdog_id, r.device_guid.toUpperCase()), r);
     const incidents = new Map<
       string,
-      ActiveIncident & { hostname: string; site_id: number | null }
+      ActiveIncident & { hostname: string; site_id: number | null; severity: Severity }
     >();
     for (
       const r of await sql<
@@ -358,9 +366,10 @@ export class Evaluator {
           state: "open" | "suppressed";
           hostname: string;
           site_id: number | null;
+          severity: Severity;
         }[]
       >`
-        select id, watchdog_id, device_guid, state, hostname, site_id from watchdog_incidents
+        select id, watchdog_id, device_guid, state, hostname, site_id, severity from watchdog_incidents
         where state <> 'resolved' and watchdog_id = any(${ids}::uuid[]) ${onlyGuids}`
     ) incidents.set(key(r.watchdog_id, r.device_guid.toUpperCase()), r);
     const overrides = new Map<string, Hold>();
@@ -400,6 +409,8 @@ export class Evaluator {
     /** Pairs that open, retrigger or fire, with the state version this evaluation read. */
     const eventful = new Map<string, string | null>();
     const resolves: { id: string; reason: string }[] = [];
+    /** Unresolved incidents whose policy's severity was changed since they opened. */
+    const severities: { id: string; severity: Severity; previous: Severity; key: string }[] = [];
     const fires: { policy: Policy; key: string; guid: string; summary: string }[] = [];
     const changes: IncidentChange[] = [];
     const stateOf = new Map<string, Record<string, unknown>>();
@@ -533,6 +544,14 @@ export class Evaluator {
           });
         }
         if (out.fire) fires.push({ policy: p, key: k, guid, summary: summaryOf() });
+        if (incident && !out.resolve && incident.severity !== p.severity) {
+          severities.push({
+            id: incident.id,
+            severity: p.severity,
+            previous: incident.severity,
+            key: k,
+          });
+        }
       }
       // The target disappeared (left the filter, the site, or the device is no longer active).
       for (const [k, inc] of incidents) {
@@ -562,9 +581,10 @@ export class Evaluator {
     stats.phases.compute = writeStart - computeStart;
     const opened = new Map<string, string>();
     const stale = new Set<string>();
+    const written: WrittenChange[] = [];
     if (
       eventful.size || upserts.length || deletes.length || opens.length || refreshes.length ||
-      resolves.length
+      resolves.length || severities.length
     ) {
       await sql.begin(async (tx) => {
         // Another instance may judge the same pair at the same moment (telemetry lands on
@@ -596,11 +616,13 @@ export class Evaluator {
           }
         }
         if (resolves.length) {
-          await tx`
+          const rows = await tx<{ id: string; reason: string }[]>`
             update watchdog_incidents i set state = 'resolved', resolved_at = ${nowIso}::timestamptz,
               resolution_reason = v.reason, updated_at = ${nowIso}::timestamptz
             from jsonb_to_recordset(${tx.json(resolves as never)}::jsonb) as v(id uuid, reason text)
-            where i.id = v.id and i.state <> 'resolved'`;
+            where i.id = v.id and i.state <> 'resolved'
+            returning i.id, v.reason`;
+          for (const r of rows) written.push({ id: r.id, change: "resolved", reason: r.reason });
         }
         if (opens.length) {
           const rows = await tx<
@@ -624,7 +646,10 @@ export class Evaluator {
             const k = key(r.watchdog_id, r.device_guid.toUpperCase());
             // Another instance opened it a moment ago: point at that one; it announced it
             // and ran its actions.
-            if (r.inserted) opened.set(k, r.id);
+            if (r.inserted) {
+              opened.set(k, r.id);
+              written.push({ id: r.id, change: "opened" });
+            }
             const rec = stateOf.get(k);
             if (rec) rec.current_incident_id = r.id;
           }
@@ -637,6 +662,33 @@ export class Evaluator {
             from jsonb_to_recordset(${tx.json(refreshes as never)}::jsonb)
               as v(id uuid, inc integer, message text, sample_json jsonb, rule_summary_json jsonb)
             where i.id = v.id`;
+          for (const r of refreshes) {
+            if (r.inc) written.push({ id: r.id as string, change: "retriggered" });
+          }
+        }
+        const changedSeverity = severities.filter((v) => !stale.has(v.key));
+        if (changedSeverity.length) {
+          const rows = await tx<{ id: string; previous: Severity }[]>`
+            update watchdog_incidents i set severity = v.severity, updated_at = ${nowIso}::timestamptz
+            from jsonb_to_recordset(${
+            tx.json(changedSeverity as never)
+          }::jsonb) as v(id uuid, severity text, previous text)
+            where i.id = v.id and i.state <> 'resolved' and i.severity <> v.severity
+            returning i.id, v.previous`;
+          for (const r of rows) {
+            written.push({ id: r.id, change: "severity_changed", previous_severity: r.previous });
+            const c = changedSeverity.find((v) => v.id === r.id)!;
+            const [pid, guid] = c.key.split("|") as [string, string];
+            const s = devices.get(guid);
+            changes.push({
+              incident_id: r.id,
+              watchdog_id: pid,
+              device_guid: guid,
+              hostname: s?.hostname ?? "",
+              site_id: s?.siteId ?? null,
+              change: "severity_changed",
+            });
+          }
         }
         if (deletes.length) {
           await tx`
@@ -666,6 +718,7 @@ export class Evaluator {
               last_action_at = excluded.last_action_at, held_until = excluded.held_until,
               updated_at = excluded.updated_at`;
         }
+        await this.d.hooks?.run(tx, written, now);
       });
     }
     if (stale.size) {
@@ -763,15 +816,24 @@ export class Evaluator {
    */
   async retire(policyId: string, reason: string): Promise<IncidentChange[]> {
     return await this.serialize(async () => {
-      const nowIso = new Date(this.d.clock.now()).toISOString();
-      const rows = await this.d.sql<
-        { id: string; device_guid: string; hostname: string; site_id: number | null }[]
-      >`
-        update watchdog_incidents set state = 'resolved', resolved_at = ${nowIso}::timestamptz,
-          resolution_reason = ${reason}, updated_at = ${nowIso}::timestamptz
-        where watchdog_id = ${policyId} and state <> 'resolved'
-        returning id, device_guid, hostname, site_id`;
-      await this.d.sql`delete from watchdog_device_state where watchdog_id = ${policyId}`;
+      const now = this.d.clock.now();
+      const nowIso = new Date(now).toISOString();
+      const rows = await this.d.sql.begin(async (tx) => {
+        const rows = await tx<
+          { id: string; device_guid: string; hostname: string; site_id: number | null }[]
+        >`
+          update watchdog_incidents set state = 'resolved', resolved_at = ${nowIso}::timestamptz,
+            resolution_reason = ${reason}, updated_at = ${nowIso}::timestamptz
+          where watchdog_id = ${policyId} and state <> 'resolved'
+          returning id, device_guid, hostname, site_id`;
+        await tx`delete from watchdog_device_state where watchdog_id = ${policyId}`;
+        await this.d.hooks?.run(
+          tx,
+          rows.map((r) => ({ id: r.id, change: "resolved" as const, reason })),
+          now,
+        );
+        return rows;
+      });
       const changes = rows.map((r): IncidentChange => ({
         incident_id: r.id,
         watchdog_id: policyId,

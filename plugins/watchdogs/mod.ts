@@ -11,12 +11,14 @@
  * @module
  */
 import { intEnv, setting } from "../../core/config.ts";
-import { definePlugin, serviceKey } from "../../core/plugin.ts";
+import { definePlugin } from "../../core/plugin.ts";
 import { filtersKey, inventoryKey } from "../inventory/mod.ts";
 import { agentStatusChanged, realtimeKey, telemetryReceived } from "../realtime/mod.ts";
 import { schedulerKey } from "../scheduler/api.ts";
 import { ActionRunner } from "./actions.ts";
+import { watchdogsKey } from "./api.ts";
 import { Evaluator } from "./evaluator.ts";
+import { IncidentHooks } from "./incident_hooks.ts";
 import { registerRoutes } from "./routes.ts";
 import { WatchdogService } from "./service.ts";
 import { PolicyStore } from "./store.ts";
@@ -24,18 +26,15 @@ import { PolicyStore } from "./store.ts";
 export type { EvalStats, IncidentChange } from "./evaluator.ts";
 export type { Action, Policy, PolicyInput, Rule, Target } from "./schemas.ts";
 export { WatchdogService } from "./service.ts";
-
-/** What `ctx.use(watchdogsKey)` (and tests, benchmarks) get. */
-export interface WatchdogsApi {
-  service: WatchdogService;
-  /** Evaluates devices marked dirty by telemetry now (the incremental task's body). */
-  flushDirty(): Promise<number>;
-  /** Devices waiting for incremental evaluation. */
-  readonly dirtyCount: number;
-}
-
-/** Service key of the watchdogs plugin. */
-export const watchdogsKey = serviceKey<WatchdogsApi>("watchdogs.service");
+export type {
+  IncidentChangeKind,
+  IncidentEvent,
+  IncidentSnapshot,
+  IncidentWriteHook,
+  Severity,
+  WatchdogsApi,
+} from "./api.ts";
+export { watchdogsKey } from "./api.ts";
 
 export default definePlugin({
   name: "watchdogs",
@@ -71,6 +70,8 @@ export default definePlugin({
     const schedulerService = ctx.use(schedulerKey);
     const scheduler = () => schedulerService;
     const store = new PolicyStore(ctx.sql, ctx.clock);
+    const hooks = new IncidentHooks();
+    const inventory = ctx.use(inventoryKey);
     const evaluator = new Evaluator({
       sql: ctx.sql,
       clock: ctx.clock,
@@ -78,19 +79,22 @@ export default definePlugin({
       filters,
       channel,
       lastSeen: (guid) => channel.lastSeen(guid),
+      presence: (guid, lastSeen) => inventory.presence.state(guid, lastSeen),
       scheduler,
       actions: new ActionRunner(channel, scheduler, () => ctx.clock.now()),
       staleMs: ctx.settings.staleSeconds * 1000,
       flushTelemetry: () => channel.flushTelemetry(),
+      hooks,
     });
     const service = new WatchdogService({
       sql: ctx.sql,
       clock: ctx.clock,
       store,
       evaluator,
-      inventory: ctx.use(inventoryKey),
+      inventory,
       channel,
       staleMs: ctx.settings.staleSeconds * 1000,
+      hooks,
     });
 
     let dirty = new Set<string>();
@@ -119,6 +123,7 @@ export default definePlugin({
       get dirtyCount() {
         return dirty.size;
       },
+      onIncidentWrite: (hook) => hooks.add(hook),
     });
     filters.registerUsage(async (filterId) => {
       const rows = await ctx.sql<{ id: string; name: string }[]>`

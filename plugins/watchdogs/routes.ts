@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { intParam } from "../../core/fields.ts";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Auditor } from "../../core/audit.ts";
 import { principalOf, requireRole } from "../../core/auth.ts";
@@ -220,7 +221,7 @@ export function registerRoutes(http: Router, svc: WatchdogService, audit: Audito
           state: z.enum(["open", "suppressed", "resolved", "all"]).default("open"),
           watchdog_id: z.string().uuid().optional(),
           device_guid: Guid.shape.guid.optional(),
-          limit: z.coerce.number().int().min(1).max(1000).default(200),
+          limit: intParam({ min: 1, max: 1000 }).default(200),
         }),
       },
       responses: {

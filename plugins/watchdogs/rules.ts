@@ -28,6 +28,11 @@ export interface DeviceSample {
   lastSeen: number | null;
   /** Its socket is open somewhere in the cluster. */
   connected: boolean;
+  /**
+   * The device list's presence (plugins/inventory/presence.ts); when given, a device is
+   * offline for `device_offline` only when it is not `online` there.
+   */
+  presence?: "online" | "offline" | "overdue";
   lastReboot: number | null;
   /** Seconds, as of `lastSeen`. */
   uptime: number | null;
@@ -205,7 +210,10 @@ export function evaluateRule(rule: Rule, s: DeviceSample, ctx: RuleContext): Rul
   const base = { type: rule.type };
   if (rule.type === "device_offline") {
     const age = s.lastSeen === null ? null : Math.max(0, Math.floor((ctx.now - s.lastSeen) / 1000));
-    const matched = !s.connected && (age === null || age >= rule.offline_after_seconds);
+    // Never offline here while the device list says online: the rule's own limit can only
+    // wait longer than BOREALIS_AGENT_OFFLINE_SECONDS, not less.
+    const online = s.presence ? s.presence === "online" : s.connected;
+    const matched = !online && (age === null || age >= rule.offline_after_seconds);
     return {
       ...base,
       matched,
@@ -214,7 +222,11 @@ export function evaluateRule(rule: Rule, s: DeviceSample, ctx: RuleContext): Rul
           age === null ? "ever" : `${age} s`
         } (limit ${rule.offline_after_seconds} s)`
         : "online",
-      sample: { connected: s.connected, seconds_since_seen: age },
+      sample: {
+        connected: s.connected,
+        seconds_since_seen: age,
+        ...(s.presence ? { presence: s.presence } : {}),
+      },
     };
   }
   if (s.lastSeen === null || ctx.now - s.lastSeen > ctx.staleMs) {

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { id } from "../../core/fields.ts";
 import { z } from "@hono/zod-openapi";
 
 /** Most rules one policy may hold (upstream: a flat list of at most 24). */
@@ -170,7 +171,7 @@ export const Target = z.discriminatedUnion("kind", [
       /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/,
     ).transform((g) => g.toUpperCase()),
   }).strict(),
-  z.object({ kind: z.literal("filter"), filter_id: z.number().int().positive() }).strict(),
+  z.object({ kind: z.literal("filter"), filter_id: id() }).strict(),
 ]).openapi("WatchdogTarget");
 export type Target = z.infer<typeof Target>;
 
@@ -182,7 +183,7 @@ export const PolicyInput = z.object({
   archived: z.boolean().default(false),
   severity: z.enum(["info", "warning", "error"]).default("warning"),
   site_mode: z.enum(["global", "specific_sites", "global_exclusions"]).default("global"),
-  site_ids: z.array(z.number().int().positive()).max(1000).default([]),
+  site_ids: z.array(id()).max(1000).default([]),
   targets: z.array(Target).min(1).max(500).default([{ kind: "all_devices" }]),
   criteria: Criteria,
   actions: z.object({ actions: z.array(Action).max(10).default([]) }).strict()

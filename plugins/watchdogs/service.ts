@@ -12,6 +12,7 @@ import { badRequest, conflict, notFound } from "../../core/errors.ts";
 import type { InventoryService } from "../inventory/mod.ts";
 import type { AgentChannel } from "../realtime/mod.ts";
 import { type EvalStats, Evaluator, type IncidentChange } from "./evaluator.ts";
+import type { IncidentHooks } from "./incident_hooks.ts";
 import { combine } from "./rules.ts";
 import type { Policy, PolicyInput } from "./schemas.ts";
 import type { PolicyStore } from "./store.ts";
@@ -103,6 +104,8 @@ export interface WatchdogServiceOptions {
   inventory: InventoryService;
   channel: AgentChannel;
   staleMs: number;
+  /** Run in the transaction of an operator's incident change (acknowledge, suppress, re-open). */
+  hooks?: IncidentHooks;
 }
 
 /** Policies, incidents, overrides. */
@@ -243,7 +246,7 @@ export class WatchdogService {
         hostname: s.hostname,
         site: s.siteId === null ? null : sites.get(s.siteId) ?? null,
         site_id: s.siteId,
-        status: this.#o.channel.state(g),
+        status: s.presence ?? this.#o.channel.state(g),
         state: verdict === "stale" ? "stale_data" : verdict === "matched" ? "triggered" : "normal",
         matched: verdict === "matched",
         sample: {
@@ -312,9 +315,15 @@ export class WatchdogService {
     const i = await this.#incident(p, id);
     if (i.state === "resolved") throw conflict("incident_resolved", "the incident is resolved");
     const now = new Date(this.#o.clock.now());
-    await this.#o.sql`
-      update watchdog_incidents set acknowledged_at = ${now}, acknowledged_by = ${p.name},
-        updated_at = ${now} where id = ${id}`;
+    await this.#o.sql.begin(async (tx) => {
+      // Only the first acknowledgement is news for the write hooks.
+      const [r] = await tx<{ was: Date | null }[]>`
+        select acknowledged_at as was from watchdog_incidents where id = ${id} for update`;
+      await tx`
+        update watchdog_incidents set acknowledged_at = ${now}, acknowledged_by = ${p.name},
+          updated_at = ${now} where id = ${id}`;
+      if (r && !r.was) await this.#o.hooks?.run(tx, [{ id, change: "acknowledged" }], +now);
+    });
     await this.#announceOne(i, "acknowledged");
     return await this.#incident(p, id);
   }
@@ -331,10 +340,21 @@ export class WatchdogService {
       throw badRequest("reason_required", "suppressing an incident needs a reason");
     }
     const now = new Date(this.#o.clock.now());
-    await this.#o.sql`
-      update watchdog_incidents set state = ${state},
-        suppressed_reason = ${state === "suppressed" ? reason : null}, updated_at = ${now}
-      where id = ${id}`;
+    await this.#o.sql.begin(async (tx) => {
+      const [r] = await tx<{ was: string }[]>`
+        select state as was from watchdog_incidents where id = ${id} for update`;
+      await tx`
+        update watchdog_incidents set state = ${state},
+          suppressed_reason = ${state === "suppressed" ? reason : null}, updated_at = ${now}
+        where id = ${id} and state <> 'resolved'`;
+      if (r && r.was !== "resolved" && r.was !== state) {
+        await this.#o.hooks?.run(tx, [{
+          id,
+          change: state === "suppressed" ? "suppressed" : "reopened",
+          ...(state === "suppressed" ? { reason } : {}),
+        }], +now);
+      }
+    });
     await this.#announceOne(i, state === "suppressed" ? "suppressed" : "reopened");
     return await this.#incident(p, id);
   }

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { AnyPlugin } from "../../../core/plugin.ts";
 import assemblies from "../../assemblies/mod.ts";
 import realtime from "../../realtime/mod.ts";
 import scheduler from "../../scheduler/mod.ts";
@@ -56,10 +57,16 @@ export interface IncidentJson {
   message: string;
 }
 
-/** Starts the engine, an Admin and a site. */
-export async function startWatchdogs(env: Record<string, string> = {}): Promise<WatchdogHarness> {
+/**
+ * Starts the engine, an Admin and a site (`plugins`: watchdogPlugins plus any plugin
+ * built on watchdogs).
+ */
+export async function startWatchdogs(
+  env: Record<string, string> = {},
+  plugins: readonly AnyPlugin[] = watchdogPlugins,
+): Promise<WatchdogHarness> {
   const h = await startIdentity({
-    plugins: watchdogPlugins,
+    plugins,
     env: {
       BOREALIS_ASSEMBLIES_CATALOG_DIR: await Deno.makeTempDir(),
       BOREALIS_SESSION_IDLE_SECONDS: "86400",

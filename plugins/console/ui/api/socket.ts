@@ -1,0 +1,159 @@
+/**
+ * The operator socket `/api/ws` (see docs/operator-socket.md): one connection per tab,
+ * authenticated by the session cookie, subscribed to every topic the console shows,
+ * reconnecting with jittered backoff. Pages listen to events by topic; the current page
+ * is sent as presence.
+ *
+ * @module
+ */
+import { useEffect, useRef, useSyncExternalStore } from "react";
+
+/** Topics the console subscribes to. */
+export const TOPICS = [
+  "device_status",
+  "inventory",
+  "activity",
+  "approvals",
+  "incidents",
+  "notifications",
+  "presence",
+] as const;
+
+/** A socket topic. */
+export type Topic = typeof TOPICS[number];
+
+/** An event frame from the engine. */
+export interface SocketEvent {
+  type: string;
+  topic: Topic;
+  data: Record<string, unknown>;
+}
+
+type Handler = (e: SocketEvent) => void;
+
+/** Connection state, for the status indicator. */
+export type SocketState = "connecting" | "open" | "closed";
+
+/** One operator socket with reconnects. */
+export class OperatorSocket {
+  #ws?: WebSocket;
+  #handlers = new Map<Topic, Set<Handler>>();
+  #state: SocketState = "closed";
+  #stateListeners = new Set<() => void>();
+  #attempt = 0;
+  #timer?: ReturnType<typeof setTimeout>;
+  #page = "/";
+  #stopped = true;
+  /** Called when the socket closes before opening (the session may be gone). */
+  onRefused?: () => void;
+
+  get state(): SocketState {
+    return this.#state;
+  }
+
+  #setState(s: SocketState) {
+    this.#state = s;
+    for (const fn of this.#stateListeners) fn();
+  }
+
+  /** Subscribes to state changes (for useSyncExternalStore). */
+  subscribeState = (fn: () => void): () => void => {
+    this.#stateListeners.add(fn);
+    return () => void this.#stateListeners.delete(fn);
+  };
+
+  /** Opens the socket (again) unless already open or opening. */
+  start(): void {
+    this.#stopped = false;
+    if (this.#ws && this.#ws.readyState <= WebSocket.OPEN) return;
+    clearTimeout(this.#timer);
+    const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/ws`;
+    let opened = false;
+    const ws = new WebSocket(url);
+    this.#ws = ws;
+    this.#setState("connecting");
+    ws.onopen = () => {
+      opened = true;
+      this.#attempt = 0;
+      this.#setState("open");
+      ws.send(JSON.stringify({ type: "subscribe", id: "topics", data: { topics: TOPICS } }));
+      this.#sendPresence();
+    };
+    ws.onmessage = (m) => {
+      if (typeof m.data !== "string") return;
+      let frame: SocketEvent;
+      try {
+        frame = JSON.parse(m.data);
+      } catch {
+        return;
+      }
+      if (!frame.topic) return; // acks, welcome, pong
+      for (const fn of this.#handlers.get(frame.topic) ?? []) {
+        try {
+          fn(frame);
+        } catch (err) {
+          console.error("socket handler failed", err);
+        }
+      }
+    };
+    ws.onclose = () => {
+      if (this.#ws !== ws) return;
+      this.#ws = undefined;
+      this.#setState("closed");
+      if (this.#stopped) return;
+      if (!opened) this.onRefused?.();
+      // Jittered backoff: 1 s, 2 s, 4 s … up to 30 s.
+      const delay = Math.min(30_000, 1000 * 2 ** this.#attempt++) * (0.5 + Math.random() / 2);
+      this.#timer = setTimeout(() => this.start(), delay);
+    };
+  }
+
+  /** Closes the socket for good (sign-out). */
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    const ws = this.#ws;
+    this.#ws = undefined;
+    ws?.close();
+    this.#setState("closed");
+  }
+
+  /** Listens to one topic; returns the unsubscribe function. */
+  on(topic: Topic, fn: Handler): () => void {
+    let set = this.#handlers.get(topic);
+    if (!set) this.#handlers.set(topic, set = new Set());
+    set.add(fn);
+    return () => void set.delete(fn);
+  }
+
+  /** Tells other operators which page this tab shows. */
+  setPage(page: string): void {
+    this.#page = page;
+    this.#sendPresence();
+  }
+
+  #sendPresence() {
+    if (this.#ws?.readyState !== WebSocket.OPEN) return;
+    this.#ws.send(
+      JSON.stringify({
+        type: "operator_presence_sync",
+        data: { current_page: this.#page.slice(0, 300) },
+      }),
+    );
+  }
+}
+
+/** The console's one socket. */
+export const socket: OperatorSocket = new OperatorSocket();
+
+/** Runs `handler` for every event of `topic` while the component is mounted. */
+export function useSocketEvent(topic: Topic, handler: Handler): void {
+  const ref = useRef(handler);
+  ref.current = handler;
+  useEffect(() => socket.on(topic, (e) => ref.current(e)), [topic]);
+}
+
+/** The socket's connection state. */
+export function useSocketState(): SocketState {
+  return useSyncExternalStore(socket.subscribeState, () => socket.state);
+}
