@@ -190,12 +190,14 @@ function plain(res: Response): Response {
 /**
  * Headers on every response: the request id (for support requests and logs) and the
  * security headers a browser needs — no MIME sniffing, no referrer, no framing (old and
- * new header), and a CSP unless the response brought its own (HTML pages do).
+ * new header), and a CSP and referrer policy unless the response brought its own. HTML
+ * pages do: `same-origin`, because under `no-referrer` a browser sends `Origin: null` on
+ * a page's same-origin POST, which the CSRF rule must refuse.
  */
 function stampHeaders(h: Headers, requestId: string): void {
   h.set("X-Request-Id", requestId);
   h.set("X-Content-Type-Options", "nosniff");
-  h.set("Referrer-Policy", "no-referrer");
+  if (!h.has("Referrer-Policy")) h.set("Referrer-Policy", "no-referrer");
   h.set("X-Frame-Options", "DENY");
   if (!h.has("Content-Security-Policy")) h.set("Content-Security-Policy", API_CSP);
 }
@@ -527,7 +529,9 @@ async function serveStatic(root: string, urlPath: string): Promise<Response | nu
           "Content-Type": type,
           "Content-Length": String(info.size),
           "Cache-Control": cache,
-          ...(type.startsWith("text/html") ? { "Content-Security-Policy": HTML_CSP } : {}),
+          ...(type.startsWith("text/html")
+            ? { "Content-Security-Policy": HTML_CSP, "Referrer-Policy": "same-origin" }
+            : {}),
         },
       });
     } catch {
