@@ -191,8 +191,8 @@ function plain(res: Response): Response {
  * Headers on every response: the request id (for support requests and logs) and the
  * security headers a browser needs — no MIME sniffing, no referrer, no framing (old and
  * new header), and a CSP and referrer policy unless the response brought its own. HTML
- * pages do: `same-origin`, because under `no-referrer` a browser sends `Origin: null` on
- * a page's same-origin POST, which the CSRF rule must refuse.
+ * pages do: `same-origin`, because under `no-referrer` a browser sends `Origin: null` with
+ * a page's own form POST (fetch still sends the origin), which the CSRF rule must refuse.
  */
 function stampHeaders(h: Headers, requestId: string): void {
   h.set("X-Request-Id", requestId);

@@ -90,3 +90,71 @@ Deno.test({
     }
   },
 });
+
+/** The engine's own page: open the socket, sign out with the page's own POST, report. */
+const SIGN_OUT = `
+window.result = new Promise((resolve) => {
+  const ws = new WebSocket("ws://" + location.host + "/api/ws");
+  const seen = [];
+  let logout = null;
+  ws.onmessage = async (e) => {
+    seen.push(JSON.parse(e.data).type);
+    if (seen.length === 1) {
+      const r = await fetch("/api/auth/logout", { method: "POST" });
+      const me = await fetch("/api/auth/me");
+      logout = { status: r.status, me: me.status };
+    }
+  };
+  ws.onclose = (e) => setTimeout(() => resolve({ frames: seen, code: e.code, logout }), 200);
+  setTimeout(() => ws.close(), 20000);
+});`;
+
+Deno.test({
+  name:
+    "chromium: signing out from the engine's own page (a same-origin POST the Origin rule accepts) closes that session's socket with 4401",
+  ignore: !hasChromium,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const root = await Deno.makeTempDir({ prefix: "borealis-browser-" });
+    const t = await startTestEngine({
+      plugins: [...identityPlugins, realtime],
+      env: { BOREALIS_STATIC_ROOT: root },
+    });
+    const browser = await chromium.launch({ executablePath: executable, args: ["--no-sandbox"] });
+    try {
+      const { port } = await t.engine.listen();
+      const engine = `http://127.0.0.1:${port}`;
+      await Deno.writeTextFile(`${root}/sign_out.js`, SIGN_OUT);
+      await Deno.writeTextFile(
+        `${root}/index.html`,
+        `<!doctype html><script src="/sign_out.js"></script>`,
+      );
+      const op = await createOperator(t, { role: "Admin" });
+      const context = await browser.newContext();
+      await context.addCookies([{
+        name: "borealis_session",
+        value: op.headers.Authorization!.slice("Bearer ".length),
+        url: engine,
+        httpOnly: true,
+        sameSite: "Lax",
+      }]);
+      const page = await context.newPage();
+      await page.goto(`${engine}/`);
+      const seen = await page.evaluate(() =>
+        (globalThis as unknown as { result: unknown }).result
+      ) as { frames: string[]; code: number; logout: { status: number; me: number } | null };
+      assert.deepEqual(seen.frames.slice(0, 1), ["welcome"], JSON.stringify(seen));
+      assert.ok(
+        seen.logout && seen.logout.status < 300,
+        `the page's own sign-out was accepted: ${JSON.stringify(seen)}`,
+      );
+      assert.equal(seen.logout?.me, 401, "the session has ended");
+      assert.equal(seen.code, 4401, `the socket closed with the session: ${JSON.stringify(seen)}`);
+    } finally {
+      await browser.close();
+      await t.close();
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});

@@ -340,7 +340,7 @@ Deno.test("browser: 405 with Allow, 415 unsupported_media_type, CORS headers, se
     assert.equal(page.status, 200);
     assert.equal(page.headers.get("content-security-policy"), HTML_CSP);
     assert.equal(page.headers.get("x-frame-options"), "DENY");
-    // Not no-referrer: a browser would then send Origin: null with the page's own POSTs.
+    // Not no-referrer: a browser would then send Origin: null with the page's own form POSTs.
     assert.equal(page.headers.get("referrer-policy"), "same-origin");
     await page.body?.cancel();
   } finally {
