@@ -328,6 +328,7 @@ export class Engine {
         "kernel.write_probe",
         settings.dbWriteProbeSeconds * 1000,
         () => db.probeWrites(instanceId),
+        { realTime: true },
       );
       await engine.#setupPlugins(pluginSettings, bodyLimits);
       app.doc31("/api/openapi.json", {
