@@ -6,7 +6,8 @@
  *   be unreachable it is refused at once (503 upstream) instead of waiting for a
  *   connect timeout;
  * - a query that failed because its connection could not be opened is run once more
- *   (then the circuit decides);
+ *   when the circuit stayed closed (other queries completed meanwhile), else it answers
+ *   503 at once;
  * - one whose session the server ended before it ran (57P01/57P02: restart, terminated
  *   backend), and a read whose connection closed under it, is run again until it runs.
  *   After a restart every pooled connection is dead, and the client learns it only when
@@ -133,7 +134,10 @@ export function guardSql(sql: Sql, o: GuardOptions): Sql {
     failingSince: number,
   ): number | null {
     if (failure === null) return null;
-    if (failure === "connect") return connectRetried ? null : delay;
+    // Repeated once only when the circuit stayed closed (other queries succeed: this one
+    // connection did not open); once it opened, the request answers 503 now instead of
+    // paying a second connect timeout.
+    if (failure === "connect") return connectRetried || circuit.isOpen ? null : delay;
     if (failure === "unsent") return attempt >= maxRepeats ? null : 0;
     // `text` null: a transaction whose callback never ran, so nothing of it ran.
     if (failure === "lost" && text !== null && !isRead(text)) return null;

@@ -85,8 +85,8 @@ Deno.test({
         });
       };
       const outage = async (label: string) => {
-        // The first request pays at most one connect timeout (1 s here) and one retry;
-        // the circuit is open after it, so the rest fail at once.
+        // The first request pays at most one connect timeout (1 s here); the circuit is
+        // open after it, so the rest fail at once.
         await assertUnavailable(h.op("/api/sites"), 8000, `${label}: GET /api/sites`);
         await assertUnavailable(
           h.op("/api/sites", { json: { name: `during ${label}`, description: "" } }),
