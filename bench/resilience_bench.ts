@@ -180,7 +180,14 @@ async function upgradeFlood(): Promise<string> {
         if (m) rate = m[1]!;
       }
     })().catch(() => {});
-    await new Promise((r) => setTimeout(r, 3000)); // the flood reaches its pace
+    // The flood process loads this whole module first, which takes seconds on a busy
+    // machine: measure only once it reports a rate, then let it reach its pace.
+    const started = performance.now();
+    while (rate === "?" && performance.now() - started < 60_000) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    if (rate === "?") throw new Error("the flood process never started");
+    await new Promise((r) => setTimeout(r, 2000));
     const busy = await reconnectAll();
     const show = (
       t: number,
