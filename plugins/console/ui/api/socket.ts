@@ -44,7 +44,10 @@ export class OperatorSocket {
   #timer?: ReturnType<typeof setTimeout>;
   #page = "/";
   #stopped = true;
-  /** Called when the socket closes before opening (the session may be gone). */
+  /**
+   * Called when the socket closes before opening (the session may be gone), or when the
+   * engine closes it because the session ended (4401) or its role or sites changed (4403).
+   */
   onRefused?: () => void;
 
   get state(): SocketState {
@@ -96,12 +99,12 @@ export class OperatorSocket {
         }
       }
     };
-    ws.onclose = () => {
+    ws.onclose = (e) => {
       if (this.#ws !== ws) return;
       this.#ws = undefined;
       this.#setState("closed");
       if (this.#stopped) return;
-      if (!opened) this.onRefused?.();
+      if (!opened || e.code === 4401 || e.code === 4403) this.onRefused?.();
       // Jittered backoff: 1 s, 2 s, 4 s … up to 30 s.
       const delay = Math.min(30_000, 1000 * 2 ** this.#attempt++) * (0.5 + Math.random() / 2);
       this.#timer = setTimeout(() => this.start(), delay);
