@@ -105,6 +105,9 @@ export class OperatorSocket {
       this.#setState("closed");
       if (this.#stopped) return;
       if (!opened || e.code === 4401 || e.code === 4403) this.onRefused?.();
+      // The session ended: knocking again would only be refused (and logged by the
+      // browser); a new sign-in starts the socket again.
+      if (e.code === 4401) return;
       // Jittered backoff: 1 s, 2 s, 4 s … up to 30 s.
       const delay = Math.min(30_000, 1000 * 2 ** this.#attempt++) * (0.5 + Math.random() / 2);
       this.#timer = setTimeout(() => this.start(), delay);
