@@ -287,7 +287,7 @@ export class Engine {
       const events = new EventBus(instanceId, logSink.logger("events"));
       await events.connect(db.sql);
       const tasks = new TaskScheduler(clock, logSink.logger("tasks"), db.sql, instanceId);
-      const bodyLimits: Array<{ prefix: string; bytes: number }> = [];
+      const bodyLimits: Array<{ prefix: string; bytes: number; streamed?: boolean }> = [];
       const engine: Engine = new Engine(
         settings,
         plugins,
@@ -355,7 +355,7 @@ export class Engine {
 
   async #setupPlugins(
     pluginSettings: Map<string, unknown>,
-    bodyLimits: Array<{ prefix: string; bytes: number }>,
+    bodyLimits: Array<{ prefix: string; bytes: number; streamed?: boolean }>,
   ): Promise<void> {
     const services = this.#services;
     const audit = createAuditor(this.sql, this.logSink.logger("audit"), this.clock);
@@ -424,8 +424,8 @@ export class Engine {
           return services.get(key.id) as T;
         },
         tryUse: <T>(key: ServiceKey<T>): T | undefined => services.get(key.id) as T | undefined,
-        bodyLimit: (p, bytes) => {
-          bodyLimits.push({ prefix: p, bytes });
+        bodyLimit: (p, bytes, options) => {
+          bodyLimits.push({ prefix: p, bytes, streamed: options?.streamed });
           bodyLimits.sort((a, b) => b.prefix.length - a.prefix.length);
         },
         onDrain: (fn) => this.#drainHooks.push({ plugin: name, fn }),

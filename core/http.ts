@@ -146,8 +146,11 @@ export interface AppOptions {
   log: Logger;
   auth: AuthRegistry;
   maxBodyBytes: number;
-  /** Path prefixes with their own body limits (longest prefix wins). */
-  bodyLimits?: Array<{ prefix: string; bytes: number }>;
+  /**
+   * Path prefixes with their own body limits (longest prefix wins). A `streamed` prefix
+   * is never buffered: it needs a `Content-Length` within the limit.
+   */
+  bodyLimits?: Array<{ prefix: string; bytes: number; streamed?: boolean }>;
   corsOrigins: string[];
   /** Answers `/health/ready`: resolves when the database answers. */
   ready: () => Promise<void>;
@@ -219,7 +222,10 @@ const HTTP_CODES: Record<number, string> = {
 export function createApp(options: AppOptions): Router {
   const app = createRouter();
   const log = options.log;
-  const limits = [...(options.bodyLimits ?? [])].sort((a, b) => b.prefix.length - a.prefix.length);
+  // The live list: plugins add their prefixes after the app exists (during setup); the
+  // engine keeps it sorted longest prefix first.
+  const limits = options.bodyLimits ?? [];
+  limits.sort((a, b) => b.prefix.length - a.prefix.length);
   const limiters = new Map<number, MiddlewareHandler>();
   const limiterFor = (bytes: number) => {
     let m = limiters.get(bytes);
@@ -239,7 +245,21 @@ export function createApp(options: AppOptions): Router {
   // Only requests that can carry a body pay for the limit check.
   app.on(["POST", "PUT", "PATCH", "DELETE"], "*", async function limitBody(c, next) {
     const path = c.req.path;
-    const bytes = limits.find((l) => path.startsWith(l.prefix))?.bytes ?? options.maxBodyBytes;
+    const limit = limits.find((l) => path.startsWith(l.prefix));
+    const bytes = limit?.bytes ?? options.maxBodyBytes;
+    if (limit?.streamed && c.req.raw.body) {
+      // Large bodies the handler streams (file uploads): judged by their declared length.
+      const declared = c.req.header("content-length");
+      if (declared === undefined || c.req.header("transfer-encoding") !== undefined) {
+        return errorResponse(c, 411, "length_required", "send the body with a Content-Length");
+      }
+      if (!/^\d{1,16}$/.test(declared) || Number(declared) > bytes) {
+        return errorResponse(c, 413, "payload_too_large", `request body exceeds ${bytes} bytes`, {
+          limit: bytes,
+        });
+      }
+      return await next();
+    }
     const early = await limiterFor(bytes)(c, next);
     if (early instanceof Response) c.res = early;
   });

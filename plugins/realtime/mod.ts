@@ -23,7 +23,13 @@ import { registerSoftwareRoutes } from "./routes_software.ts";
 import { registerTelemetryRoutes, TelemetryIngest } from "./telemetry.ts";
 
 export { AgentChannel, agentStatusChanged, operatorEvent, telemetryReceived } from "./channel.ts";
-export type { AgentHandler, AgentRef, OperatorEvent } from "./channel.ts";
+export type {
+  AgentHandler,
+  AgentRef,
+  OperatorEvent,
+  OperatorHandler,
+  OperatorLink,
+} from "./channel.ts";
 export type { AgentState } from "./liveness.ts";
 export type { AgentMessage, SendResult } from "./registry.ts";
 export type { Topic } from "./schemas.ts";

@@ -12,8 +12,8 @@ import { type EventBus, eventKey } from "../../core/events.ts";
 import { HttpError } from "../../core/errors.ts";
 import { upgradeWebSocket } from "../../core/websocket.ts";
 import type { PluginContext } from "../../core/plugin.ts";
-import { type AgentChannel, operatorEvent } from "./channel.ts";
-import { Notify, OperatorFrame, type Topic } from "./schemas.ts";
+import { type AgentChannel, operatorEvent, type OperatorLink } from "./channel.ts";
+import { Frame, Notify, OperatorFrame, type Topic } from "./schemas.ts";
 
 interface OperatorConn {
   id: string;
@@ -301,6 +301,56 @@ export function registerOperatorSocket(
           }
         },
       };
+      const closeHooks: Array<(code: number) => void> = [];
+      const link: OperatorLink = {
+        id: conn.id,
+        principal,
+        get open() {
+          return socket.readyState === WebSocket.OPEN;
+        },
+        get bufferedAmount() {
+          return socket.bufferedAmount;
+        },
+        send(frame) {
+          if (socket.readyState !== WebSocket.OPEN) return false;
+          socket.send(JSON.stringify(frame));
+          return true;
+        },
+        onClose(fn) {
+          closeHooks.push(fn);
+        },
+      };
+      /** A frame type a plugin registered (terminal sessions, …). */
+      const pluginFrame = async (raw: unknown): Promise<boolean> => {
+        const type = (raw as { type?: unknown })?.type;
+        const h = typeof type === "string" ? channel.operatorHandler(type) : undefined;
+        if (!h) return false;
+        const f = Frame.safeParse(raw);
+        const data = f.success ? h.schema.safeParse(f.data.data ?? {}) : undefined;
+        const id = f.success ? f.data.id : undefined;
+        const fail = (code: string, message: string) =>
+          conn.send({ type: "error", ...(id ? { id } : {}), data: { code, message } });
+        if (!f.success || !data?.success) {
+          const issues = (f.success ? data!.error! : f.error).issues;
+          fail("invalid_frame", issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
+          return true;
+        }
+        try {
+          const result = await h.handler(link, data.data, { type: f.data.type, id });
+          if (result !== undefined) {
+            conn.send({ type: `${f.data.type}_ack`, ...(id ? { id } : {}), data: result });
+          }
+        } catch (err) {
+          if (err instanceof HttpError) fail(err.code, err.message);
+          else {
+            ctx.log.error(
+              `operator frame ${f.data.type} failed: ${err instanceof Error ? err.message : err}`,
+            );
+            fail("internal_error", "the engine could not handle this frame");
+          }
+        }
+        return true;
+      };
       socket.onopen = () => {
         hub.add(conn);
         conn.send({
@@ -324,6 +374,7 @@ export function registerOperatorSocket(
             data: { code: "invalid_json", message: "frames must be JSON" },
           });
         }
+        if (await pluginFrame(raw)) return;
         const parsed = OperatorFrame.safeParse(raw);
         if (!parsed.success) {
           const id = (raw as { id?: unknown })?.id;
@@ -368,7 +419,16 @@ export function registerOperatorSocket(
             return conn.send({ type: "pong", ...(f.id ? { id: f.id } : {}), data: {} });
         }
       };
-      socket.onclose = () => void hub.remove(conn.id);
+      socket.onclose = (e) => {
+        void hub.remove(conn.id);
+        for (const fn of closeHooks.splice(0)) {
+          try {
+            fn(e.code);
+          } catch (err) {
+            ctx.log.error(`operator socket close hook failed: ${err}`);
+          }
+        }
+      };
       return response as never;
     },
   );

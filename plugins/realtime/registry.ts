@@ -173,6 +173,22 @@ export class AgentRegistry {
       .sql`delete from agent_connections where guid = ${agent.guid} and instance_id = ${this.#o.instanceId}`;
   }
 
+  /**
+   * Whether the agent's socket is open anywhere right now: this instance's map, then the
+   * shared table (fresher than {@link isConnected}, whose view of other instances is
+   * refreshed every few seconds).
+   */
+  async connectedNow(guid: string): Promise<boolean> {
+    const g = guid.toUpperCase();
+    if (this.#local.has(g)) return true;
+    const staleBefore = new Date(this.#o.clock.now() - this.#o.instanceStaleMs);
+    const [row] = await this.#o.sql<{ instance_id: string }[]>`
+      select c.instance_id from agent_connections c
+      join realtime_instances i on i.instance_id = c.instance_id
+      where c.guid = ${g} and i.alive_at >= ${staleBefore} and c.instance_id <> ${this.#o.instanceId}`;
+    return !!row;
+  }
+
   /** Sends a message to an agent wherever it is connected. */
   async send(guid: string, message: AgentMessage): Promise<SendResult> {
     const g = guid.toUpperCase();
@@ -252,6 +268,14 @@ export class AgentRegistry {
     )}`;
     await this.#o.sql`delete from agent_ws_tickets where expires_at <= ${new Date(now)}`;
     await this.#o.sql`delete from operator_ws_tickets where expires_at <= ${new Date(now)}`;
+  }
+
+  /** Ids of the instances whose heartbeat is fresh (this one always included). */
+  async liveInstances(): Promise<Set<string>> {
+    const stale = new Date(this.#o.clock.now() - this.#o.instanceStaleMs);
+    const rows = await this.#o.sql<{ instance_id: string }[]>`
+      select instance_id from realtime_instances where alive_at >= ${stale}`;
+    return new Set([this.#o.instanceId, ...rows.map((r) => r.instance_id)]);
   }
 
   /** Loads which agents other live instances hold. */
