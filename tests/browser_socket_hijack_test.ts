@@ -96,16 +96,20 @@ const SIGN_OUT = `
 window.result = new Promise((resolve) => {
   const ws = new WebSocket("ws://" + location.host + "/api/ws");
   const seen = [];
-  let logout = null;
-  ws.onmessage = async (e) => {
+  let signedOut;
+  ws.onmessage = (e) => {
     seen.push(JSON.parse(e.data).type);
     if (seen.length === 1) {
-      const r = await fetch("/api/auth/logout", { method: "POST" });
-      const me = await fetch("/api/auth/me");
-      logout = { status: r.status, me: me.status };
+      signedOut = (async () => {
+        const r = await fetch("/api/auth/logout", { method: "POST" });
+        const me = await fetch("/api/auth/me");
+        return { status: r.status, me: me.status };
+      })();
     }
   };
-  ws.onclose = (e) => setTimeout(() => resolve({ frames: seen, code: e.code, logout }), 200);
+  // The close may come before the sign-out's answer: wait for both.
+  ws.onclose = async (e) =>
+    resolve({ frames: seen, code: e.code, logout: await (signedOut ?? Promise.resolve(null)) });
   setTimeout(() => ws.close(), 20000);
 });`;
 
