@@ -19,7 +19,6 @@ import { DOMAINS, KINDS, PAYLOAD_TYPES, TYPES } from "./model.ts";
 import type { AssembliesService } from "./service.ts";
 import { body, err, json } from "../../core/openapi.ts";
 
-
 const Guid = z.object({ guid: z.uuid() });
 
 const Queue = z.object({

@@ -217,7 +217,9 @@ export interface RouteDeps {
 }
 
 /** Registers the directory routes. */
-export function registerDirectoryRoutes({ ctx, store, reader, accounts, operators }: RouteDeps): void {
+export function registerDirectoryRoutes(
+  { ctx, store, reader, accounts, operators }: RouteDeps,
+): void {
   const view = async (id: string) => {
     const p = await store.require(id);
     return toView(p, (await store.userCounts()).get(p.id) ?? 0);

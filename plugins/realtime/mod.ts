@@ -11,9 +11,11 @@ import { intEnv, setting } from "../../core/config.ts";
 import { notice } from "../../core/notices.ts";
 import { definePlugin, serviceKey } from "../../core/plugin.ts";
 import { devicesKey, inventoryKey } from "../inventory/mod.ts";
+import { operatorsKey } from "../operators/mod.ts";
 import { sitesKey } from "../sites/mod.ts";
 import { tokensKey } from "../tokens/mod.ts";
 import { AcceptLimiter } from "./accept_limiter.ts";
+import { AddressLimiter } from "./address_limiter.ts";
 import { CLOSE, reconnectWindow, registerAgentSocket, shutdownReason } from "./agent_socket.ts";
 import { AgentChannel, agentStatusChanged } from "./channel.ts";
 import { Liveness } from "./liveness.ts";
@@ -49,6 +51,7 @@ export interface RealtimeInternals {
   registry: AgentRegistry;
   hub: OperatorHub;
   limiter: AcceptLimiter;
+  perAddress: AddressLimiter;
   flush(): Promise<number>;
 }
 export const realtimeInternalsKey = serviceKey<RealtimeInternals>("realtime.internals");
@@ -57,6 +60,8 @@ export default definePlugin({
   name: "realtime",
   description: "Agent and operator WebSockets, telemetry, liveness, agent registry",
   requires: ["sites", "tokens", "inventory"],
+  // Ending an operator session closes the sockets it opened, when the operators are loaded.
+  optional: ["operators"],
   migrations: new URL("./migrations/", import.meta.url),
   settings: {
     heartbeatSeconds: setting(
@@ -130,6 +135,20 @@ export default definePlugin({
       "Connections accepted at once before the rate applies.",
       "2000",
     ),
+    acceptPerAddressPerSecond: setting(
+      "BOREALIS_AGENT_WS_ACCEPT_PER_ADDRESS_PER_SECOND",
+      intEnv(50, 0, 100_000),
+      "an integer, 0 (off) to 100000",
+      "Agent socket upgrades per second from one client address; the excess gets 429 with Retry-After.",
+      "50",
+    ),
+    acceptPerAddressBurst: setting(
+      "BOREALIS_AGENT_WS_ACCEPT_PER_ADDRESS_BURST",
+      intEnv(200, 1, 1_000_000),
+      "an integer, 1 to 1000000",
+      "Upgrades one address may make at once before its rate applies.",
+      "200",
+    ),
   },
   async setup(ctx) {
     const s = ctx.settings;
@@ -171,6 +190,11 @@ export default definePlugin({
     );
     const hub = new OperatorHub(ctx.events, ctx.instanceId);
     const limiter = new AcceptLimiter(ctx.clock, s.acceptPerSecond, s.acceptBurst, 30);
+    const perAddress = new AddressLimiter(
+      ctx.clock,
+      s.acceptPerAddressPerSecond,
+      s.acceptPerAddressBurst,
+    );
     ctx.provide(realtimeKey, channel);
     ctx.provide(softwareKey, new SoftwareInventory(ctx.sql));
     ctx.provide(realtimeInternalsKey, {
@@ -178,6 +202,7 @@ export default definePlugin({
       registry,
       hub,
       limiter,
+      perAddress,
       flush: () => liveness.flush(),
     });
 
@@ -190,6 +215,7 @@ export default definePlugin({
       channel,
       telemetry,
       limiter,
+      perAddress,
       log: ctx.log,
       settings: {
         maxFrameBytes: s.maxFrameBytes,
@@ -199,6 +225,18 @@ export default definePlugin({
     });
     registerTelemetryRoutes(ctx, tokens, telemetry, channel, ctx.use(sitesKey));
     registerOperatorSocket(ctx, hub, channel);
+    // Ending a session (here or on another instance) closes the sockets it opened; the
+    // minute check also catches sessions that timed out.
+    const operators = ctx.tryUse(operatorsKey);
+    if (operators) {
+      hub.setCredentialCheck((ids) => operators.liveCredentials(ids));
+      operators.onAuthChanged(() => {
+        hub.verify().catch((err) =>
+          ctx.log.warn(`operator socket check failed: ${err instanceof Error ? err.message : err}`)
+        );
+      });
+      ctx.tasks.every("verify_operator_sockets", 60_000, () => hub.verify());
+    }
     registerSoftwareRoutes(ctx, inventory);
 
     ctx.http.openapi(

@@ -67,7 +67,10 @@ export class OperatorSocket {
     { resolve: (d: Record<string, unknown>) => void; reject: (e: Error) => void }
   >();
   #nextId = 1;
-  /** Called when the socket closes before opening (the session may be gone). */
+  /**
+   * Called when the socket closes before opening (the session may be gone), or when the
+   * engine closes it because the session ended (4401) or its role or sites changed (4403).
+   */
   onRefused?: () => void;
 
   get state(): SocketState {
@@ -126,7 +129,7 @@ export class OperatorSocket {
         }
       }
     };
-    ws.onclose = () => {
+    ws.onclose = (e) => {
       if (this.#ws !== ws) return;
       this.#ws = undefined;
       for (const p of this.#pending.values()) {
@@ -135,7 +138,10 @@ export class OperatorSocket {
       this.#pending.clear();
       this.#setState("closed");
       if (this.#stopped) return;
-      if (!opened) this.onRefused?.();
+      if (!opened || e.code === 4401 || e.code === 4403) this.onRefused?.();
+      // The session ended: knocking again would only be refused (and logged by the
+      // browser); a new sign-in starts the socket again.
+      if (e.code === 4401) return;
       // Jittered backoff: 1 s, 2 s, 4 s … up to 30 s.
       const delay = Math.min(30_000, 1000 * 2 ** this.#attempt++) * (0.5 + Math.random() / 2);
       this.#timer = setTimeout(() => this.start(), delay);
