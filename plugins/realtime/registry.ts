@@ -67,6 +67,8 @@ export class AgentRegistry {
   readonly #local = new Map<string, LocalAgent>();
   /** Devices connected to other live instances (refreshed from SQL by {@link maintain}). */
   readonly #remote = new Map<string, string>();
+  /** Connected agents whose held messages could not be handed over yet. */
+  readonly #heldPending = new Set<string>();
   /** Set by {@link closeAll}: closing sockets leave the map without a statement each. */
   #closingAll = false;
 
@@ -96,12 +98,13 @@ export class AgentRegistry {
     return this.#local.has(guid) || this.#remote.has(guid);
   }
 
-  /** Registers a freshly opened socket; replaces (and closes) an older one of the same agent. */
   /**
-   * Registers a connected agent: this instance's socket map, then its row (so other
-   * instances can route to it), then `registered` (the socket sends `welcome` there, so
-   * an agent that has its welcome is reachable from every instance), then the messages
-   * held for it while it was away.
+   * Registers a connected agent (replacing, and closing, an older socket of the same
+   * agent): this instance's socket map, then its row (so other instances can route to
+   * it), then `registered` (the socket sends `welcome` there, so an agent that has its
+   * welcome is reachable from every instance), then the messages held for it while it
+   * was away. Rejects only when registering failed; held messages the database cannot
+   * hand over now are tried again by {@link maintain} while the agent stays connected.
    */
   async add(agent: LocalAgent, registered?: () => void): Promise<void> {
     const old = this.#local.get(agent.guid);
@@ -127,7 +130,26 @@ export class AgentRegistry {
         where guid = ${agent.guid} and instance_id = ${this.#o.instanceId}`;
     }
     registered?.();
-    await this.#drainOutbox(agent);
+    await this.#deliverHeld(agent);
+  }
+
+  /** Hands over what was held for `agent`; on failure marks it for {@link maintain}. */
+  async #deliverHeld(agent: LocalAgent): Promise<void> {
+    try {
+      await this.#drainOutbox(agent);
+      this.#heldPending.delete(agent.guid);
+    } catch (err) {
+      if (this.#local.get(agent.guid) !== agent) return;
+      // The socket stays: an agent that reconnected on every database hiccup would only
+      // add load; its held messages keep until they expire.
+      if (!this.#heldPending.has(agent.guid)) {
+        this.#o.log.warn(
+          `messages held for agent ${agent.guid} could not be handed over now ` +
+            `(${err instanceof Error ? err.message : err}); trying again every few seconds`,
+        );
+      }
+      this.#heldPending.add(agent.guid);
+    }
   }
 
   /** Updates what the agent said about itself in `connect_agent`. */
@@ -145,9 +167,26 @@ export class AgentRegistry {
   async remove(agent: LocalAgent): Promise<void> {
     if (this.#local.get(agent.guid) !== agent) return;
     this.#local.delete(agent.guid);
+    this.#heldPending.delete(agent.guid);
     if (this.#closingAll) return; // closeAll removes this instance's rows in one statement
     await this.#o
       .sql`delete from agent_connections where guid = ${agent.guid} and instance_id = ${this.#o.instanceId}`;
+  }
+
+  /**
+   * Whether the agent's socket is open anywhere right now: this instance's map, then the
+   * shared table (fresher than {@link isConnected}, whose view of other instances is
+   * refreshed every few seconds).
+   */
+  async connectedNow(guid: string): Promise<boolean> {
+    const g = guid.toUpperCase();
+    if (this.#local.has(g)) return true;
+    const staleBefore = new Date(this.#o.clock.now() - this.#o.instanceStaleMs);
+    const [row] = await this.#o.sql<{ instance_id: string }[]>`
+      select c.instance_id from agent_connections c
+      join realtime_instances i on i.instance_id = c.instance_id
+      where c.guid = ${g} and i.alive_at >= ${staleBefore} and c.instance_id <> ${this.#o.instanceId}`;
+    return !!row;
   }
 
   /** Sends a message to an agent wherever it is connected. */
@@ -196,7 +235,10 @@ export class AgentRegistry {
     await this.#o.events.publish(disconnect, { guid: guid.toUpperCase(), code, reason });
   }
 
-  /** Heartbeat of this instance; refreshes which agents other live instances hold. */
+  /**
+   * Heartbeat of this instance; refreshes which agents other live instances hold, and
+   * hands over held messages that could not be delivered when their agent connected.
+   */
   async maintain(): Promise<void> {
     const now = new Date(this.#o.clock.now());
     await this.#o.sql`
@@ -206,6 +248,11 @@ export class AgentRegistry {
       insert into realtime_cluster_state (id, last_alive_at) values (1, ${now})
       on conflict (id) do update set last_alive_at = greatest(realtime_cluster_state.last_alive_at, excluded.last_alive_at)`;
     await this.loadRemote();
+    for (const guid of [...this.#heldPending]) {
+      const agent = this.#local.get(guid);
+      if (agent) await this.#deliverHeld(agent);
+      else this.#heldPending.delete(guid);
+    }
   }
 
   /** Cluster-wide clean-up (one instance runs it). */
@@ -220,6 +267,15 @@ export class AgentRegistry {
       now - 10 * this.#o.instanceStaleMs,
     )}`;
     await this.#o.sql`delete from agent_ws_tickets where expires_at <= ${new Date(now)}`;
+    await this.#o.sql`delete from operator_ws_tickets where expires_at <= ${new Date(now)}`;
+  }
+
+  /** Ids of the instances whose heartbeat is fresh (this one always included). */
+  async liveInstances(): Promise<Set<string>> {
+    const stale = new Date(this.#o.clock.now() - this.#o.instanceStaleMs);
+    const rows = await this.#o.sql<{ instance_id: string }[]>`
+      select instance_id from realtime_instances where alive_at >= ${stale}`;
+    return new Set([this.#o.instanceId, ...rows.map((r) => r.instance_id)]);
   }
 
   /** Loads which agents other live instances hold. */
