@@ -17,6 +17,7 @@ import { type AccessClaims, AccessTokenError, type AccessTokens } from "./access
 import { Batcher } from "./batcher.ts";
 import {
   DPOP_ALGS,
+  type DpopDeps,
   DpopError,
   isEd25519Alg,
   type ReplayCache,
@@ -89,9 +90,17 @@ export class DeviceAuth {
   readonly #o: DeviceAuthOptions;
   readonly #identities = new WeakMap<Request, DeviceIdentity>();
   readonly #devices: Batcher<string, DeviceRow | undefined>;
+  readonly #deps: DpopDeps;
 
   constructor(o: DeviceAuthOptions) {
     this.#o = o;
+    // One object for every request's proof check (nothing here varies per request).
+    this.#deps = {
+      now: () => o.clock.now(),
+      replay: o.replay,
+      nonce: o.nonce,
+      maxSkewSeconds: o.maxSkewSeconds,
+    };
     this.#devices = new Batcher(
       async (guids) => {
         const rows = await o.sql<DeviceRow[]>`
@@ -141,19 +150,10 @@ export class DeviceAuth {
         headers: DeviceAuth.proofHeaders(c),
         method: c.req.method,
         url: this.requestUri(c),
-      }, this.#deps());
+      }, this.#deps);
     } catch (err) {
       throw await this.#proofError(err, status);
     }
-  }
-
-  #deps() {
-    return {
-      now: () => this.#o.clock.now(),
-      replay: this.#o.replay,
-      nonce: this.#o.nonce,
-      maxSkewSeconds: this.#o.maxSkewSeconds,
-    };
   }
 
   async #proofError(err: unknown, status: number): Promise<HttpError> {
@@ -215,11 +215,21 @@ export class DeviceAuth {
         accessToken: token,
         accessTokenAth: ath,
         expectedJkt: claims.cnf.jkt,
-      }, this.#deps());
+      }, this.#deps);
     } catch (err) {
       throw await this.#proofError(err, 401);
     }
     const row = await deviceP;
+    // The device row is the authority on every request: a verified token whose device
+    // has gone, been rekeyed, revoked or moved to a new token version is dropped from
+    // the cache as well as refused.
+    if (
+      !row || row.ssl_key_fingerprint !== claims.ssl_key_fingerprint ||
+      row.token_version !== claims.token_version || row.status === "revoked" ||
+      row.status === "decommissioned"
+    ) {
+      this.#o.access.verified.forgetDevice(claims.guid);
+    }
     if (!row) throw dpopChallenge("invalid_token", "device not found");
     if (row.ssl_key_fingerprint !== claims.ssl_key_fingerprint) {
       throw dpopChallenge("invalid_token", "device key changed; re-enroll");
