@@ -28,6 +28,7 @@ import {
   type Router,
 } from "./http.ts";
 import { createLogSink, type Logger, type LogSink } from "./log.ts";
+import { Metrics, type MetricsServer, registerKernelMetrics, serveMetrics } from "./metrics.ts";
 import {
   applyMigrations,
   MigrationError,
@@ -168,6 +169,7 @@ export class Engine {
   #stopHooks: Array<{ plugin: string; fn: () => void | Promise<void> }> = [];
   #drainHooks: Array<{ plugin: string; fn: () => void | Promise<void> }> = [];
   #server?: Deno.HttpServer;
+  #metricsServer?: MetricsServer;
   #draining = false;
   #stopped?: Promise<void>;
 
@@ -182,6 +184,8 @@ export class Engine {
     readonly tasks: TaskScheduler,
     readonly app: Router,
     readonly instanceId: string,
+    /** This instance's Prometheus figures (served when BOREALIS_METRICS_PORT is set). */
+    readonly metrics: Metrics,
   ) {}
 
   #services = new Map<string, unknown>();
@@ -278,6 +282,17 @@ export class Engine {
       const events = new EventBus(instanceId, logSink.logger("events"));
       await events.connect(db.sql);
       const tasks = new TaskScheduler(clock, logSink.logger("tasks"), db.sql, instanceId);
+      const worker = env.BOREALIS_WORKER_INDEX;
+      const metrics = new Metrics({
+        engine_instance: instanceId.slice(0, 8),
+        ...(worker ? { worker } : {}),
+      });
+      registerKernelMetrics(metrics, {
+        ping: async () => void (await db.sql`select 1`),
+        poolSize: settings.dbPoolSize,
+        tasks,
+        events,
+      });
       const bodyLimits: Array<{ prefix: string; bytes: number }> = [];
       const engine: Engine = new Engine(
         settings,
@@ -290,6 +305,7 @@ export class Engine {
         tasks,
         undefined as unknown as Router,
         instanceId,
+        metrics,
       );
       const app = createApp({
         log: logSink.logger("http"),
@@ -299,6 +315,7 @@ export class Engine {
         corsOrigins: settings.corsOrigins,
         ready: async () => void (await db.sql`select 1`),
         isDraining: () => engine.#draining,
+        metrics,
       });
       (engine as { app: Router }).app = app;
       const proxies = parseTrustedProxies(settings.trustedProxies);
@@ -379,6 +396,7 @@ export class Engine {
         events: this.events,
         auth: this.auth,
         audit,
+        metrics: this.metrics,
         instanceId: this.instanceId,
         provide: <T>(key: ServiceKey<T>, service: T) => {
           const owner = key.id.split(".")[0];
@@ -435,9 +453,27 @@ export class Engine {
     }
   }
 
-  /** Starts the HTTP listener; resolves with the bound address. */
-  listen(): Promise<{ hostname: string; port: number }> {
-    return new Promise((resolve, reject) => {
+  /**
+   * Starts the metrics listener when `BOREALIS_METRICS_PORT` is set (`listen` does this
+   * too); resolves with its address, or null when metrics are not served.
+   */
+  async listenMetrics(): Promise<{ hostname: string; port: number } | null> {
+    const port = this.settings.metricsPort;
+    if (port === undefined) return null;
+    this.#metricsServer ??= await serveMetrics({
+      hostname: this.settings.metricsHost,
+      port,
+      token: this.settings.metricsToken,
+      metrics: this.metrics,
+      log: this.log,
+    });
+    return this.#metricsServer.addr;
+  }
+
+  /** Starts the HTTP listener (and the metrics one); resolves with the bound address. */
+  async listen(): Promise<{ hostname: string; port: number }> {
+    await this.listenMetrics();
+    return await new Promise((resolve, reject) => {
       try {
         this.#server = Deno.serve({
           hostname: this.settings.host,
@@ -506,6 +542,7 @@ export class Engine {
         );
       }
     }
+    await this.#metricsServer?.shutdown();
     await this.events.close();
     await this.db.close();
     this.log.info("stopped");

@@ -158,7 +158,9 @@ export class TaskScheduler implements TaskRegistrar {
       }
       task.stats.lastRunAt = new Date(this.clock.now()).toISOString();
       task.stats.runs++;
+      const start = performance.now();
       await task.fn();
+      this.onRun?.(task.name, (performance.now() - start) / 1000);
     } catch (err) {
       task.stats.failures++;
       task.stats.lastError = err instanceof Error ? err.message : String(err);
@@ -208,6 +210,9 @@ export class TaskScheduler implements TaskRegistrar {
       await Promise.allSettled(running);
     }
   }
+
+  /** Told the duration of every successful run in seconds (metrics). */
+  onRun?: (name: string, seconds: number) => void;
 
   /** Counters for every task. */
   stats(): TaskStats[] {

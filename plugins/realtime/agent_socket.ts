@@ -20,6 +20,7 @@ import type { DeviceIdentity, TokenService } from "../tokens/mod.ts";
 import type { AcceptLimiter } from "./accept_limiter.ts";
 import type { AgentChannel } from "./channel.ts";
 import type { Liveness } from "./liveness.ts";
+import type { SocketMetrics } from "./metrics.ts";
 import type { AgentRegistry, LocalAgent } from "./registry.ts";
 import { AgentError, ConnectAgent, Frame, Heartbeat } from "./schemas.ts";
 import type { TelemetryIngest } from "./telemetry.ts";
@@ -80,6 +81,7 @@ interface Deps {
   limiter: AcceptLimiter;
   settings: SocketSettings;
   log: Logger;
+  metrics: SocketMetrics;
 }
 
 const ErrorBody = z.object({ error: z.string(), message: z.string() });
@@ -188,6 +190,7 @@ export function registerAgentSocket(
     };
   }
 
+  ctx.http.use("/api/agent/ws", d.metrics.upgrades);
   ctx.http.openapi(
     createRoute({
       method: "get",
@@ -266,8 +269,13 @@ export function registerAgentSocket(
         agent.close(CLOSE.tokenExpired, "token_expired: refresh the access token and reconnect"),
       Math.max(0, who.exp - clock.now()),
     );
-    const reply = (type: string, id: string | undefined, data: unknown) =>
-      agent.send(id ? { type, id, data } : { type, data });
+    // When the frame being handled arrived (frames of one socket are handled in order
+    // up to their first await, which is all a heartbeat needs).
+    let arrived = 0;
+    const reply = (type: string, id: string | undefined, data: unknown) => {
+      d.metrics.replied(type, performance.now() - arrived);
+      return agent.send(id ? { type, id, data } : { type, data });
+    };
     const fail = (id: string | undefined, code: string, message: string) =>
       reply("error", id, { code, message });
 
@@ -295,6 +303,8 @@ export function registerAgentSocket(
     };
 
     socket.onmessage = async (event) => {
+      arrived = performance.now();
+      d.metrics.frame();
       if (typeof event.data !== "string") {
         return fail(undefined, "binary_not_supported", "send JSON text frames");
       }

@@ -13,6 +13,7 @@ import { inventoryKey } from "../inventory/mod.ts";
 import { tokensKey } from "../tokens/mod.ts";
 import { AcceptLimiter } from "./accept_limiter.ts";
 import { CLOSE, reconnectWindow, registerAgentSocket, shutdownReason } from "./agent_socket.ts";
+import { socketMetrics } from "./metrics.ts";
 import { AgentChannel, agentStatusChanged } from "./channel.ts";
 import { Liveness } from "./liveness.ts";
 import { OperatorHub, registerOperatorSocket } from "./operator_socket.ts";
@@ -174,6 +175,7 @@ export default definePlugin({
       telemetry,
       limiter,
       log: ctx.log,
+      metrics: socketMetrics(ctx.metrics, () => registry.localCount),
       settings: {
         maxFrameBytes: s.maxFrameBytes,
         idleTimeoutSeconds: s.idleTimeoutSeconds,
