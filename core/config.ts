@@ -291,6 +291,21 @@ export const coreSettingSpecs = {
     "How long closing long-lived sockets and in-flight requests may take after a stop signal.",
     "10000",
   ),
+  workers: setting(
+    "BOREALIS_WORKERS",
+    intEnv(1, 1, 64),
+    "an integer from 1 to 64",
+    "Engine processes sharing BOREALIS_PORT (SO_REUSEPORT), started and supervised by " +
+      "`deno task start`; more than 1 needs BOREALIS_DATABASE_URL.",
+    "1",
+  ),
+  reusePort: setting(
+    "BOREALIS_REUSE_PORT",
+    boolEnv(false),
+    "true or false",
+    "Listen with SO_REUSEPORT so other engine processes can share the port (workers set it).",
+    "false",
+  ),
   metricsPort: setting(
     "BOREALIS_METRICS_PORT",
     optionalIntEnv(0, 65535),

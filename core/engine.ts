@@ -246,8 +246,10 @@ export class Engine {
     }
 
     const clock = options.clock ?? systemClock;
+    // Each worker keeps its own log (daily rotation renames the file: one writer per file).
+    const worker = env.BOREALIS_WORKER_INDEX;
     const logSink = options.logSink ?? createLogSink({
-      dir: `${settings.dataDir}/Logs`,
+      dir: `${settings.dataDir}/Logs${worker ? `/worker-${worker}` : ""}`,
       level: settings.debug ? "DEBUG" : "INFO",
       retentionDays: settings.logRetentionDays,
       clock,
@@ -282,7 +284,6 @@ export class Engine {
       const events = new EventBus(instanceId, logSink.logger("events"));
       await events.connect(db.sql);
       const tasks = new TaskScheduler(clock, logSink.logger("tasks"), db.sql, instanceId);
-      const worker = env.BOREALIS_WORKER_INDEX;
       const metrics = new Metrics({
         engine_instance: instanceId.slice(0, 8),
         ...(worker ? { worker } : {}),
@@ -478,6 +479,7 @@ export class Engine {
         this.#server = Deno.serve({
           hostname: this.settings.host,
           port: this.settings.port,
+          reusePort: this.settings.reusePort,
           onListen: (addr) => {
             this.log.info(`listening on http://${addr.hostname}:${addr.port}`);
             resolve({ hostname: addr.hostname, port: addr.port });
