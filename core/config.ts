@@ -310,8 +310,8 @@ export const coreSettingSpecs = {
     "BOREALIS_METRICS_PORT",
     optionalIntEnv(0, 65535),
     "an integer from 0 to 65535 (0 picks a free one)",
-    "Serve Prometheus GET /metrics on this port, a listener of its own (unset: off). Workers " +
-      "started by `deno task start workers` use this port plus their index.",
+    "Serve Prometheus GET /metrics on this port, a listener of its own (unset: off); with " +
+      "BOREALIS_WORKERS, worker i uses this port plus i.",
     "(off)",
   ),
   metricsHost: setting(
