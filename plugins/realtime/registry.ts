@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { Batcher } from "../../core/batcher.ts";
 import type { Clock } from "../../core/clock.ts";
 import type { Sql } from "../../core/db.ts";
 import { type EventBus, eventKey } from "../../core/events.ts";
@@ -49,6 +50,15 @@ const disconnect = eventKey<{ guid: string; code: number; reason: string }>(
   "realtime.disconnect_agent",
 );
 
+/** One socket's registration row. */
+interface Registration {
+  guid: string;
+  agentId: string | null;
+  serviceMode: string | null;
+  connectedAt: Date;
+  remoteAddr: string | null;
+}
+
 /** Options of {@link AgentRegistry}. */
 export interface RegistryOptions {
   sql: Sql;
@@ -70,8 +80,15 @@ export class AgentRegistry {
   /** Set by {@link closeAll}: closing sockets leave the map without a statement each. */
   #closingAll = false;
 
+  /**
+   * Registrations, batched: a fleet returning after a restart registers thousands of
+   * sockets a second, one upsert and one outbox read each unless they share statements.
+   */
+  readonly #registrations: Batcher<Registration, AgentMessage[] | Error>;
+
   constructor(o: RegistryOptions) {
     this.#o = o;
+    this.#registrations = new Batcher((items) => this.#register(items), 1000, 2);
     o.events.subscribe(routed, (e) => {
       if (e.instance !== o.instanceId) return;
       const agent = this.#local.get(e.guid);
@@ -107,17 +124,15 @@ export class AgentRegistry {
     const old = this.#local.get(agent.guid);
     if (old && old !== agent) old.close(4409, "replaced by a newer connection");
     this.#local.set(agent.guid, agent);
-    const now = new Date(this.#o.clock.now());
     const described = agent.agentId ?? null;
-    await this.#o.sql`
-      insert into agent_connections (guid, instance_id, agent_id, service_mode, connected_at, remote_addr)
-      values (${agent.guid}, ${this.#o.instanceId}, ${agent.agentId ?? null}, ${
-      agent.serviceMode ?? null
-    },
-              ${now}, ${agent.remoteAddr ?? null})
-      on conflict (guid) do update set instance_id = excluded.instance_id, agent_id = excluded.agent_id,
-        service_mode = excluded.service_mode, connected_at = excluded.connected_at,
-        remote_addr = excluded.remote_addr`;
+    const held = await this.#registrations.add({
+      guid: agent.guid,
+      agentId: described,
+      serviceMode: agent.serviceMode ?? null,
+      connectedAt: new Date(this.#o.clock.now()),
+      remoteAddr: agent.remoteAddr ?? null,
+    });
+    if (held instanceof Error) throw held;
     // connect_agent may have been handled while this row was being written (its update
     // can run first on another pooled connection and find no row): write it again.
     if ((agent.agentId ?? null) !== described) {
@@ -127,7 +142,58 @@ export class AgentRegistry {
         where guid = ${agent.guid} and instance_id = ${this.#o.instanceId}`;
     }
     registered?.();
-    await this.#drainOutbox(agent);
+    // The messages held while it was away, in the order they were held.
+    for (const message of held) agent.send(message);
+  }
+
+  /**
+   * Writes a batch of registrations (one upsert) and takes the messages held for those
+   * agents (one delete … returning): two statements' work in one round trip.
+   */
+  async #register(items: Registration[]): Promise<Array<AgentMessage[] | Error>> {
+    // One row per agent: a socket replaced within the same batch keeps the newest values.
+    const last = new Map<string, Registration>();
+    for (const r of items) last.set(r.guid, r);
+    const rows = [...last.values()];
+    let held: { id: string; guid: string; message: AgentMessage }[];
+    try {
+      held = await this.#o.sql<{ id: string; guid: string; message: AgentMessage }[]>`
+        with input as (
+          select * from unnest(${rows.map((r) => r.guid)}::uuid[],
+            ${rows.map((r) => r.agentId)}::text[], ${rows.map((r) => r.serviceMode)}::text[],
+            ${rows.map((r) => r.connectedAt.toISOString())}::timestamptz[],
+            ${rows.map((r) => r.remoteAddr)}::text[])
+            as u(guid, agent_id, service_mode, connected_at, remote_addr)
+        ), registered as (
+          insert into agent_connections
+            (guid, instance_id, agent_id, service_mode, connected_at, remote_addr)
+          select guid, ${this.#o.instanceId}, agent_id, service_mode, connected_at, remote_addr
+          from input
+          on conflict (guid) do update set instance_id = excluded.instance_id,
+            agent_id = excluded.agent_id, service_mode = excluded.service_mode,
+            connected_at = excluded.connected_at, remote_addr = excluded.remote_addr
+        )
+        delete from agent_outbox o using input i
+        where o.guid = i.guid and o.expires_at > ${new Date(this.#o.clock.now())}
+        returning o.id, o.guid, o.message`;
+    } catch (err) {
+      // A device purged meanwhile (foreign key) must not fail the others: one by one.
+      if ((err as { code?: string }).code !== "23503" || rows.length === 1) throw err;
+      const each = await Promise.all(
+        rows.map((r) => this.#register([r]).then(([one]) => one!, (e) => e as Error)),
+      );
+      const byGuid = new Map(rows.map((r, i) => [r.guid, each[i]!]));
+      return items.map((r) => last.get(r.guid) === r ? byGuid.get(r.guid)! : []);
+    }
+    held.sort((a, b) => Number(a.id) - Number(b.id));
+    const byGuid = new Map<string, AgentMessage[]>();
+    for (const h of held) {
+      const g = h.guid.toUpperCase();
+      const list = byGuid.get(g);
+      if (list) list.push(h.message);
+      else byGuid.set(g, [h.message]);
+    }
+    return items.map((r) => last.get(r.guid) === r ? byGuid.get(r.guid.toUpperCase()) ?? [] : []);
   }
 
   /** Updates what the agent said about itself in `connect_agent`. */
@@ -177,17 +243,6 @@ export class AgentRegistry {
         where exists (select 1 from devices where guid = ${guid})`;
     }
     return { status: "offline", held_until: until.toISOString() };
-  }
-
-  async #drainOutbox(agent: LocalAgent): Promise<void> {
-    const now = new Date(this.#o.clock.now());
-    const rows = await this.#o.sql<{ message: AgentMessage }[]>`
-      delete from agent_outbox where guid = ${agent.guid} and expires_at > ${now}
-      returning id, message`;
-    rows.sort((a, b) =>
-      Number((a as unknown as { id: string }).id) - Number((b as unknown as { id: string }).id)
-    );
-    for (const r of rows) agent.send(r.message);
   }
 
   /** Closes the agent's socket wherever it is (containment). */

@@ -14,7 +14,7 @@ import { HttpError } from "../../core/errors.ts";
 import type { AppEnv } from "../../core/http.ts";
 import type { DeviceStatus } from "../inventory/mod.ts";
 import { type AccessClaims, AccessTokenError, type AccessTokens } from "./access.ts";
-import { Batcher } from "./batcher.ts";
+import { Batcher } from "../../core/batcher.ts";
 import {
   DPOP_ALGS,
   type DpopDeps,
