@@ -17,7 +17,7 @@ export const KINDS = ["script", "workflow", "ansible"] as const;
 export type Kind = typeof KINDS[number];
 
 /** The interpreter / engine an assembly runs under. */
-export const TYPES = ["powershell", "batch", "bash", "workflow", "ansible"] as const;
+export const TYPES = ["powershell", "batch", "bash", "python", "workflow", "ansible"] as const;
 /** An assembly type. */
 export type AssemblyType = typeof TYPES[number];
 
@@ -111,6 +111,8 @@ export function payloadExtension(kind: Kind, type: AssemblyType | null, payloadT
       return "sh";
     case "batch":
       return "bat";
+    case "python":
+      return "py";
     case "ansible":
       return "yml";
     default:

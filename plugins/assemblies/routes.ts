@@ -576,6 +576,42 @@ export function registerRoutes(ctx: PluginContext, service: AssembliesService): 
     },
   );
 
+  http.openapi(
+    createRoute({
+      method: "post",
+      path: "/api/assemblies/import/preview",
+      tags,
+      summary: "Check an import document and answer what it would become, saving nothing",
+      description: "The same rules as POST /api/assemblies/import (shape, kind and type, " +
+        "variables, files, the size limit); an editor fills its form with the answer.",
+      middleware: [requireRole("User")] as const,
+      request: body(z.record(z.string(), z.unknown())),
+      responses: {
+        200: json(
+          z.object({
+            assembly_guid: z.string().nullable(),
+            document_domain: z.string().nullable(),
+            display_name: z.string(),
+            summary: z.string(),
+            category: z.string(),
+            assembly_kind: z.enum(KINDS),
+            assembly_type: z.enum(TYPES).nullable(),
+            metadata: z.record(z.string(), z.unknown()),
+            tags: z.array(z.string()),
+            payload: z.unknown(),
+            payload_encoding: z.enum(["text", "base64"]),
+            payload_size_bytes: z.number().int(),
+            max_bytes: z.number().int(),
+          }).openapi("AssemblyImportPreview"),
+          "What the document would become",
+        ),
+        400: err("invalid_assembly_document, listing each invalid field"),
+        401: err("Not signed in"),
+      },
+    }),
+    (c) => c.json(service.previewImport(c.req.valid("json")) as never, 200),
+  );
+
   // ---- Dev Mode and privileged operations ----------------------------------------
 
   http.openapi(

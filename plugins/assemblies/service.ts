@@ -14,6 +14,7 @@ import {
   type AssemblyCache,
   type AssemblyPatch,
   type NewAssembly,
+  payloadBytes,
   type PayloadInput,
 } from "./cache.ts";
 import type { AssemblyRecord, AssemblyType, Domain, Kind, PayloadType } from "./model.ts";
@@ -21,6 +22,7 @@ import type { PayloadStore } from "./payloads.ts";
 import {
   decodeBase64,
   decodePayload,
+  encodeBase64,
   exportDocument,
   FileSchema,
   parseImportDocument,
@@ -45,6 +47,26 @@ export interface AssemblyInput {
   payload_encoding?: "text" | "base64";
 }
 
+/** What an import document would become (nothing staged). */
+export interface ImportPreview {
+  /** The document's own GUID (importing it as is would update that assembly). */
+  assembly_guid: string | null;
+  /** The domain the document names, if any. */
+  document_domain: string | null;
+  display_name: string;
+  summary: string;
+  category: string;
+  assembly_kind: Kind;
+  assembly_type: AssemblyType | null;
+  metadata: Record<string, unknown>;
+  tags: string[];
+  /** Script text, a workflow object, or base64 (payload_encoding) for binaries. */
+  payload: unknown;
+  payload_encoding: "text" | "base64";
+  payload_size_bytes: number;
+  max_bytes: number;
+}
+
 /** Options for {@link AssembliesService}. */
 export interface ServiceOptions {
   sql: Sql;
@@ -59,7 +81,7 @@ export interface ServiceOptions {
 }
 
 const TYPES_BY_KIND: Record<Kind, readonly (AssemblyType | null)[]> = {
-  script: ["powershell", "batch", "bash", null],
+  script: ["powershell", "batch", "bash", "python", null],
   workflow: ["workflow", null],
   ansible: ["ansible", null],
 };
@@ -201,6 +223,33 @@ export class AssembliesService {
     const input: NewAssembly = { ...parsed, domain };
     delete (input as { documentDomain?: string }).documentDomain;
     return { record: await this.o.cache.create(input), created: true };
+  }
+
+  /**
+   * Checks an import document against the same rules as {@link importDocument} (shape,
+   * kind and type, variables, files, size) and answers what it would become, without
+   * staging anything: the console fills its editor with it, and the operator saves.
+   */
+  previewImport(doc: unknown): ImportPreview {
+    const parsed = parseImportDocument(doc, { maxPayloadBytes: this.o.maxPayloadBytes });
+    const type = this.#type(parsed.assembly_kind, parsed.assembly_type ?? null);
+    const p = parsed.payload;
+    const size = payloadBytes(p).length;
+    return {
+      assembly_guid: parsed.assembly_guid ?? null,
+      document_domain: parsed.documentDomain ?? null,
+      display_name: parsed.display_name,
+      summary: parsed.summary ?? "",
+      category: parsed.category ?? (parsed.assembly_kind === "script" ? "script" : ""),
+      assembly_kind: parsed.assembly_kind,
+      assembly_type: type,
+      metadata: parsed.metadata ?? {},
+      tags: parsed.tags ?? [],
+      payload: p.kind === "text" ? p.text : p.kind === "json" ? p.value : encodeBase64(p.bytes),
+      payload_encoding: p.kind === "bytes" ? "base64" : "text",
+      payload_size_bytes: size,
+      max_bytes: this.o.maxPayloadBytes,
+    };
   }
 
   /** The legacy export document of one assembly (byte-stable). */

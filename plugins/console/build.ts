@@ -1,6 +1,7 @@
 /**
  * Builds the console's single-page app from `ui/` with Deno's own bundler (`deno bundle`,
- * esbuild inside): one minified ES module, renamed after its content hash, and an
+ * esbuild inside): minified ES modules — the entry renamed after its content hash, one
+ * chunk per page (the bundler names chunks after their content) — and an
  * `index.html` that loads it. Nothing is committed: the first start builds, and the result
  * is kept under a folder named after a hash of every input (the sources, both `deno.json`
  * files, `deno.lock` and the Deno version), so a restart with unchanged sources reuses it
@@ -12,7 +13,7 @@ import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** Bumped when the build steps themselves change, so old outputs are not reused. */
-const BUILD_FORMAT = "1";
+const BUILD_FORMAT = "2";
 
 /** One file of the built console. */
 export interface ConsoleAsset {
@@ -141,6 +142,9 @@ async function bundle(entry: string, out: string, projectRoot: string, timeoutMs
       "--platform",
       "browser",
       "--minify",
+      // Each page is its own chunk (pages.tsx imports them lazily): the first visit loads
+      // the shell and one page, not every page and every library.
+      "--code-splitting",
       "--outdir",
       out,
       entry,
@@ -183,28 +187,34 @@ export async function buildConsole(o: BuildOptions): Promise<ConsoleBuild> {
   try {
     await bundle(join(uiDir, "main.tsx"), join(tmp, "raw"), projectRoot, o.timeoutMs ?? 180_000);
     await Deno.mkdir(join(tmp, "assets"));
-    const js = await Deno.readFile(join(tmp, "raw", "main.js"));
-    const jsName = `main-${(await sha256Hex(js)).slice(0, 12)}.js`;
-    await Deno.rename(join(tmp, "raw", "main.js"), join(tmp, "assets", jsName));
+    // Chunks are named by the bundler after their content hash already; the entry is
+    // renamed after its own hash. They import each other by relative path, so they
+    // stay together in one folder.
+    const files: Array<{ path: string; file: string; immutable: boolean }> = [
+      { path: "/index.html", file: "index.html", immutable: false },
+    ];
+    let jsName = "";
+    for await (const e of Deno.readDir(join(tmp, "raw"))) {
+      if (!e.isFile || !e.name.endsWith(".js")) continue;
+      const body = await Deno.readFile(join(tmp, "raw", e.name));
+      const name = e.name === "main.js"
+        ? `main-${(await sha256Hex(body)).slice(0, 12)}.js`
+        : e.name;
+      if (e.name === "main.js") jsName = name;
+      await Deno.rename(join(tmp, "raw", e.name), join(tmp, "assets", name));
+      files.push({ path: `/assets/${name}`, file: `assets/${name}`, immutable: true });
+    }
+    if (!jsName) throw new Error("deno bundle wrote no main.js");
     const favicon = await Deno.readFile(join(uiDir, "favicon.svg"));
     const iconName = `favicon-${(await sha256Hex(favicon)).slice(0, 12)}.svg`;
     await Deno.writeFile(join(tmp, "assets", iconName), favicon);
+    files.push({ path: `/assets/${iconName}`, file: `assets/${iconName}`, immutable: true });
     const html = (await Deno.readTextFile(join(uiDir, "index.html")))
       .replace("%SCRIPT%", `/assets/${jsName}`)
       .replace("%ICON%", `/assets/${iconName}`);
     await Deno.writeTextFile(join(tmp, "index.html"), html);
     await Deno.remove(join(tmp, "raw"), { recursive: true });
-    await Deno.writeTextFile(
-      join(tmp, "manifest.json"),
-      JSON.stringify({
-        hash,
-        files: [
-          { path: "/index.html", file: "index.html", immutable: false },
-          { path: `/assets/${jsName}`, file: `assets/${jsName}`, immutable: true },
-          { path: `/assets/${iconName}`, file: `assets/${iconName}`, immutable: true },
-        ],
-      }),
-    );
+    await Deno.writeTextFile(join(tmp, "manifest.json"), JSON.stringify({ hash, files }));
     try {
       await Deno.rename(tmp, dir);
     } catch {

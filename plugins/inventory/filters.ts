@@ -429,6 +429,33 @@ export class FilterService {
     }
   }
 
+  /**
+   * How many devices `p` may see that a definition matches now, or null when it cannot
+   * be evaluated (a bad expression, the statement timeout). For lists, so one broken
+   * filter does not break the page.
+   */
+  async matchCount(def: FilterDef, p: Principal): Promise<number | null> {
+    const where = this.compile(def);
+    const scope = p.sites === "all"
+      ? this.sql`true`
+      : this.sql`d.site_id = any(${[...p.sites]}::int[])`;
+    try {
+      const [row] = await this.sql.begin(async (tx) => {
+        await tx.unsafe(`set local statement_timeout = ${Math.floor(this.timeoutMs)}`);
+        return await tx<{ n: number }[]>`
+          select count(*)::int as n from devices d left join sites s on s.id = d.site_id
+          where ${where} and ${scope}`;
+      });
+      return row?.n ?? 0;
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === "2201B" || code === "57014" || code === "22P02" || code === "22003") {
+        return null;
+      }
+      throw err;
+    }
+  }
+
   /** Resolves a stored filter by id (for jobs and watchdogs). */
   async resolveById(id: number, p: Principal): Promise<ResolvedDevice[]> {
     const f = await this.get(id, p);

@@ -114,6 +114,6 @@ export default definePlugin({
     // Filters before devices: /api/device_filters/metadata must not reach a {id} route.
     registerFilterRoutes(ctx.http, filters, ctx.audit);
     registerViewRoutes(ctx.http, ctx.sql, ctx.clock, ctx.audit);
-    registerDeviceRoutes(ctx.http, service, ctx.audit);
+    registerDeviceRoutes(ctx.http, service, ctx.audit, filters);
   },
 });

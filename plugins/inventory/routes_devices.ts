@@ -20,6 +20,7 @@ import {
   type DeviceTextField,
   type InventoryService,
 } from "./service.ts";
+import type { FilterService } from "./filters.ts";
 import { PRESENCE_STATES } from "./presence.ts";
 import type { ContainmentAction, DeviceRecord } from "./types.ts";
 
@@ -118,6 +119,7 @@ const list = createRoute({
         "online, offline or overdue: the rows' presence, judged in SQL",
       ),
       containment: z.enum(["active", "quarantined", "revoked", "decommissioned"]).optional(),
+      filter_id: idParam().optional().describe("only the devices a saved filter matches now"),
       q: z.string().max(255).trim().optional(),
       ...textFilters,
       sort: z.enum(Object.keys(DEVICE_SORT_FIELDS) as [DeviceSortField, ...DeviceSortField[]])
@@ -256,10 +258,20 @@ const hashList = createRoute({
 });
 
 /** Registers the device routes. */
-export function registerDeviceRoutes(http: Router, inv: InventoryService, audit: Auditor): void {
+export function registerDeviceRoutes(
+  http: Router,
+  inv: InventoryService,
+  audit: Auditor,
+  filters: FilterService,
+): void {
   http.openapi(list, async (c) => {
     const p = await principalOf(c);
     const q = c.req.valid("query");
+    // A saved filter resolves like it does for jobs and watchdogs (its own statement
+    // timeout and regex errors), then narrows the page query.
+    const guids = q.filter_id === undefined
+      ? undefined
+      : (await filters.resolveById(q.filter_id, p)).map((d) => d.guid);
     const contains: Partial<Record<DeviceTextField, string>> = {};
     for (const f of Object.keys(DEVICE_TEXT_FIELDS) as DeviceTextField[]) {
       const v = (q as Record<string, unknown>)[f];
@@ -271,6 +283,7 @@ export function registerDeviceRoutes(http: Router, inv: InventoryService, audit:
       containment: q.containment,
       q: q.q || undefined,
       contains,
+      guids,
       sort: q.sort,
       order: q.order,
       limit: q.limit,

@@ -23,8 +23,15 @@ const list = createRoute({
   path: "/api/device_filters",
   tags,
   summary: "Filters the caller may see (archived ones with include_archived=true)",
+  description: "With `with_counts=true` each filter carries `match_count`: the devices it " +
+    "matches now that the caller may see (null when it cannot be evaluated).",
   middleware: [requireRole("User")] as const,
-  request: { query: z.object({ include_archived: z.enum(["true", "false"]).default("false") }) },
+  request: {
+    query: z.object({
+      include_archived: z.enum(["true", "false"]).default("false"),
+      with_counts: z.enum(["true", "false"]).default("false"),
+    }),
+  },
   responses: { 200: jsonResponse("Filters", z.object({ filters: z.array(Filter) })) },
 });
 const metadata = createRoute({
@@ -150,9 +157,12 @@ const action = (name: "clone" | "archive" | "unarchive") =>
 export function registerFilterRoutes(http: Router, filters: FilterService, audit: Auditor): void {
   http.openapi(list, async (c) => {
     const p = await principalOf(c);
-    return c.json({
-      filters: await filters.list(p, c.req.valid("query").include_archived === "true"),
-    }, 200);
+    const q = c.req.valid("query");
+    const list = await filters.list(p, q.include_archived === "true");
+    if (q.with_counts !== "true") return c.json({ filters: list }, 200);
+    const counted = [];
+    for (const f of list) counted.push({ ...f, match_count: await filters.matchCount(f, p) });
+    return c.json({ filters: counted }, 200);
   });
   http.openapi(metadata, (c) => c.json(filterMetadata as Record<string, unknown>, 200));
   http.openapi(create, async (c) => {

@@ -140,6 +140,8 @@ export interface DeviceQuery {
   q?: string;
   /** Substring filters per column. */
   contains?: Partial<Record<DeviceTextField, string>>;
+  /** Only these devices (a saved filter's matches). */
+  guids?: string[];
   sort?: DeviceSortField;
   order?: "asc" | "desc";
   limit: number;
@@ -508,6 +510,7 @@ export class InventoryService {
       conditions.push(sql`${this.presence.sql(sql)} = ${q.presence}`);
     }
     if (q.containment) conditions.push(sql`d.status = ${q.containment}`);
+    if (q.guids) conditions.push(sql`d.guid = any(${q.guids.map((g) => g.toLowerCase())}::uuid[])`);
     const like = (text: string) => `%${text.toLowerCase().replace(/[\\%_]/g, (m) => `\\${m}`)}%`;
     for (const [field, text] of Object.entries(q.contains ?? {})) {
       const column = DEVICE_TEXT_FIELDS[field as DeviceTextField];

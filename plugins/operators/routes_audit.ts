@@ -1,6 +1,7 @@
 /**
- * `GET /api/audit` (Admin): the audit trail, newest first, filtered by actor, action
- * (exact, or a prefix ending in `*`) and time, paged with an opaque cursor.
+ * `GET /api/audit` (Admin): the audit trail, newest first, filtered by actor, action and
+ * target (exact, or a prefix ending in `*`), outcome and a time range, paged with an
+ * opaque cursor.
  *
  * @module
  */
@@ -34,7 +35,10 @@ const auditRoute = createRoute({
     query: z.object({
       actor: plainText(200).optional(),
       action: plainText(200).optional(),
+      target: plainText(300).optional().describe("exact, or a prefix ending in *"),
+      outcome: z.enum(["success", "failure", "denied"]).optional(),
       since: z.iso.datetime({ offset: true }).optional(),
+      until: z.iso.datetime({ offset: true }).optional().describe("entries before this time"),
       limit: intParam({ min: 1, max: 1000 }).default(100),
       cursor: z.string().max(40).regex(/^[A-Za-z0-9_-]+$/).optional(),
     }),
@@ -62,11 +66,12 @@ export function installAuditRoutes(deps: Deps): void {
   ctx.http.openapi(auditRoute, async (c) => {
     const q = c.req.valid("query");
     const before = q.cursor ? decodeCursor(q.cursor) : null;
-    const action = q.action?.endsWith("*")
-      ? sql`and action like ${q.action.slice(0, -1).replace(/[\\%_]/g, "\\$&") + "%"}`
-      : q.action
-      ? sql`and action = ${q.action}`
-      : sql``;
+    const match = (column: string, value: string | undefined) =>
+      value?.endsWith("*")
+        ? sql`and ${sql(column)} like ${value.slice(0, -1).replace(/[\\%_]/g, "\\$&") + "%"}`
+        : value
+        ? sql`and ${sql(column)} = ${value}`
+        : sql``;
     const rows = await sql<
       {
         id: string;
@@ -87,8 +92,11 @@ export function installAuditRoutes(deps: Deps): void {
       from audit_log
       where true
         ${q.actor ? sql`and (actor_name = ${q.actor} or actor_id = ${q.actor})` : sql``}
-        ${action}
+        ${match("action", q.action)}
+        ${match("target", q.target)}
+        ${q.outcome ? sql`and outcome = ${q.outcome}` : sql``}
         ${q.since ? sql`and at >= ${new Date(q.since)}` : sql``}
+        ${q.until ? sql`and at < ${new Date(q.until)}` : sql``}
         ${before ? sql`and id < ${before}` : sql``}
       order by id desc
       limit ${q.limit + 1}`;

@@ -25,6 +25,7 @@ import {
 import { QuickRunner } from "./quick_run.ts";
 import { registerJobRoutes } from "./routes_jobs.ts";
 import { registerQuickRunRoutes } from "./routes_quick_run.ts";
+import { registerSchedulePreviewRoute } from "./routes_schedule_preview.ts";
 import { registerServerTimeRoute } from "./routes_server_time.ts";
 import { registerWindowRoutes } from "./routes_windows.ts";
 import { RunEngine } from "./runs.ts";
@@ -227,6 +228,8 @@ export default definePlugin({
       inventory: ctx.use(inventoryKey),
       filters,
     });
+    // Before the job routes: a static path wins over /api/scheduled_jobs/{id}.
+    registerSchedulePreviewRoute(ctx);
     registerJobRoutes(ctx, { runs, filters, assemblies });
     registerWindowRoutes(ctx, { windows, filters });
     registerServerTimeRoute(ctx);

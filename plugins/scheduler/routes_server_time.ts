@@ -18,7 +18,7 @@ const ServerTime = z.object({
 }).openapi("ServerTime");
 
 /** Wall-clock parts of `ms` in `zone`. */
-function wallClock(ms: number, zone: string): { local: string; offsetMinutes: number } {
+export function wallClock(ms: number, zone: string): { local: string; offsetMinutes: number } {
   const parts = Object.fromEntries(
     new Intl.DateTimeFormat("en-CA", {
       timeZone: zone,

@@ -11,7 +11,7 @@ import { badRequest, notFound } from "../../core/errors.ts";
 import type { PluginContext } from "../../core/plugin.ts";
 import type { FilterService } from "../inventory/mod.ts";
 import { errors, json } from "./openapi.ts";
-import { cronProblem } from "./schedule.ts";
+import { cronOf, cronProblem } from "./schedule.ts";
 import type { WindowRow, WindowService } from "./windows.ts";
 
 const Body = z.object({
@@ -32,6 +32,16 @@ export function registerWindowRoutes(
   d: { windows: WindowService; filters: FilterService },
 ): void {
   const { sql, clock } = ctx;
+  /** When the window opens next (after now), or null when disabled or never again. */
+  const nextOpen = (w: WindowRow): string | null => {
+    if (!w.enabled) return null;
+    try {
+      const next = cronOf(w.cron, w.timezone).nextRun(new Date(clock.now()));
+      return next ? next.toISOString() : null;
+    } catch {
+      return null;
+    }
+  };
   const shape = (w: WindowRow, open?: number) => ({
     id: Number(w.id),
     name: w.name,
@@ -46,6 +56,7 @@ export function registerWindowRoutes(
     updated_at: w.updated_at.toISOString(),
     open_now: open !== undefined,
     open_until: open !== undefined ? new Date(open).toISOString() : null,
+    next_open_at: nextOpen(w),
   });
   const visible = (p: Principal, w: WindowRow) =>
     p.sites === "all" || (w.site_id !== null ? canSeeSite(p, w.site_id) : w.filter_id === null);

@@ -13,8 +13,9 @@ import { useMe, useSignOut } from "../app/session.tsx";
 import { ChangePasswordDialog, ResetMfaDialog } from "./password_dialogs.tsx";
 import { PasskeysDialog } from "./passkeys_dialog.tsx";
 import { SessionsDialog, TokensDialog } from "./sessions_dialog.tsx";
+import { AlertMailDialog } from "./alert_mail_dialog.tsx";
 
-type Open = "password" | "mfa" | "passkeys" | "sessions" | "tokens" | null;
+type Open = "password" | "mfa" | "passkeys" | "sessions" | "tokens" | "mail" | null;
 
 /** The account button and its dialogs. */
 export function AccountMenu({ icon }: { icon: ReactNode }) {
@@ -48,6 +49,7 @@ export function AccountMenu({ icon }: { icon: ReactNode }) {
         <MenuItem onClick={pick("passkeys")}>Passkeys</MenuItem>
         <MenuItem onClick={pick("sessions")}>My sessions</MenuItem>
         <MenuItem onClick={pick("tokens")}>API tokens</MenuItem>
+        <MenuItem onClick={pick("mail")}>Alert mail</MenuItem>
         <Divider />
         <MenuItem
           onClick={() => {
@@ -63,6 +65,7 @@ export function AccountMenu({ icon }: { icon: ReactNode }) {
       <PasskeysDialog open={open === "passkeys"} onClose={() => setOpen(null)} />
       <SessionsDialog open={open === "sessions"} onClose={() => setOpen(null)} />
       <TokensDialog open={open === "tokens"} onClose={() => setOpen(null)} />
+      <AlertMailDialog open={open === "mail"} onClose={() => setOpen(null)} />
     </>
   );
 }

@@ -15,7 +15,7 @@ import { FirstRunPage } from "../pages/first_run.tsx";
 import { NotFoundPage } from "../pages/not_found.tsx";
 import { SignInPage } from "../pages/sign_in.tsx";
 import { HOME, PAGES } from "./pages.tsx";
-import { SessionGate } from "./session.tsx";
+import { AdminOnly, SessionGate } from "./session.tsx";
 import { Shell } from "./shell.tsx";
 import { ToastProvider } from "./toasts.tsx";
 
@@ -39,6 +39,19 @@ const theme = createTheme({
   },
   components: {
     MuiButton: { defaultProps: { disableElevation: true } },
+    // Subtitles are headings only where a page says so (component="h2"): as default h6
+    // they would break the heading order screen readers navigate by.
+    MuiTypography: {
+      defaultProps: { variantMapping: { subtitle1: "p", subtitle2: "p" } },
+    },
+    // Help under a disabled (read-only) field is still read: keep it legible (WCAG AA).
+    MuiFormHelperText: {
+      styleOverrides: {
+        root: ({ theme }) => ({
+          "&.Mui-disabled": { color: (theme.vars ?? theme).palette.text.secondary },
+        }),
+      },
+    },
   },
 });
 
@@ -65,7 +78,10 @@ const router = createBrowserRouter([
     ),
     children: [
       { index: true, element: <Navigate to={HOME} replace /> },
-      ...PAGES.map((p) => ({ path: p.path, element: <p.component /> })),
+      ...PAGES.map((p) => ({
+        path: p.path,
+        element: p.adminOnly ? <AdminOnly page={p.component} title={p.title} /> : <p.component />,
+      })),
       { path: "*", element: <NotFoundPage /> },
     ],
   },

@@ -7,12 +7,13 @@
  * @module
  */
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { createContext, type ReactNode, useContext, useEffect } from "react";
+import { type ComponentType, createContext, type ReactNode, useContext, useEffect } from "react";
 import { Navigate, useLocation, useNavigate } from "react-router";
 import { api, ApiError, onUnauthorized } from "../api/client.ts";
 import { socket } from "../api/socket.ts";
 import type { BootstrapState, Me } from "../api/types.ts";
-import { ErrorState, Loading } from "../components/states.tsx";
+import { EmptyState, ErrorState, Loading } from "../components/states.tsx";
+import { PageHeader } from "../components/page.tsx";
 
 /** Query keys of the session. */
 export const sessionKeys = { bootstrap: ["bootstrap"] as const, me: ["me"] as const };
@@ -132,4 +133,18 @@ export function useSignOut(): () => Promise<void> {
     qc.clear();
     navigate("/sign-in", { replace: true });
   };
+}
+
+/** An admin page: Users get a plain explanation instead (the engine refuses them anyway). */
+export function AdminOnly({ page: Page, title }: { page: ComponentType; title: string }) {
+  const me = useMe();
+  if (me.role === "Admin") return <Page />;
+  return (
+    <>
+      <PageHeader title={title} />
+      <EmptyState title="Only admins can open this page">
+        Your account has the User role. Ask an admin if you need something changed here.
+      </EmptyState>
+    </>
+  );
 }

@@ -30,7 +30,7 @@ import Toolbar from "@mui/material/Toolbar";
 import Tooltip from "@mui/material/Tooltip";
 import Typography from "@mui/material/Typography";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { useEffect, useRef, useState } from "react";
+import { Suspense, useEffect, useRef, useState } from "react";
 import { Link as RouterLink, Outlet, useLocation, useNavigate } from "react-router";
 import { AccountMenu } from "../account/account_menu.tsx";
 import { api, query } from "../api/client.ts";
@@ -39,8 +39,9 @@ import type { Presence } from "../api/types.ts";
 import { PAGES, SECTIONS } from "./pages.tsx";
 import { useBootstrap, useMe } from "./session.tsx";
 import { useToasts } from "./toasts.tsx";
+import { Loading } from "../components/states.tsx";
 
-const DRAWER = 216;
+const DRAWER = 240;
 
 interface SearchHit {
   agent_guid: string;
@@ -254,11 +255,16 @@ export function Shell() {
           aria-label="Main"
           sx={{ display: "flex", flexDirection: "column", flexGrow: 1, "& > p": { mt: "auto" } }}
         >
-          {SECTIONS.map((section) => (
+          {SECTIONS.filter((section) => visible.some((p) => p.section === section)).map((
+            section,
+          ) => (
             <List
               key={section}
               dense
-              subheader={<ListSubheader>{section}</ListSubheader>}
+              disablePadding
+              subheader={
+                <ListSubheader sx={{ lineHeight: "30px", mt: 0.5 }}>{section}</ListSubheader>
+              }
             >
               {visible.filter((p) => p.section === section).map((p) => {
                 const to = `/${p.path}`;
@@ -270,9 +276,11 @@ export function Shell() {
                       to={to}
                       selected={active}
                       aria-current={active ? "page" : undefined}
+                      sx={{ py: 0.25 }}
                     >
                       <ListItemIcon sx={{ minWidth: 36 }}>{p.icon}</ListItemIcon>
                       <ListItemText primary={p.title} />
+                      {p.badge && <p.badge />}
                     </ListItemButton>
                   </ListItem>
                 );
@@ -304,7 +312,9 @@ export function Shell() {
           </Alert>
         )}
         <Box sx={{ flexGrow: 1, minHeight: 0, display: "flex", flexDirection: "column" }}>
-          <Outlet />
+          <Suspense fallback={<Loading label="Loading the page" />}>
+            <Outlet />
+          </Suspense>
         </Box>
       </Box>
       <SocketEffects />

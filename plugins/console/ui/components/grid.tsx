@@ -8,19 +8,23 @@
 import { useColorScheme } from "@mui/material/styles";
 import Box from "@mui/material/Box";
 import {
+  CellApiModule,
   CellStyleModule,
+  ClientSideRowModelApiModule,
   ClientSideRowModelModule,
   type ColDef,
   colorSchemeDark,
   colorSchemeLight,
   ColumnApiModule,
   EventApiModule,
+  type GridApi,
   type GridOptions,
   InfiniteRowModelModule,
   ModuleRegistry,
   QuickFilterModule,
   RenderApiModule,
   RowApiModule,
+  RowAutoHeightModule,
   RowSelectionModule,
   RowStyleModule,
   ScrollApiModule,
@@ -31,10 +35,13 @@ import {
 } from "ag-grid-community";
 import { AgGridReact, type AgGridReactProps } from "ag-grid-react";
 import { type Ref, useMemo } from "react";
+import { toCsv } from "../lib/csv.ts";
 
 // Only what the console uses (AllCommunityModule would add about a third to the bundle).
 ModuleRegistry.registerModules([
   ClientSideRowModelModule,
+  ClientSideRowModelApiModule,
+  CellApiModule,
   InfiniteRowModelModule,
   TextFilterModule,
   QuickFilterModule,
@@ -48,6 +55,8 @@ ModuleRegistry.registerModules([
   RenderApiModule,
   ScrollApiModule,
   EventApiModule,
+  // Columns whose text wraps grow their rows (jobs, maintenance windows).
+  RowAutoHeightModule,
 ]);
 
 const base = themeQuartz.withParams({
@@ -70,6 +79,12 @@ export function useGridTheme() {
   const resolved = mode === "system" ? systemMode : mode;
   return resolved === "dark" ? DARK : LIGHT;
 }
+
+/**
+ * The cell style of a column with `wrapText` and `autoHeight`: the grid's one-line
+ * line-height replaced by a reading one, with the row's padding rhythm kept.
+ */
+export const WRAPPED_CELL = { lineHeight: "1.4", paddingTop: "10px", paddingBottom: "10px" };
 
 /** Defaults every grid shares. */
 export const gridDefaults: GridOptions = {
@@ -110,6 +125,16 @@ export function DataGrid<T>(
     () => ({ ...gridDefaults.defaultColDef, ...props.defaultColDef } as ColDef<T>),
     [props.defaultColDef],
   );
+  // The row actions stay in view however many columns there are (pinned right).
+  const columnDefs = useMemo(
+    () =>
+      props.columnDefs?.map((c) =>
+        "colId" in c && c.colId === "actions" && !("pinned" in c)
+          ? { ...c, pinned: "right" as const }
+          : c
+      ),
+    [props.columnDefs],
+  );
   const overlay = useMemo(
     () => `<span class="ag-overlay-no-rows-center" role="status">${escapeHtml(emptyText)}</span>`,
     [emptyText],
@@ -122,6 +147,7 @@ export function DataGrid<T>(
         overlayNoRowsTemplate={overlay}
         {...gridDefaults}
         {...props}
+        columnDefs={columnDefs}
         defaultColDef={defaultColDef}
       />
     </Box>
@@ -130,4 +156,46 @@ export function DataGrid<T>(
 
 function escapeHtml(s: string): string {
   return s.replace(/[&<>"]/g, (ch) => `&#${ch.charCodeAt(0)};`);
+}
+
+/**
+ * The rows a client-side grid shows (after its filters and sort), with the columns it
+ * shows (not the selection or action columns), as a CSV file download named
+ * `<name>-<date>.csv`. Cells are the grid's own formatted values. Returns the row count.
+ */
+export function exportGridCsv<T>(api: GridApi<T> | null | undefined, name: string): number {
+  if (!api) return 0;
+  const columns = api.getAllDisplayedColumns().filter((c) => {
+    const def = c.getColDef();
+    return c.getColId() !== "ag-Grid-SelectionColumn" && !def.cellRendererParams?.noExport &&
+      c.getColId() !== "actions";
+  });
+  const rows: unknown[][] = [];
+  api.forEachNodeAfterFilterAndSort((node) => {
+    if (!node.data) return;
+    rows.push(columns.map((c) => {
+      const def = c.getColDef();
+      const raw = api.getCellValue({ rowNode: node, colKey: c });
+      if (def.valueFormatter) {
+        return api.getCellValue({ rowNode: node, colKey: c, useFormatter: true }) ?? "";
+      }
+      return raw === null || raw === undefined
+        ? ""
+        : typeof raw === "object"
+        ? JSON.stringify(raw)
+        : raw;
+    }));
+  });
+  downloadCsv(toCsv(columns.map((c) => c.getColDef().headerName ?? c.getColId()), rows), name);
+  return rows.length;
+}
+
+/** Downloads CSV text as `<name>-<date>.csv`. */
+export function downloadCsv(csv: string, name: string): void {
+  const url = URL.createObjectURL(new Blob([csv], { type: "text/csv;charset=utf-8" }));
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = `${name}-${new Date().toISOString().slice(0, 10)}.csv`;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }

@@ -43,7 +43,7 @@ import type {
 } from "../api/types.ts";
 import { useToasts } from "../app/toasts.tsx";
 import { EmptyState, ErrorState, Loading } from "../components/states.tsx";
-import { useSites } from "../pages/sites.tsx";
+import { useSites } from "../api/queries.ts";
 import {
   fieldsFor,
   type FormValues,

@@ -1,8 +1,8 @@
 /**
- * The devices grid's state — site, status (the devices' presence), containment, search
- * text, per-column substring filters and sort — and its three forms: the page URL
- * (`/devices?site=3&status=offline&hostname=web`), the API query of `GET /api/devices`
- * (`presence=offline`), and AG Grid's filter
+ * The devices grid's state — site, saved filter, status (the devices' presence),
+ * containment, search text, per-column substring filters and sort — and its three forms:
+ * the page URL (`/devices?site=3&status=offline&hostname=web`), the API query of
+ * `GET /api/devices` (`presence=offline`, `filter_id=7`), and AG Grid's filter
  * and sort models. Pure functions, so deep links, saved views and the grid agree.
  *
  * @module
@@ -46,6 +46,8 @@ export const CONTAINMENTS = ["active", "quarantined", "revoked", "decommissioned
 /** What the devices grid shows. */
 export interface DeviceListState {
   site?: number;
+  /** A saved device filter's id (its matches only). */
+  filter?: number;
   status?: typeof STATUSES[number];
   containment?: typeof CONTAINMENTS[number];
   q?: string;
@@ -81,6 +83,8 @@ export function parseListState(search: URLSearchParams): DeviceListState {
   const state: DeviceListState = { filters: {} };
   const site = Number(search.get("site"));
   if (Number.isInteger(site) && site > 0 && site <= 2_147_483_647) state.site = site;
+  const filter = Number(search.get("filter"));
+  if (Number.isInteger(filter) && filter > 0 && filter <= 2_147_483_647) state.filter = filter;
   const status = search.get("status");
   if (isOneOf(STATUSES, status)) state.status = status;
   const containment = search.get("containment");
@@ -102,6 +106,7 @@ export function parseListState(search: URLSearchParams): DeviceListState {
 export function toSearchParams(state: DeviceListState): URLSearchParams {
   const sp = new URLSearchParams();
   if (state.site) sp.set("site", String(state.site));
+  if (state.filter) sp.set("filter", String(state.filter));
   if (state.status) sp.set("status", state.status);
   if (state.containment) sp.set("containment", state.containment);
   if (state.q) sp.set("q", state.q);
@@ -120,6 +125,7 @@ export function toSearchParams(state: DeviceListState): URLSearchParams {
 export function toApiQuery(state: DeviceListState, offset: number, limit: number): string {
   const sp = new URLSearchParams();
   if (state.site) sp.set("site_id", String(state.site));
+  if (state.filter) sp.set("filter_id", String(state.filter));
   if (state.status) sp.set("presence", state.status);
   if (state.containment) sp.set("containment", state.containment);
   if (state.q) sp.set("q", state.q);

@@ -73,3 +73,12 @@ Deno.test("device query: sameRows ignores nothing that changes the rows", () => 
   assert.ok(!sameRows(a, parseListState(new URLSearchParams("status=online&hostname=b"))));
   assert.ok(!sameRows(a, { ...a, sort: { field: "hostname", order: "desc" } }));
 });
+
+Deno.test("device query: a saved filter travels from the URL to the API", () => {
+  const state = parseListState(new URLSearchParams("filter=7&site=2&status=online"));
+  assert.equal(state.filter, 7);
+  assert.equal(toSearchParams(state).toString(), "site=2&filter=7&status=online");
+  assert.match(toApiQuery(state, 0, 100), /[?&]filter_id=7(&|$)/);
+  assert.equal(parseListState(new URLSearchParams("filter=-1")).filter, undefined);
+  assert.equal(parseListState(new URLSearchParams("filter=abc")).filter, undefined);
+});

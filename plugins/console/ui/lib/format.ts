@@ -46,9 +46,10 @@ export function duration(seconds: number | null | undefined): string {
   const d = Math.floor(s / 86_400);
   const h = Math.floor((s % 86_400) / 3600);
   const m = Math.floor((s % 3600) / 60);
-  if (d) return `${d} d ${h} h`;
-  if (h) return `${h} h ${m} min`;
-  return `${m} min ${s % 60} s`;
+  // A zero second part is left out ("4 h", not "4 h 0 min").
+  if (d) return h ? `${d} d ${h} h` : `${d} d`;
+  if (h) return m ? `${h} h ${m} min` : `${h} h`;
+  return s % 60 ? `${m} min ${s % 60} s` : `${m} min`;
 }
 
 /** A number from unknown JSON (numbers or numeric strings), else null. */
@@ -70,4 +71,23 @@ export function obj(v: unknown): Record<string, unknown> {
 /** An array of objects from unknown JSON, else []. */
 export function list(v: unknown): Record<string, unknown>[] {
   return Array.isArray(v) ? v.map(obj) : [];
+}
+
+/** 872 → "14:32", 3725 → "1:02:05" (a countdown's clock face). */
+export function countdown(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, "0");
+  return h ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
+}
+
+/** Epoch seconds as a local date and time, or "—". */
+export function whenEpoch(seconds: number | null | undefined): string {
+  return seconds === null || seconds === undefined ? "—" : when(seconds * 1000);
+}
+
+/** 1 → "1 value", 3 → "3 values" (English plural with an s, or the given plural). */
+export function count(n: number, one: string, many = `${one}s`): string {
+  return `${n.toLocaleString()} ${n === 1 ? one : many}`;
 }

@@ -1,29 +1,39 @@
 import assert from "node:assert/strict";
-import { installCommands, shellQuote } from "./install.ts";
 import type { Site } from "../api/types.ts";
+import { platformCommands, referenceAgentCommand, shellQuote } from "./install.ts";
 
-const site: Site = {
-  id: 1,
+const site = {
+  id: 3,
   name: "Main",
   description: "",
-  created_at: "2026-01-01T00:00:00Z",
+  created_at: "",
   device_count: 0,
   online_count: 0,
   offline_count: 0,
   overdue_count: 0,
-  enrollment_code: "ABCD-EF01-2345-6789-ABCD-EF01-2345-6789",
+  enrollment_code: "ABCD-EF12-3456",
   auto_approve_until: null,
-};
+} as Site;
 
-Deno.test("install commands: the reference agent's command until the engine serves its own", () => {
-  assert.deepEqual(installCommands(site, "https://rmm.example.com/"), [{
-    platform: "reference-agent",
-    label: "Reference agent (from a checkout of the engine)",
-    command: "deno task agent --server https://rmm.example.com " +
-      "--code ABCD-EF01-2345-6789-ABCD-EF01-2345-6789 --state ./borealis-agent --connect",
-  }]);
-  assert.deepEqual(installCommands({ ...site, enrollment_code: null }, "http://x"), []);
-  const served = [{ platform: "linux", command: "curl … | sh" }];
-  assert.equal(installCommands({ ...site, install_commands: served }, "http://x"), served);
+Deno.test("install: the reference agent's command carries the quoted address and code", () => {
   assert.equal(shellQuote("it's"), `'it'"'"'s'`);
+  assert.equal(
+    referenceAgentCommand(site, "http://rmm.example:5000/")!.command,
+    "deno task agent --server http://rmm.example:5000 --code ABCD-EF12-3456 --state ./borealis-agent --connect",
+  );
+  assert.equal(referenceAgentCommand({ ...site, enrollment_code: null }, "http://x"), null);
+});
+
+Deno.test("install: the engine's per-platform commands, one per platform", () => {
+  assert.deepEqual(platformCommands(null), []);
+  const list = platformCommands({
+    linux: "curl … linux",
+    macos: "curl … macos",
+    windows: "$f = … windows",
+    token_id: "t",
+    expires_at: "2026-01-01T00:00:00Z",
+    version: "1.0.0",
+  });
+  assert.deepEqual(list.map((c) => c.platform), ["linux", "macos", "windows"]);
+  assert.equal(list[2]!.command, "$f = … windows");
 });

@@ -42,6 +42,8 @@ import { PageHeader } from "../components/page.tsx";
 import { EmptyState, ErrorState, Loading } from "../components/states.tsx";
 import { ContainmentPill, StatusPill } from "../components/status_pill.tsx";
 import { QuickJobDialog } from "../jobs/quick_job_dialog.tsx";
+import { AgentUpdateDialog } from "../jobs/agent_update_dialog.tsx";
+import { StatePill } from "../components/badges.tsx";
 import { ago, duration, list, num, obj, text, when } from "../lib/format.ts";
 import { Card, Facts, OutputPane, StorageBars } from "./device_parts.tsx";
 
@@ -81,7 +83,11 @@ function Summary({ d }: { d: DeviceDetail }) {
             ["Enrolled", when(d.created_at)],
             ["Last enrollment", when(d.last_enrollment_at)],
             ["Last seen", `${ago(d.last_seen)}${d.last_seen ? ` (${when(d.last_seen)})` : ""}`],
-            ["Agent", [d.agent_version, d.agent_hash].filter(Boolean).join(" · ")],
+            [
+              "Agent",
+              [d.agent?.version ?? d.agent_version, d.agent?.channel, d.agent_hash].filter(Boolean)
+                .join(" · "),
+            ],
             [
               "Key fingerprint",
               d.ssl_key_fingerprint
@@ -578,6 +584,115 @@ function ActivityTab({ d }: { d: DeviceDetail }) {
   );
 }
 
+/** The production agent: version, channel, update state; admins change the channel. */
+function AgentCard({ d }: { d: DeviceDetail }) {
+  const admin = useIsAdmin();
+  const qc = useQueryClient();
+  const { notify } = useToasts();
+  const [updating, setUpdating] = useState(false);
+  const [channel, setChannel] = useState<string>("");
+  const [pinned, setPinned] = useState("");
+  const a = d.agent;
+  const releases = useQuery({
+    queryKey: ["agent-releases"],
+    queryFn: ({ signal }) =>
+      api<{ releases: Array<{ version: string; channel: string }> }>(
+        "/api/agent-updates/releases",
+        { signal },
+      ),
+    enabled: admin,
+  });
+  const setPolicy = useMutation({
+    mutationFn: () =>
+      api(`/api/devices/${d.guid}/agent-update-policy`, {
+        method: "PUT",
+        body: channel === "pinned" ? { channel, pinned_version: pinned } : { channel },
+      }),
+    onSuccess: () => {
+      notify({ severity: "success", message: `Release channel of ${d.hostname} changed.` });
+      setChannel("");
+      void qc.invalidateQueries({ queryKey: ["device", d.guid.toUpperCase()] });
+    },
+    onError: (err) => notify({ severity: "error", message: (err as Error).message }),
+  });
+  return (
+    <Card
+      title="Agent"
+      action={admin && a
+        ? (
+          <Button size="small" variant="outlined" onClick={() => setUpdating(true)}>
+            Update agent…
+          </Button>
+        )
+        : undefined}
+    >
+      {!a
+        ? (
+          <Typography variant="body2" color="text.secondary">
+            No production agent has reported on this device (the reference agent reports no
+            version).
+          </Typography>
+        )
+        : (
+          <Stack spacing={1.5}>
+            <Facts
+              items={[
+                ["Version", a.version ?? "not reported"],
+                ["Platform", a.platform],
+                ["Channel", a.channel],
+                ["Should run", a.desired_version],
+                ["Update", <StatePill key="s" state={a.update_state} />],
+                ["Updating to", a.target_version],
+                ["Last error", a.last_error],
+                ["Last check", a.last_check_at ? ago(a.last_check_at) : null],
+              ]}
+            />
+            {admin && (
+              <Stack direction="row" spacing={1} sx={{ alignItems: "center" }}>
+                <TextField
+                  select
+                  size="small"
+                  label="Release channel"
+                  value={channel || (["stable", "beta"].includes(a.channel) ? a.channel : "pinned")}
+                  onChange={(e) => setChannel(e.target.value)}
+                  sx={{ width: 170 }}
+                >
+                  <MenuItem value="inherit">Site's channel</MenuItem>
+                  <MenuItem value="stable">Stable</MenuItem>
+                  <MenuItem value="beta">Beta</MenuItem>
+                  <MenuItem value="pinned">Pinned version</MenuItem>
+                </TextField>
+                {channel === "pinned" && (
+                  <TextField
+                    select
+                    size="small"
+                    label="Version"
+                    value={pinned}
+                    onChange={(e) => setPinned(e.target.value)}
+                    sx={{ width: 140 }}
+                  >
+                    {(releases.data?.releases ?? []).map((r) => (
+                      <MenuItem key={r.version} value={r.version}>{r.version}</MenuItem>
+                    ))}
+                  </TextField>
+                )}
+                <Button
+                  variant="outlined"
+                  size="small"
+                  disabled={!channel || (channel === "pinned" && !pinned) || setPolicy.isPending}
+                  onClick={() => setPolicy.mutate()}
+                >
+                  Change
+                </Button>
+              </Stack>
+            )}
+          </Stack>
+        )}
+      {updating && <AgentUpdateDialog devices={[d]} onClose={() => setUpdating(false)} />}
+    </Card>
+  );
+}
+
 function Health({ d }: { d: DeviceDetail }) {
   const agents = useQuery({
     queryKey: ["agents"],
@@ -604,6 +719,7 @@ function Health({ d }: { d: DeviceDetail }) {
   const roles = obj(d.details.agent_role_health);
   return (
     <Box sx={{ display: "grid", gridTemplateColumns: "repeat(2, minmax(0, 1fr))", gap: 2 }}>
+      <AgentCard d={d} />
       <Card title="Connection">
         {agents.error ? <ErrorState error={agents.error} /> : (
           <Facts

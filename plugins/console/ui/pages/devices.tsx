@@ -11,6 +11,7 @@ import RefreshIcon from "@mui/icons-material/Refresh";
 import Box from "@mui/material/Box";
 import Button from "@mui/material/Button";
 import Checkbox from "@mui/material/Checkbox";
+import Chip from "@mui/material/Chip";
 import Divider from "@mui/material/Divider";
 import IconButton from "@mui/material/IconButton";
 import InputAdornment from "@mui/material/InputAdornment";
@@ -46,6 +47,8 @@ import { DataGrid } from "../components/grid.tsx";
 import { PageHeader } from "../components/page.tsx";
 import { ErrorState } from "../components/states.tsx";
 import { ContainmentPill, StatusPill } from "../components/status_pill.tsx";
+import { StatePill } from "../components/badges.tsx";
+import { AgentUpdateDialog } from "../jobs/agent_update_dialog.tsx";
 import { QuickJobDialog } from "../jobs/quick_job_dialog.tsx";
 import { toCsv } from "../lib/csv.ts";
 import {
@@ -59,7 +62,7 @@ import {
   toSearchParams,
 } from "../lib/device_query.ts";
 import { ago, duration } from "../lib/format.ts";
-import { useSites } from "./sites.tsx";
+import { useFilters, useSites } from "../api/queries.ts";
 
 const PAGE = 100;
 
@@ -167,10 +170,43 @@ function columnDefs(admin: boolean): ColDef<Device>[] {
     {
       headerName: "Agent version",
       colId: "agent_version",
-      field: "agent_version",
       width: 130,
       hide: true,
       sortable: false,
+      valueGetter: (p) => p.data?.agent?.version ?? p.data?.agent_version ?? "",
+    },
+    {
+      headerName: "Agent update",
+      colId: "update_state",
+      width: 170,
+      hide: true,
+      sortable: false,
+      valueGetter: (p) => {
+        const a = p.data?.agent;
+        if (!a) return "";
+        return a.update_state === "idle"
+          ? a.desired_version && a.version && a.desired_version !== a.version
+            ? `Update available (${a.desired_version})`
+            : "Up to date"
+          : `${a.update_state}${a.target_version ? ` → ${a.target_version}` : ""}`;
+      },
+      cellRenderer: (p: { data?: Device; value?: string }) => {
+        const a = p.data?.agent;
+        if (!a) return null;
+        const state = a.update_state === "idle" && a.desired_version && a.version &&
+            a.desired_version !== a.version
+          ? "queued"
+          : a.update_state;
+        return <StatePill state={state} label={p.value} />;
+      },
+    },
+    {
+      headerName: "Agent channel",
+      colId: "agent_channel",
+      width: 130,
+      hide: true,
+      sortable: false,
+      valueGetter: (p) => p.data?.agent?.channel ?? "",
     },
     {
       headerName: "Agent hash",
@@ -355,6 +391,8 @@ export function DevicesPage() {
   const [viewsAnchor, setViewsAnchor] = useState<HTMLElement | null>(null);
   const [quickJob, setQuickJob] = useState<Device[] | null>(null);
   const [moving, setMoving] = useState<Device[] | null>(null);
+  const [updating, setUpdating] = useState<Device[] | null>(null);
+  const savedFilters = useFilters();
   const [containing, setContaining] = useState<Containment | null>(null);
   const [savingView, setSavingView] = useState(false);
   const [search, setSearch] = useState(state.q ?? "");
@@ -609,8 +647,11 @@ export function DevicesPage() {
     void qc.invalidateQueries({ queryKey: ["sites"] });
   };
 
-  const filtered = !!(state.site || state.status || state.containment || state.q ||
-    Object.keys(state.filters).length);
+  const filtered = !!(state.site || state.filter || state.status || state.containment ||
+    state.q || Object.keys(state.filters).length);
+  const filterName = state.filter
+    ? savedFilters.data?.filters.find((f) => f.id === state.filter)?.name ?? `#${state.filter}`
+    : undefined;
   const siteName = state.site
     ? sites.data?.sites.find((s) => s.id === state.site)?.name
     : undefined;
@@ -656,6 +697,9 @@ export function DevicesPage() {
                 >
                   <MenuItem onClick={() => (setActionsAnchor(null), setMoving(selected))}>
                     Move to site…
+                  </MenuItem>
+                  <MenuItem onClick={() => (setActionsAnchor(null), setUpdating(selected))}>
+                    Update agent…
                   </MenuItem>
                   <Divider />
                   {(["quarantine", "unquarantine", "revoke", "purge"] as const).map((a) => (
@@ -756,6 +800,16 @@ export function DevicesPage() {
             <MenuItem value="quarantined">Quarantined</MenuItem>
             <MenuItem value="revoked">Revoked</MenuItem>
           </TextField>
+        )}
+        {state.filter && (
+          <Chip
+            label={`Filter: ${filterName}`}
+            onDelete={() => setState({ ...state, filter: undefined })}
+            component={RouterLink}
+            to={`/filters/${state.filter}`}
+            clickable
+            aria-label={`Saved filter ${filterName}`}
+          />
         )}
         {filtered && (
           <Button
@@ -889,6 +943,13 @@ export function DevicesPage() {
         />
       )}
       <MoveDialog devices={moving} onClose={() => setMoving(null)} />
+      {updating && (
+        <AgentUpdateDialog
+          devices={updating}
+          siteId={state.site}
+          onClose={() => setUpdating(null)}
+        />
+      )}
       <SaveViewDialog open={savingView} onClose={() => setSavingView(false)} onSave={saveView} />
       <ConfirmDialog
         open={!!containing}

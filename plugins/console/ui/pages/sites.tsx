@@ -17,30 +17,32 @@ import Stack from "@mui/material/Stack";
 import TextField from "@mui/material/TextField";
 import Typography from "@mui/material/Typography";
 import Alert from "@mui/material/Alert";
+import FormControlLabel from "@mui/material/FormControlLabel";
+import Switch from "@mui/material/Switch";
+import Table from "@mui/material/Table";
+import TableBody from "@mui/material/TableBody";
+import TableCell from "@mui/material/TableCell";
+import TableHead from "@mui/material/TableHead";
+import TableRow from "@mui/material/TableRow";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import type { ColDef } from "ag-grid-community";
-import { useState } from "react";
+import type { ColDef, GridApi } from "ag-grid-community";
+import { useRef, useState } from "react";
 import { Link as RouterLink } from "react-router";
 import { DialogFrame } from "../account/dialog_frame.tsx";
 import { api } from "../api/client.ts";
-import type { Site, SitesReply } from "../api/types.ts";
+import { useSites } from "../api/queries.ts";
+import type { InstallCommands, InstallToken, Site } from "../api/types.ts";
 import { useIsAdmin } from "../app/session.tsx";
 import { useToasts } from "../app/toasts.tsx";
 import { ConfirmDialog } from "../components/confirm.tsx";
 import { CopyField } from "../components/copy.tsx";
-import { DataGrid } from "../components/grid.tsx";
+import { StatePill } from "../components/badges.tsx";
+import { DataGrid, exportGridCsv } from "../components/grid.tsx";
 import { PageHeader } from "../components/page.tsx";
 import { EmptyState, ErrorState } from "../components/states.tsx";
 import { ago, when } from "../lib/format.ts";
-import { installCommands } from "../lib/install.ts";
-
-/** The sites query (shared with pickers on other pages). */
-export function useSites() {
-  return useQuery({
-    queryKey: ["sites"],
-    queryFn: ({ signal }) => api<SitesReply>("/api/sites", { signal }),
-  });
-}
+import { AgentUpdateDialog } from "../jobs/agent_update_dialog.tsx";
+import { PACKAGE_COMMAND, platformCommands, referenceAgentCommand } from "../lib/install.ts";
 
 function Counts({ site }: { site: Site }) {
   const seg = (
@@ -126,6 +128,196 @@ function SiteForm(
   );
 }
 
+interface ReleasesReply {
+  releases: Array<{ version: string; channel: string }>;
+  stable: string | null;
+  beta: string | null;
+}
+
+const TOKEN_HOURS = [1, 24, 72, 168, 720];
+
+/** The per-platform commands, each with its copy button. */
+function PlatformCommands({ commands }: { commands: InstallCommands }) {
+  return (
+    <Stack spacing={1.5}>
+      {platformCommands(commands).map((c) => (
+        <Box key={c.platform}>
+          <Typography variant="subtitle2" component="h4" sx={{ mb: 0.5 }}>{c.label}</Typography>
+          <CopyField label={`Install command (${c.platform})`} value={c.command} multiline />
+        </Box>
+      ))}
+      <Typography variant="caption" color="text.secondary">
+        Agent {commands.version}; the token in these commands expires {when(commands.expires_at)}.
+      </Typography>
+    </Stack>
+  );
+}
+
+/** Create an install token: how long, how many machines, admitted without review or not. */
+function NewTokenForm(
+  { site, onCreated }: { site: Site; onCreated: (t: InstallToken) => void },
+) {
+  const [hours, setHours] = useState(24);
+  const [maxUses, setMaxUses] = useState("");
+  const [autoApprove, setAutoApprove] = useState(true);
+  const [note, setNote] = useState("");
+  const qc = useQueryClient();
+  const create = useMutation({
+    mutationFn: () =>
+      api<InstallToken>(`/api/sites/${site.id}/install-tokens`, {
+        body: {
+          expires_in_hours: hours,
+          ...(maxUses.trim() ? { max_uses: Number(maxUses) } : {}),
+          auto_approve: autoApprove,
+          note: note.trim(),
+        },
+      }),
+    onSuccess: (t) => {
+      onCreated(t);
+      void qc.invalidateQueries({ queryKey: ["install-tokens", site.id] });
+      void qc.invalidateQueries({ queryKey: ["sites"] });
+    },
+  });
+  const badUses = maxUses.trim() !== "" &&
+    (!/^\d+$/.test(maxUses.trim()) || Number(maxUses) < 1 || Number(maxUses) > 100_000);
+  return (
+    <Box
+      component="form"
+      noValidate
+      onSubmit={(e) => {
+        e.preventDefault();
+        if (!badUses) create.mutate();
+      }}
+    >
+      <Stack
+        direction="row"
+        spacing={1.5}
+        sx={{ alignItems: "flex-start", flexWrap: "wrap", rowGap: 1.5 }}
+      >
+        <TextField
+          select
+          size="small"
+          label="Expires after"
+          value={hours}
+          onChange={(e) => setHours(Number(e.target.value))}
+          sx={{ width: 150 }}
+        >
+          {TOKEN_HOURS.map((h) => (
+            <MenuItem key={h} value={h}>
+              {h < 24 ? `${h} hour` : `${h / 24} day${h > 24 ? "s" : ""}`}
+            </MenuItem>
+          ))}
+        </TextField>
+        <TextField
+          size="small"
+          label="Most machines (optional)"
+          value={maxUses}
+          onChange={(e) => setMaxUses(e.target.value)}
+          error={badUses}
+          helperText={badUses ? "A whole number from 1" : undefined}
+          sx={{ width: 190 }}
+          slotProps={{ htmlInput: { inputMode: "numeric" } }}
+        />
+        <TextField
+          size="small"
+          label="Note (optional)"
+          value={note}
+          onChange={(e) => setNote(e.target.value)}
+          sx={{ width: 200 }}
+        />
+        <FormControlLabel
+          control={
+            <Switch
+              checked={autoApprove}
+              onChange={(e) => setAutoApprove(e.target.checked)}
+            />
+          }
+          label="Admit without review"
+        />
+        <Button type="submit" variant="contained" disabled={create.isPending || badUses}>
+          Create install token
+        </Button>
+      </Stack>
+      {create.error && <ErrorState error={create.error} title="No token created" />}
+    </Box>
+  );
+}
+
+/** A site's install tokens: state, uses, expiry; revoke. */
+function TokenList({ site }: { site: Site }) {
+  const qc = useQueryClient();
+  const { notify } = useToasts();
+  const tokens = useQuery({
+    queryKey: ["install-tokens", site.id],
+    queryFn: ({ signal }) =>
+      api<{ tokens: InstallToken[] }>(`/api/sites/${site.id}/install-tokens`, { signal }),
+  });
+  const revoke = useMutation({
+    mutationFn: (t: InstallToken) =>
+      api(`/api/sites/${site.id}/install-tokens/${t.id}/revoke`, { method: "POST" }),
+    onSuccess: (_, t) => {
+      notify({ severity: "success", message: `Install token ${t.token_prefix}… revoked.` });
+      void qc.invalidateQueries({ queryKey: ["install-tokens", site.id] });
+      void qc.invalidateQueries({ queryKey: ["sites"] });
+    },
+    onError: (err) => notify({ severity: "error", message: (err as Error).message }),
+  });
+  if (tokens.error) return <ErrorState error={tokens.error} onRetry={() => tokens.refetch()} />;
+  const list = tokens.data?.tokens ?? [];
+  if (!list.length) {
+    return (
+      <Typography variant="body2" color="text.secondary">
+        {tokens.isPending ? "Loading install tokens…" : "No install tokens yet."}
+      </Typography>
+    );
+  }
+  return (
+    <Table size="small" aria-label={`Install tokens of ${site.name}`}>
+      <TableHead>
+        <TableRow>
+          <TableCell>Token</TableCell>
+          <TableCell>State</TableCell>
+          <TableCell>Machines</TableCell>
+          <TableCell>Expires</TableCell>
+          <TableCell>Note</TableCell>
+          <TableCell>Action</TableCell>
+        </TableRow>
+      </TableHead>
+      <TableBody>
+        {list.slice(0, 20).map((t) => (
+          <TableRow key={t.id}>
+            <TableCell>
+              <code>{t.token_prefix}…</code>
+            </TableCell>
+            <TableCell>
+              <StatePill state={t.state} />
+            </TableCell>
+            <TableCell>
+              {t.use_count}
+              {t.max_uses !== null ? ` of ${t.max_uses}` : ""}
+              {t.refused_count ? ` (${t.refused_count} refused)` : ""}
+            </TableCell>
+            <TableCell>{when(t.expires_at)}</TableCell>
+            <TableCell>{t.note || (t.auto_approve ? "" : "needs approval")}</TableCell>
+            <TableCell>
+              {t.state === "active" && (
+                <Button
+                  size="small"
+                  color="error"
+                  onClick={() => revoke.mutate(t)}
+                  aria-label={`Revoke install token ${t.token_prefix}`}
+                >
+                  Revoke
+                </Button>
+              )}
+            </TableCell>
+          </TableRow>
+        ))}
+      </TableBody>
+    </Table>
+  );
+}
+
 function InstallDialog(
   { site, serverUrl, onClose }: { site: Site | null; serverUrl: string; onClose: () => void },
 ) {
@@ -133,13 +325,22 @@ function InstallDialog(
   const [revealed, setRevealed] = useState(false);
   const [rotating, setRotating] = useState(false);
   const [current, setCurrent] = useState<Site | null>(null);
+  const [created, setCreated] = useState<InstallToken | null>(null);
   const s = current?.id === site?.id ? current : site;
+  const releases = useQuery({
+    queryKey: ["agent-releases"],
+    queryFn: ({ signal }) => api<ReleasesReply>("/api/agent-updates/releases", { signal }),
+    enabled: !!site,
+  });
   const close = () => {
     setRevealed(false);
     setCurrent(null);
+    setCreated(null);
     onClose();
   };
-  const commands = s ? installCommands(s, serverUrl) : [];
+  const packaged = (releases.data?.releases.length ?? 0) > 0;
+  const commands = created?.install_commands ?? s?.install_commands ?? null;
+  const reference = s ? referenceAgentCommand(s, serverUrl) : null;
   return (
     <DialogFrame
       open={!!site}
@@ -149,9 +350,39 @@ function InstallDialog(
     >
       <Stack spacing={2}>
         <Typography color="text.secondary">
-          A device enrolls with the engine's address and this site's enrollment code. It then waits
-          in Device approvals, unless the site's auto-approval window is open.
+          Run one command on each machine. The agent installs as a service, enrolls into this site
+          with an install token, and connects; with "admit without review" it appears in Devices at
+          once, otherwise in Device approvals.
         </Typography>
+        {releases.error && <ErrorState error={releases.error} title="Agent packages unknown" />}
+        {releases.data && !packaged && (
+          <Alert severity="warning" data-testid="no-packages">
+            No agent packages are built yet, so there is nothing to install. Build them on the
+            engine's machine with{" "}
+            <code>{PACKAGE_COMMAND}</code>; the engine finds them within a minute. Meanwhile the
+            reference agent below enrolls a test machine.
+          </Alert>
+        )}
+        {packaged && (
+          <>
+            <Typography variant="subtitle1" component="h3">Install commands</Typography>
+            {created?.token && (
+              <Alert severity="success">
+                Install token created. Its commands are below; the token is shown only here, and the
+                site keeps its newest active token's commands for admins.
+              </Alert>
+            )}
+            {commands ? <PlatformCommands commands={commands} /> : (
+              <Alert severity="info">
+                This site has no active install token: create one to get its install commands.
+              </Alert>
+            )}
+            {s && <NewTokenForm site={s} onCreated={setCreated} />}
+            <Typography variant="subtitle1" component="h3">Install tokens</Typography>
+            {s && <TokenList site={s} />}
+          </>
+        )}
+        <Typography variant="subtitle1" component="h3">Enrollment code</Typography>
         <CopyField label="Engine address" value={serverUrl} />
         {!s?.enrollment_code && (
           <Alert severity="warning">
@@ -172,14 +403,18 @@ function InstallDialog(
         {s?.enrollment_code && revealed && (
           <>
             <CopyField label="Enrollment code" value={s.enrollment_code} />
-            {commands.map((c) => (
-              <Box key={c.platform}>
-                <Typography variant="subtitle2" component="h3" sx={{ mb: 0.5 }}>
-                  {c.label ?? c.platform}
+            {reference && (
+              <Box>
+                <Typography variant="subtitle2" component="h4" sx={{ mb: 0.5 }}>
+                  {reference.label}
                 </Typography>
-                <CopyField label={`Install command (${c.platform})`} value={c.command} multiline />
+                <CopyField
+                  label={`Install command (${reference.platform})`}
+                  value={reference.command}
+                  multiline
+                />
               </Box>
-            ))}
+            )}
           </>
         )}
         <Box>
@@ -202,7 +437,7 @@ function InstallDialog(
         }}
       >
         The current code stops working at once. Enrolled devices are not affected; devices not yet
-        enrolled need the new code.
+        enrolled need the new code. Install tokens are not affected.
       </ConfirmDialog>
     </DialogFrame>
   );
@@ -281,8 +516,10 @@ export function SitesPage() {
   const [form, setForm] = useState<Site | null | "new">(null);
   const [install, setInstall] = useState<Site | null>(null);
   const [autoSite, setAutoSite] = useState<Site | null>(null);
+  const [updatingSite, setUpdatingSite] = useState<Site | null>(null);
   const [deleting, setDeleting] = useState<Site | null>(null);
   const [rowMenu, setRowMenu] = useState<{ anchor: HTMLElement; site: Site } | null>(null);
+  const grid = useRef<GridApi<Site> | null>(null);
   const pick = (fn: (s: Site) => void) => () => {
     const site = rowMenu!.site;
     setRowMenu(null);
@@ -295,18 +532,18 @@ export function SitesPage() {
       headerName: "Site",
       field: "name",
       flex: 1.2,
-      minWidth: 160,
+      minWidth: 150,
       cellRenderer: (p: { data?: Site }) =>
         p.data && (
           <Link component={RouterLink} to={`/devices?site=${p.data.id}`}>{p.data.name}</Link>
         ),
     },
-    { headerName: "Description", field: "description", flex: 1.2, minWidth: 140 },
-    { headerName: "Devices", field: "device_count", width: 100, type: "numericColumn" },
+    { headerName: "Description", field: "description", flex: 1.2, minWidth: 120 },
+    { headerName: "Devices", field: "device_count", width: 84, type: "numericColumn" },
     {
       headerName: "Status",
       colId: "status",
-      width: 290,
+      width: 270,
       sortable: false,
       cellRenderer: (p: { data?: Site }) => p.data && <Counts site={p.data} />,
     },
@@ -357,9 +594,21 @@ export function SitesPage() {
       <PageHeader
         title="Sites"
         subtitle="Each site has its own enrollment code; its devices and operators belong to it."
-        actions={admin && (
-          <Button variant="contained" onClick={() => setForm("new")}>New site</Button>
-        )}
+        actions={
+          <>
+            <Button
+              variant="outlined"
+              disabled={!sites.data?.sites.length}
+              onClick={() => {
+                const n = exportGridCsv(grid.current, "sites");
+                notify({ severity: "success", message: `Exported ${n} site(s).` });
+              }}
+            >
+              Export CSV
+            </Button>
+            {admin && <Button variant="contained" onClick={() => setForm("new")}>New site</Button>}
+          </>
+        }
       />
       {sites.error && <ErrorState error={sites.error} onRetry={() => sites.refetch()} />}
       {sites.data && !sites.data.sites.length
@@ -388,6 +637,7 @@ export function SitesPage() {
               loading={sites.isPending}
               rowData={sites.data?.sites ?? []}
               getRowId={(p) => String(p.data.id)}
+              onGridReady={(e) => (grid.current = e.api)}
               columnDefs={columns}
               rowHeight={44}
             />
@@ -395,6 +645,7 @@ export function SitesPage() {
         )}
       <Menu anchorEl={rowMenu?.anchor} open={!!rowMenu} onClose={() => setRowMenu(null)}>
         <MenuItem onClick={pick(setAutoSite)}>Auto-approval window…</MenuItem>
+        <MenuItem onClick={pick(setUpdatingSite)}>Update agents…</MenuItem>
         <MenuItem onClick={pick(setForm)}>Rename…</MenuItem>
         <MenuItem onClick={pick(setDeleting)} sx={{ color: "error.main" }}>Delete…</MenuItem>
       </Menu>
@@ -405,6 +656,13 @@ export function SitesPage() {
       />
       <InstallDialog site={install} serverUrl={serverUrl} onClose={() => setInstall(null)} />
       <AutoApprovalDialog site={autoSite} onClose={() => setAutoSite(null)} />
+      {updatingSite && (
+        <AgentUpdateDialog
+          devices={[]}
+          siteId={updatingSite.id}
+          onClose={() => setUpdatingSite(null)}
+        />
+      )}
       <ConfirmDialog
         open={!!deleting}
         title={`Delete ${deleting?.name}?`}
