@@ -280,6 +280,8 @@ interface Restart {
   closeP50: number;
   closeMax: number;
   backSeconds: number;
+  /** From the last worker (or the engine) serving again to the last agent back. */
+  afterEngineSeconds: number;
   back: number;
   closes: Record<string, number>;
   failures: Record<string, number>;
@@ -306,7 +308,11 @@ for (const mode of RESTARTS) {
   // back since the signal and holds an open socket now: in a rolling restart an agent
   // may land on a worker whose turn is still to come and be closed a second time.
   let rolled = false;
-  engineDone.then(() => (rolled = true));
+  let rolledAt = Date.now();
+  engineDone.then(() => {
+    rolled = true;
+    rolledAt = Date.now();
+  });
   const backDeadline = Date.now() + 300_000;
   let status: Record<string, unknown>[] = [];
   let back = 0;
@@ -341,6 +347,7 @@ for (const mode of RESTARTS) {
     closeP50: pct(closeTimes, 0.5) / 1000,
     closeMax: pct(closeTimes, 1) / 1000,
     backSeconds: (doneAt - sigAt) / 1000,
+    afterEngineSeconds: Math.max(0, doneAt - rolledAt) / 1000,
     back: Math.min(back, open),
     closes,
     failures: merge("failures"),
@@ -370,7 +377,9 @@ for (const r of restarts) {
   const fiveXX = Object.entries(r.failures).filter(([k]) => /^5\d\d$/.test(k))
     .reduce((a, [, v]) => a + v, 0);
   console.log(
-    `agents: ${r.label}: ${r.back}/${N} back ${r.backSeconds.toFixed(1)} s after the signal ` +
+    `agents: ${r.label}: ${r.back}/${N} back ${r.backSeconds.toFixed(1)} s after the signal, ${
+      r.afterEngineSeconds.toFixed(1)
+    } s after the last ${WORKERS > 1 ? "worker" : "engine"} was serving again ` +
       `(closes reached agents ${r.closeP50.toFixed(1)} s (median) to ${
         r.closeMax.toFixed(1)
       } s after it); closes seen: ${fmtMap(r.closes)}; failed attempts: ${
