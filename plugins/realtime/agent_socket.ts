@@ -140,7 +140,14 @@ export function registerAgentSocket(
   async function authenticate(
     c: Context<AppEnv>,
   ): Promise<
-    { guid: string; hostname: string; siteId: number | null; status: string; exp: number }
+    {
+      guid: string;
+      hostname: string;
+      siteId: number | null;
+      status: string;
+      exp: number;
+      requestedAt: number;
+    }
   > {
     const ticket = c.req.query("ticket");
     if (ticket !== undefined) {
@@ -173,6 +180,7 @@ export function registerAgentSocket(
         siteId: dev.site_id,
         status: dev.status,
         exp: clock.now() + 900_000,
+        requestedAt: clock.now(),
       };
     }
     let id: DeviceIdentity | undefined;
@@ -187,6 +195,7 @@ export function registerAgentSocket(
       siteId: identity.site_id,
       status: identity.status,
       exp: identity.claims.exp * 1000,
+      requestedAt: identity.proof.iat * 1000,
     };
   }
 
@@ -238,7 +247,14 @@ export function registerAgentSocket(
 
   function openAgent(
     socket: WebSocket,
-    who: { guid: string; hostname: string; siteId: number | null; status: string; exp: number },
+    who: {
+      guid: string;
+      hostname: string;
+      siteId: number | null;
+      status: string;
+      exp: number;
+      requestedAt: number;
+    },
     remoteAddr?: string,
   ): void {
     const ref = { guid: who.guid, hostname: who.hostname, siteId: who.siteId };
@@ -250,6 +266,7 @@ export function registerAgentSocket(
       hostname: who.hostname,
       siteId: who.siteId,
       connectedAt: clock.now(),
+      requestedAt: who.requestedAt,
       remoteAddr,
       send(message) {
         if (socket.readyState !== WebSocket.OPEN) return false;

@@ -37,6 +37,11 @@ export interface LocalAgent {
   agentId?: string;
   serviceMode?: string;
   remoteAddr?: string;
+  /**
+   * When the agent asked for this connection (ms): its DPoP proof's `iat`, or the
+   * engine's clock for a ticket. Of two connections of one agent the later request wins.
+   */
+  requestedAt?: number;
   send(message: AgentMessage): boolean;
   close(code: number, reason: string): void;
   /** Settles once the socket is closed (the close handshake finished or the link dropped). */
@@ -122,7 +127,17 @@ export class AgentRegistry {
    */
   async add(agent: LocalAgent, registered?: () => void): Promise<void> {
     const old = this.#local.get(agent.guid);
-    if (old && old !== agent) old.close(4409, "replaced by a newer connection");
+    if (old && old !== agent) {
+      // An upgrade the agent asked for before the connection it holds — an attempt it
+      // gave up on (its open timed out) that a busy engine read late — must not replace
+      // it: the agent would take the close of its live socket for a real replacement and
+      // stay away. iat has whole seconds; within one second the later arrival wins.
+      if ((agent.requestedAt ?? Infinity) < (old.requestedAt ?? -Infinity)) {
+        agent.close(4409, "a newer connection of this agent is open");
+        return;
+      }
+      old.close(4409, "replaced by a newer connection");
+    }
     this.#local.set(agent.guid, agent);
     const described = agent.agentId ?? null;
     const held = await this.#registrations.add({
