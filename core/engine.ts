@@ -465,6 +465,7 @@ export class Engine {
       hostname: this.settings.metricsHost,
       port,
       token: this.settings.metricsToken,
+      reusePort: this.settings.reusePort,
       metrics: this.metrics,
       log: this.log,
     });

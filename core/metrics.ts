@@ -132,6 +132,8 @@ export interface ServeMetricsOptions {
   port: number;
   /** Required as `Authorization: Bearer <token>` when set. */
   token?: string;
+  /** Share the port with a worker's replacement during a rolling restart. */
+  reusePort?: boolean;
   metrics: Metrics;
   log: Logger;
 }
@@ -149,6 +151,7 @@ export function serveMetrics(o: ServeMetricsOptions): Promise<MetricsServer> {
       const server = Deno.serve({
         hostname: o.hostname,
         port: o.port,
+        reusePort: o.reusePort,
         onListen: (addr) => {
           o.log.info(`metrics on http://${addr.hostname}:${addr.port}/metrics`);
           resolve({ addr, shutdown: () => server.shutdown() });

@@ -68,16 +68,7 @@ export class WorkerSupervisor {
 
   constructor(o: SupervisorOptions) {
     this.#o = o;
-    this.#slots = Array.from({ length: o.count }, (_, index) => ({
-      index,
-      ready: false,
-      restarts: 0,
-      startedAt: 0,
-      stopping: false,
-      crashes: 0,
-      everReady: false,
-      readyWaiters: [],
-    }));
+    this.#slots = Array.from({ length: o.count }, (_, index) => newSlot(index));
   }
 
   /**
@@ -101,17 +92,25 @@ export class WorkerSupervisor {
   }
 
   /**
-   * Restarts the workers one at a time: stop one (it closes its agents' sockets with
-   * their reconnect delays), start it again, wait until it listens, then the next. The
-   * others keep serving meanwhile, so agents always find a listener.
+   * Restarts the workers one at a time, each replacement started before its predecessor
+   * stops: the new process listens on the shared port, then the old one drains (closes
+   * its agents' sockets with their reconnect delays) and exits. The port never has fewer
+   * listeners than workers, so returning agents always find one.
    */
   async rollingRestart(): Promise<void> {
-    for (const slot of this.#slots) {
+    for (let i = 0; i < this.#slots.length; i++) {
       if (this.#stopped) return;
-      await this.#stopSlot(slot);
-      if (this.#stopped) return;
-      slot.stopping = false;
-      await this.#spawn(slot);
+      const old = this.#slots[i]!;
+      const fresh = newSlot(i);
+      this.#slots[i] = fresh;
+      try {
+        await this.#spawn(fresh);
+      } catch (err) {
+        // The replacement never served: keep the old worker.
+        this.#slots[i] = old;
+        throw err;
+      }
+      await this.#stopSlot(old);
     }
   }
 
@@ -206,7 +205,7 @@ export class WorkerSupervisor {
     slot.child = undefined;
     slot.ready = false;
     const how = status.signal ? `signal ${status.signal}` : `code ${status.code}`;
-    if (slot.stopping || this.#stopped) {
+    if (slot.stopping || this.#stopped || !this.#slots.includes(slot)) {
       this.#o.log.info(`worker ${slot.index} (pid ${child.pid}) stopped (${how})`);
       return;
     }
@@ -234,6 +233,19 @@ export class WorkerSupervisor {
     }, delay);
     this.#timers.add(timer);
   }
+}
+
+function newSlot(index: number): Slot {
+  return {
+    index,
+    ready: false,
+    restarts: 0,
+    startedAt: 0,
+    stopping: false,
+    crashes: 0,
+    everReady: false,
+    readyWaiters: [],
+  };
 }
 
 /** A free TCP port on `hostname` (for `BOREALIS_PORT=0` with several workers). */

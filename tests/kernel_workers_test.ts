@@ -68,7 +68,7 @@ function freePort(): number {
 
 Deno.test({
   name:
-    "workers: two engine processes share one port; a job queued through one reaches an agent held by the other; a killed worker comes back; SIGTERM stops all",
+    "workers: two engine processes share one port; a job queued through one reaches an agent held by the other; a killed worker comes back; SIGHUP rolls them; SIGTERM stops all",
   ignore: !serverUrl,
   sanitizeResources: false,
   sanitizeOps: false,
@@ -183,6 +183,14 @@ Deno.test({
       assert.ok(back && sum(back, "borealis_agents_connected") === 0);
       // The agent on the surviving worker was never disturbed.
       assert.equal((await live.socket.request("ping")).type, "pong");
+
+      // SIGHUP: a rolling restart, each replacement serving before its predecessor stops.
+      const before = [pidOf(0), pidOf(1)];
+      supervisor.kill("SIGHUP");
+      await until(() => err.some((l) => l.includes("rolling restart done")), 120_000);
+      const after = [pidOf(0), pidOf(1)];
+      assert.ok(after.every((p, i) => p > 0 && p !== before[i]), `${before} → ${after}`);
+      for (const p of metricsPorts) assert.ok(await scrape(p), "every worker serves again");
 
       // SIGTERM: every worker drains and the supervisor exits 0.
       supervisor.kill("SIGTERM");
