@@ -3,8 +3,9 @@
  * install token or site code the installer left, keeps the WebSocket open with
  * heartbeats that carry cheap metrics, sends the full inventory at start and on an
  * interval, runs signed scripts at most once (the journal survives restarts), acts on
- * `service_control`, and checks for updates at start, on the engine's interval and when
- * the engine announces one. Everything it does is printed as one JSON event per line on
+ * `service_control`, runs terminal sessions, file transfers and device actions the
+ * engine grants (terminal/), and checks for updates at start, on the engine's interval
+ * and when the engine announces one. Everything it does is printed as one JSON event per line on
  * stdout; the supervisor writes those to the log and watches for `connected`.
  *
  * Exit codes: 0 stopped, 1 error, 3 revoked (do not restart), 75 update staged.
@@ -21,6 +22,11 @@ import { type AgentConfig, disabledCollectors, readConfig } from "./service/conf
 import { readJson, writeJsonAtomic } from "./service/fs.ts";
 import { type AgentPaths, agentPaths, files } from "./service/paths.ts";
 import { serviceControl } from "./service/service_control.ts";
+import { ActionRunner } from "./terminal/actions.ts";
+import { FileHost } from "./terminal/files.ts";
+import { GrantVerifier } from "./terminal/grant.ts";
+import { TerminalHost } from "./terminal/host.ts";
+import { systemNotice } from "./terminal/notice.ts";
 import { EXIT_UPDATE_STAGED, Updater } from "./updater/updater.ts";
 
 /** Exit code: the device was revoked; the supervisor does not restart it. */
@@ -243,6 +249,52 @@ export async function runWorker(paths: AgentPaths = agentPaths()): Promise<numbe
     runAs: () => loggedOnUser(),
   });
 
+  // Terminal sessions, file transfers and device actions: each starts from a grant signed
+  // with the pinned key (terminal/grant.ts) and is noted in the system log.
+  let socket: AgentSocket | undefined;
+  const sendFrame = (f: Frame) => {
+    if (!socket?.open) return false;
+    socket.send(f);
+    return true;
+  };
+  const grants = new GrantVerifier({ signingKey: pinned, guid: () => agent.state.guid });
+  const notice = (message: string) => void systemNotice(message);
+  const terminal = new TerminalHost({ send: sendFrame, grants, emit, notice });
+  const fileHost = new FileHost({ send: sendFrame, grants, emit, notice });
+  const actions = new ActionRunner({
+    send: sendFrame,
+    grants,
+    emit,
+    notice,
+    refresh: async (parts) => {
+      const details = await collectDetails({
+        disabled: [
+          "hardware",
+          "storage",
+          "network",
+          "software",
+          "services",
+          "processes",
+          "sessions",
+        ]
+          .filter((c) => !parts.includes(c as "services")) as never,
+        summary: { agent_version: version, hostname: agent.state.hostname },
+      });
+      const doc: Record<string, unknown> = {};
+      for (const part of parts) doc[part] = details[part] ?? [];
+      const res = await agent.call("POST", "/api/agent/details", {
+        hostname: agent.state.hostname,
+        agent_hash: `borealis-agent-${version}`,
+        details: doc,
+      });
+      await res.body?.cancel();
+      if (!res.ok) throw new Error(`the engine answered ${res.status} to the snapshot`);
+      return Object.fromEntries(parts.map((p) => [p, (doc[p] as unknown[]).length]));
+    },
+  });
+  terminal.start();
+  fileHost.start();
+
   const verdict = (err: unknown): "revoked" | "reenroll" | undefined => {
     if (err instanceof SocketOpenError && err.status === 403) return "revoked";
     if (!(err instanceof AgentError)) return undefined;
@@ -255,6 +307,8 @@ export async function runWorker(paths: AgentPaths = agentPaths()): Promise<numbe
     if (f.type === "welcome") {
       const w = f.data as { guid: string; heartbeat_interval_ms: number; quarantined: boolean };
       emit("connected", { guid: w.guid, version, quarantined: w.quarantined });
+      if (w.quarantined) void terminal.closeAll("device_quarantined");
+      else terminal.onConnected();
       s.send({
         type: "connect_agent",
         data: {
@@ -286,6 +340,7 @@ export async function runWorker(paths: AgentPaths = agentPaths()): Promise<numbe
       }
       return;
     }
+    if (terminal.onFrame(f) || fileHost.onFrame(f) || actions.onFrame(f)) return;
     if (f.type === "agent_update_available") {
       void checkUpdates();
       return;
@@ -302,10 +357,10 @@ export async function runWorker(paths: AgentPaths = agentPaths()): Promise<numbe
     }
   };
 
-  let socket: AgentSocket | undefined;
   const open = () => {
     const s: AgentSocket = new AgentSocket(agent, {
       server: cfg.server,
+      keepFrames: 50,
       heartbeatData: () => {
         void refreshMetrics();
         return {
@@ -316,6 +371,7 @@ export async function runWorker(paths: AgentPaths = agentPaths()): Promise<numbe
       },
       onFrame: (f) => onFrame(s, f),
       onClose: (e) => {
+        terminal.onDisconnected();
         emit("disconnected", { code: e.code, reason: e.reason });
         if (e.code === 4409) finish(0);
       },
@@ -347,6 +403,8 @@ export async function runWorker(paths: AgentPaths = agentPaths()): Promise<numbe
 
   const code = await done;
   clearTimeout(updateTimer);
+  await terminal.closeAll("agent_stopping");
+  await fileHost.closeAll();
   socket?.stop();
   await runner.stop();
   emit("stopped", { code: exitCode });

@@ -45,6 +45,9 @@ const extraEnv: Record<string, string> = {
   BOREALIS_AGENT_HEARTBEAT_SECONDS: String(Math.max(5, Math.round(HEARTBEAT_MS / 1000))),
   BOREALIS_AGENT_WS_ACCEPT_PER_SECOND: Deno.env.get("BENCH_ACCEPT_PER_SECOND") ?? "2000",
   BENCH_WORKERS: String(WORKERS),
+  // The simulated agents share a few loopback addresses.
+  BOREALIS_HTTP_MAX_PENDING_PER_ADDRESS: "1000000",
+  BOREALIS_AGENT_WS_ACCEPT_PER_ADDRESS_PER_SECOND: "0",
 };
 
 interface Engine {

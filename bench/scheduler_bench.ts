@@ -150,6 +150,9 @@ async function engineMain(): Promise<void> {
     env: {
       BOREALIS_AGENT_WS_ACCEPT_PER_SECOND: "100000",
       BOREALIS_AGENT_WS_ACCEPT_BURST: "100000",
+      // Every simulated agent shares the loopback address.
+      BOREALIS_HTTP_MAX_PENDING_PER_ADDRESS: "1000000",
+      BOREALIS_AGENT_WS_ACCEPT_PER_ADDRESS_PER_SECOND: "0",
       BOREALIS_SCHEDULER_TICK_SECONDS: "3600",
     },
   });

@@ -8,16 +8,34 @@
  */
 import postgres from "postgres";
 import { join } from "node:path";
+import { DatabaseCircuit } from "./db_circuit.ts";
+import { DatabaseUnavailableError } from "./db_errors.ts";
+import { guardSql } from "./db_guard.ts";
+import { RenewingClient } from "./db_renewal.ts";
 import type { Logger } from "./log.ts";
+import { isStorageError, StorageHealth } from "./storage_health.ts";
+
+export { DatabaseUnavailableError } from "./db_errors.ts";
 
 /** The SQL client every plugin uses (postgres.js). */
 export type Sql = postgres.Sql;
 
 /** An open database. */
 export interface Database {
+  /** The client, behind the circuit and the single retry (core/db_guard.ts). */
   readonly sql: Sql;
+  /** Whether the database is known to be unreachable right now. */
+  readonly circuit: DatabaseCircuit;
+  /** Whether writes work (readiness). */
+  readonly storage: StorageHealth;
   /** A description safe to log (no password). */
   readonly label: string;
+  /**
+   * Checks that a write succeeds (a row in `kernel_write_probe` keyed by `key`; for the
+   * embedded database also a file in its folder) and updates {@link storage}. The
+   * embedded database is reopened here after its folder was unwritable.
+   */
+  probeWrites(key: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -27,16 +45,27 @@ export interface DatabaseOptions {
   dataDir: string;
   poolSize: number;
   connectTimeoutSeconds: number;
+  /** How long opening one pool connection may take once running (default 3000 ms). */
+  openTimeoutMs?: number;
   idleInTxnTimeoutMs: number;
   log: Logger;
+  /** Interval of the write probe (ms), for how long a failure keeps writes "failing". */
+  writeProbeMs?: number;
+  /** Time for {@link StorageHealth} (the engine's clock). */
+  now?: () => number;
 }
 
-/** Raised when the database cannot be reached within the connect timeout. */
-export class DatabaseUnavailableError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "DatabaseUnavailableError";
-  }
+/** Writes the probe row: the cheapest statement that must reach the database's storage. */
+async function probeRow(sql: Sql, key: string, now: number): Promise<void> {
+  await sql`
+    insert into kernel_write_probe (probe_key, probed_at) values (${key}, ${new Date(now)})
+    on conflict (probe_key) do update set probed_at = excluded.probed_at`;
+}
+
+function message(err: unknown): string {
+  const code = (err as { code?: unknown })?.code;
+  const text = err instanceof Error ? err.message : String(err);
+  return typeof code === "string" ? `${code} ${text}` : text;
 }
 
 /** Opens the configured database, retrying with backoff up to the connect timeout. */
@@ -45,12 +74,28 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   return await openEmbedded(options);
 }
 
+/** Pause before reopening a closed pooled connection (postgres.js `backoff`), seconds. */
+export function reconnectBackoffSeconds(closedInARow: number): number {
+  return Math.min(0.025 * closedInARow, 0.25);
+}
+
 function clientOptions(options: DatabaseOptions): postgres.Options<Record<string, never>> {
   const log = options.log;
   return {
     max: options.poolSize,
     idle_timeout: 60,
-    connect_timeout: Math.min(options.connectTimeoutSeconds, 10),
+    // postgres.js waits before reopening a closed connection, 3^n/100 s for the n-th
+    // connection in a row that closed with an error, shared by the pool, up to 20 s, and
+    // reset only by a successful connect. After a restart (every pooled connection closes
+    // with an error) that held queries for many seconds after the server was back. The
+    // circuit (core/db_circuit.ts) already spaces attempts against a server that is down.
+    backoff: reconnectBackoffSeconds,
+    // Per connection attempt: while the database is down, a request waits at most this
+    // long before the circuit opens and the rest fail fast.
+    connect_timeout: Math.min(
+      options.connectTimeoutSeconds,
+      (options.openTimeoutMs ?? 3000) / 1000,
+    ),
     onnotice: (n) => log.debug(`notice: ${n.message ?? ""}`),
     connection: {
       application_name: "borealis-engine",
@@ -79,6 +124,12 @@ async function waitUntilReachable(sql: Sql, label: string, options: DatabaseOpti
     attempt++;
     try {
       await sql`select 1`;
+      // The first connection has loaded the server's array types into the client, which
+      // shares them with every connection. postgres.js would load them again on each new
+      // connection, in a promise nothing awaits: a connection ended during that query (a
+      // restart) rejected it unhandled, which ends the process, and left its stale state
+      // to the next connection. They do not change while the engine runs.
+      (sql.options as { fetch_types: boolean }).fetch_types = false;
       return;
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
@@ -106,10 +157,41 @@ async function openServer(url: string, options: DatabaseOptions): Promise<Databa
   const label = safeUrl(url);
   const sql = postgres(url, clientOptions(options));
   await waitUntilReachable(sql, label, options);
+  // `sql` keeps LISTEN and NOTIFY; statements go to a client replaced once the server
+  // ended its sessions (core/db_renewal.ts).
+  const statements = new RenewingClient(sql, {
+    create: () => postgres(url, clientOptions(options)),
+    log: options.log,
+  });
+  const circuit = new DatabaseCircuit({ log: options.log });
+  const now = options.now ?? Date.now;
+  const storage = new StorageHealth(options.log, options.writeProbeMs ?? 10_000, now);
+  const onError = (err: unknown) => {
+    if (isStorageError(err)) storage.failed(message(err));
+  };
+  const guarded = guardSql(sql, {
+    circuit,
+    source: statements,
+    onError,
+    poolSize: options.poolSize,
+    retryWindowMs: options.openTimeoutMs ?? 3000,
+  });
   return {
-    sql,
+    sql: guarded,
+    circuit,
+    storage,
     label,
-    close: () => sql.end({ timeout: 5 }),
+    async probeWrites(key) {
+      try {
+        await probeRow(guarded, key, now());
+        storage.probeSucceeded();
+      } catch (err) {
+        if (!isStorageError(err)) throw err; // unreachable: the circuit and readiness say so
+      }
+    },
+    close: async () => {
+      await Promise.all([statements.end(5), sql.end({ timeout: 5 })]);
+    },
   };
 }
 
@@ -120,18 +202,15 @@ async function openEmbedded(options: DatabaseOptions): Promise<Database> {
   const dir = join(options.dataDir, "pglite");
   await Deno.mkdir(dir, { recursive: true });
   const release = await lockDataDir(dir);
+  const log = options.log;
+  const maxConnections = Math.max(options.poolSize + 8, 16);
   let db: InstanceType<typeof PGlite> | undefined;
   let server: InstanceType<typeof PGLiteSocketServer> | undefined;
   try {
     db = await PGlite.create(dir);
     // Several pooled connections are multiplexed onto PGlite's single backend;
     // pglite-socket keeps a transaction's statements together.
-    server = new PGLiteSocketServer({
-      db,
-      host: "127.0.0.1",
-      port: 0,
-      maxConnections: Math.max(options.poolSize + 8, 16),
-    });
+    server = new PGLiteSocketServer({ db, host: "127.0.0.1", port: 0, maxConnections });
     await server.start();
     const [host, port] = server.getServerConn().split(":");
     const label = `embedded PGlite (${dir})`;
@@ -148,15 +227,85 @@ async function openEmbedded(options: DatabaseOptions): Promise<Database> {
       database: "postgres",
     });
     await waitUntilReachable(sql, label, options);
-    const s = server;
-    const d = db;
+    const circuit = new DatabaseCircuit({ log });
+    const now = options.now ?? Date.now;
+    const storage = new StorageHealth(log, options.writeProbeMs ?? 10_000, now);
+    // PGlite's WASM file system caches the folder's entries: a file it failed to create
+    // while the folder was read-only stays "existing" there ("could not create file …:
+    // File exists") until the database is opened again.
+    let reopenNeeded = false;
+    const onError = (err: unknown) => {
+      if (!isStorageError(err)) return;
+      storage.failed(message(err));
+      const code = (err as { code?: string }).code;
+      if (code === "58P02" || code === "42501") reopenNeeded = true;
+    };
+    const guarded = guardSql(sql, {
+      circuit,
+      onError,
+      poolSize: 1,
+      retryWindowMs: options.openTimeoutMs ?? 3000,
+    });
+    const reopen = async () => {
+      storage.reopening = true;
+      log.warn(`reopening the embedded database in ${dir} after a storage failure`);
+      try {
+        await server!.stop().catch(() => {});
+        const old = db!;
+        // A database stuck in a failed state may never finish closing; it is let go.
+        await Promise.race([
+          old.close().catch(() => {}),
+          new Promise((r) => setTimeout(r, 10_000)),
+        ]);
+        db = await PGlite.create(dir);
+        server = new PGLiteSocketServer({ db, host, port: Number(port), maxConnections });
+        await server.start();
+        reopenNeeded = false;
+        log.info("the embedded database was reopened");
+      } finally {
+        storage.reopening = false;
+      }
+    };
     return {
-      sql,
+      sql: guarded,
+      circuit,
+      storage,
       label,
+      async probeWrites(key) {
+        try {
+          const probe = join(dir, ".borealis-write-probe");
+          await Deno.writeTextFile(probe, String(now()));
+          await Deno.remove(probe);
+        } catch (err) {
+          storage.failed(`the data dir ${dir} is not writable: ${message(err)}`);
+          if (err instanceof Deno.errors.PermissionDenied || /read-only/i.test(message(err))) {
+            reopenNeeded = true;
+          }
+          return;
+        }
+        if (reopenNeeded) {
+          try {
+            await reopen();
+          } catch (err) {
+            storage.failed(`reopening the embedded database failed: ${message(err)}`);
+            log.error(
+              `the embedded database could not be reopened (${message(err)}); it is tried ` +
+                `again at the next write probe; restart the engine if this persists`,
+            );
+            return;
+          }
+        }
+        try {
+          await probeRow(guarded, key, now());
+          storage.probeSucceeded();
+        } catch (err) {
+          if (!isStorageError(err)) throw err;
+        }
+      },
       async close() {
         await sql.end({ timeout: 5 }).catch(() => {});
-        await s.stop().catch(() => {});
-        await d.close().catch(() => {});
+        await server!.stop().catch(() => {});
+        await db!.close().catch(() => {});
         release();
       },
     };

@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { parseTrustedProxies } from "./client_ip.ts";
+import { parseTrustedProxies, type ProxyMatcher } from "./client_ip.ts";
+import { connectionBudget } from "./connection_budget.ts";
 import { fileURLToPath as fromFileUrl } from "node:url";
 import { createAuditor } from "./audit.ts";
 import { AuthRegistry } from "./auth.ts";
@@ -27,6 +28,7 @@ import {
   type RequestEnv,
   type Router,
 } from "./http.ts";
+import { type ConnectionStats, type GuardedServer, serveConnections } from "./listener.ts";
 import { createLogSink, type Logger, type LogSink } from "./log.ts";
 import { Metrics, type MetricsServer, registerKernelMetrics, serveMetrics } from "./metrics.ts";
 import {
@@ -168,8 +170,9 @@ export class Engine {
   readonly loaded: LoadedPlugin[] = [];
   #stopHooks: Array<{ plugin: string; fn: () => void | Promise<void> }> = [];
   #drainHooks: Array<{ plugin: string; fn: () => void | Promise<void> }> = [];
-  #server?: Deno.HttpServer;
+  #server?: GuardedServer;
   #metricsServer?: MetricsServer;
+  #proxies?: ProxyMatcher;
   #draining = false;
   #stopped?: Promise<void>;
 
@@ -206,11 +209,14 @@ export class Engine {
     info?: { remoteAddr?: RequestEnv["remoteAddr"] },
   ) => Response | Promise<Response>;
 
-  /** Handles one request like the listener does (tests call this directly). */
-  fetch = async (
+  /**
+   * Handles one request like the listener does (tests and benchmarks call this
+   * directly). A synchronous route's Response comes back as is, not in a Promise.
+   */
+  fetch = (
     request: Request,
     info?: { remoteAddr?: RequestEnv["remoteAddr"] },
-  ): Promise<Response> => await this.#handle!(request, info);
+  ): Response | Promise<Response> => this.#handle!(request, info);
 
   /**
    * Builds an engine: settings → plugin order → database → migrations → setup.
@@ -261,7 +267,10 @@ export class Engine {
       dataDir: settings.dataDir,
       poolSize: settings.dbPoolSize,
       connectTimeoutSeconds: settings.dbConnectTimeout,
+      openTimeoutMs: settings.dbOpenTimeoutMs,
       idleInTxnTimeoutMs: settings.dbIdleInTxnTimeoutMs,
+      writeProbeMs: settings.dbWriteProbeSeconds * 1000,
+      now: () => clock.now(),
       log: logSink.logger("db"),
     });
     try {
@@ -294,7 +303,7 @@ export class Engine {
         tasks,
         events,
       });
-      const bodyLimits: Array<{ prefix: string; bytes: number }> = [];
+      const bodyLimits: Array<{ prefix: string; bytes: number; streamed?: boolean }> = [];
       const engine: Engine = new Engine(
         settings,
         plugins,
@@ -315,20 +324,57 @@ export class Engine {
         bodyLimits,
         corsOrigins: settings.corsOrigins,
         ready: async () => void (await db.sql`select 1`),
+        writes: () => db.storage.state(),
         isDraining: () => engine.#draining,
         metrics,
       });
       (engine as { app: Router }).app = app;
+      metrics.gauge("borealis_http_connections", "Connections the listener holds now, by kind", {
+        labelNames: ["kind"],
+        collect: (g) => {
+          const st = engine.connectionStats();
+          if (!st) return;
+          g.set({ kind: "open" }, st.open);
+          g.set({ kind: "pending" }, st.pending);
+          g.set({ kind: "websocket" }, st.websockets);
+        },
+      });
+      metrics.gauge(
+        "borealis_http_connection_events",
+        "Since start: connections accepted, and those refused (503 at a cap), evicted, timed out, or failed to accept",
+        {
+          labelNames: ["event"],
+          collect: (g) => {
+            const st = engine.connectionStats();
+            if (!st) return;
+            g.set({ event: "accepted" }, st.accepted);
+            g.set({ event: "refused" }, st.refused);
+            g.set({ event: "evicted" }, st.evicted);
+            g.set({ event: "header_timeout" }, st.headerTimeouts);
+            g.set({ event: "idle_timeout" }, st.idleTimeouts);
+            g.set({ event: "accept_error" }, st.acceptErrors);
+          },
+        },
+      );
       const proxies = parseTrustedProxies(settings.trustedProxies);
+      // The setting was validated at parse time, so this is never the error list.
+      engine.#proxies = Array.isArray(proxies) ? undefined : proxies;
       engine.#handle = createHandler(app, {
         auth: engine.auth,
         isDraining: () => engine.#draining,
-        // The setting was validated at parse time, so this is never the error list.
-        trustedProxies: Array.isArray(proxies) ? undefined : proxies,
+        trustedProxies: engine.#proxies,
       });
       tasks.every("kernel.prune_event_payloads", 3_600_000, async () => {
         await events.prune(3_600_000, clock.now());
+        await db.sql`delete from kernel_write_probe
+                     where probed_at < ${new Date(clock.now() - 86_400_000)}`;
       }, { clusterSingleton: true });
+      tasks.every(
+        "kernel.write_probe",
+        settings.dbWriteProbeSeconds * 1000,
+        () => db.probeWrites(instanceId),
+        { realTime: true },
+      );
       await engine.#setupPlugins(pluginSettings, bodyLimits);
       app.doc31("/api/openapi.json", {
         openapi: "3.1.0",
@@ -354,7 +400,7 @@ export class Engine {
 
   async #setupPlugins(
     pluginSettings: Map<string, unknown>,
-    bodyLimits: Array<{ prefix: string; bytes: number }>,
+    bodyLimits: Array<{ prefix: string; bytes: number; streamed?: boolean }>,
   ): Promise<void> {
     const services = this.#services;
     const audit = createAuditor(this.sql, this.logSink.logger("audit"), this.clock);
@@ -424,8 +470,8 @@ export class Engine {
           return services.get(key.id) as T;
         },
         tryUse: <T>(key: ServiceKey<T>): T | undefined => services.get(key.id) as T | undefined,
-        bodyLimit: (p, bytes) => {
-          bodyLimits.push({ prefix: p, bytes });
+        bodyLimit: (p, bytes, options) => {
+          bodyLimits.push({ prefix: p, bytes, streamed: options?.streamed });
           bodyLimits.sort((a, b) => b.prefix.length - a.prefix.length);
         },
         onDrain: (fn) => this.#drainHooks.push({ plugin: name, fn }),
@@ -475,21 +521,39 @@ export class Engine {
   /** Starts the HTTP listener (and the metrics one); resolves with the bound address. */
   async listen(): Promise<{ hostname: string; port: number }> {
     await this.listenMetrics();
-    return await new Promise((resolve, reject) => {
-      try {
-        this.#server = Deno.serve({
-          hostname: this.settings.host,
-          port: this.settings.port,
-          reusePort: this.settings.reusePort,
-          onListen: (addr) => {
-            this.log.info(`listening on http://${addr.hostname}:${addr.port}`);
-            resolve({ hostname: addr.hostname, port: addr.port });
-          },
-        }, (req, info) => this.#handle!(req, info as { remoteAddr?: RequestEnv["remoteAddr"] }));
-      } catch (err) {
-        reject(err);
-      }
+    const budget = connectionBudget(this.settings);
+    const l = budget.limits;
+    const proxies = this.#proxies;
+    const server = serveConnections({
+      hostname: this.settings.host,
+      port: this.settings.port,
+      limits: l,
+      unlimited: proxies ? (a) => proxies.trusts(a) : undefined,
+      handler: (req, info) => this.#handle!(req, info),
+      log: this.logSink.logger("http"),
+      unguarded: !this.settings.httpGuard,
+      reusePort: this.settings.reusePort,
     });
+    this.#server = server;
+    const { hostname, port } = server.addr;
+    this.log.info(announce(hostname, port, this.settings.publicBaseUrl));
+    if (budget.clamped) this.log.warn(budget.clamped);
+    if (server.guarded) {
+      this.log.info(
+        `connections: up to ${l.maxConnections} (open-file limit ${
+          budget.descriptorLimit ?? "unknown, 1024 assumed"
+        }, ${budget.reserve} kept for the database, logs and files), ${l.maxPending} of them ` +
+          `before authentication and ${l.maxPendingPerAddress} per address; a request head ` +
+          `within ${l.headerTimeoutMs} ms, idle kept-alive connections closed after ` +
+          `${l.idleTimeoutMs} ms`,
+      );
+    }
+    return { hostname, port };
+  }
+
+  /** Connection counters of the listener (zeros before {@link listen}). */
+  connectionStats(): ConnectionStats | undefined {
+    return this.#server?.stats();
   }
 
   /**
@@ -516,6 +580,14 @@ export class Engine {
       ]);
       clearTimeout(timer);
     };
+    // A worker sharing the port stops accepting at once, so the kernel hands new
+    // connections (its own agents coming back among them) to the other workers instead of
+    // to a process that would answer 503. The engine's own listener keeps its WebSockets
+    // open while it stops accepting; Deno.serve (BOREALIS_HTTP_GUARD=false) cannot, so it
+    // keeps listening until the sockets are closed, as a single engine does.
+    const early = this.settings.reusePort && this.#server?.guarded
+      ? this.#server.shutdown()
+      : undefined;
     // Long-lived connections first, while the listener runs: shutting the server down
     // closes upgraded sockets itself, before their owners' close frames are sent.
     await bounded(Promise.all(this.#drainHooks.map(async (hook) => {
@@ -529,7 +601,10 @@ export class Engine {
     })));
     const drainStart = deadline - this.settings.shutdownGraceMs;
     const drainedAt = Date.now();
-    if (this.#server) await bounded(this.#server.shutdown());
+    if (this.#server) {
+      await bounded(early ?? this.#server.shutdown());
+      this.#server.closeAll(); // what the grace period did not finish
+    }
     this.log.info(
       `shutdown: connections closed in ${drainedAt - drainStart} ms, ` +
         `listener in ${Date.now() - drainedAt} ms` +
@@ -551,6 +626,20 @@ export class Engine {
     this.log.info("stopped");
     this.logSink.close();
   }
+}
+
+/**
+ * The start-up line saying where the engine is. Bound to loopback with no public URL it
+ * names `localhost`: browsers refuse passkeys on an IP address (never a valid WebAuthn
+ * relying party), and `http://localhost` counts as a secure context for cookies.
+ */
+export function announce(hostname: string, port: number, publicBaseUrl?: string): string {
+  if (publicBaseUrl) return `listening on ${hostname}:${port}; reachable at ${publicBaseUrl}`;
+  const loopback = hostname === "localhost" || hostname === "::1" || hostname.startsWith("127.");
+  if (loopback) return `listening on http://localhost:${port} (bound to ${hostname})`;
+  const shown = hostname.includes(":") ? `[${hostname}]` : hostname;
+  return `listening on http://${shown}:${port}; set BOREALIS_PUBLIC_BASE_URL to the URL ` +
+    `browsers and agents use (passkeys need a host name, not an IP address)`;
 }
 
 /** Path of the kernel's migrations folder (for tools). */

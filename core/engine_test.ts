@@ -118,14 +118,23 @@ Deno.test("http: health, readiness, OpenAPI, 404s, body limits, request ids", as
   try {
     const health = await t.request("/health");
     assert.deepEqual(await health.json(), { status: "ok" });
-    // Successes that never used their id carry none; errors always do (the caller's own if safe).
+    // Every response carries a request id (the caller's own if safe) and the security
+    // headers, except the liveness probe (a load balancer's hot path, never rendered).
     assert.equal(health.headers.get("x-request-id"), null);
+    const ready = await t.request("/health/ready");
+    await ready.body?.cancel();
+    assert.match(ready.headers.get("x-request-id") ?? "", /^[0-9a-f-]{36}$/);
+    assert.equal(ready.headers.get("x-content-type-options"), "nosniff");
+    assert.equal(ready.headers.get("x-frame-options"), "DENY");
+    assert.equal(ready.headers.get("referrer-policy"), "no-referrer");
+    assert.match(ready.headers.get("content-security-policy") ?? "", /frame-ancestors 'none'/);
     const echoed = await t.request("/api/nothing", { headers: { "x-request-id": "trace-42" } });
     assert.equal(echoed.headers.get("x-request-id"), "trace-42");
     await echoed.body?.cancel();
     assert.deepEqual(await (await t.request("/health/ready")).json(), {
       status: "ok",
       database: "ok",
+      writes: "ok",
     });
 
     const doc = await (await t.request("/api/openapi.json")).json();

@@ -16,10 +16,13 @@ import { cors } from "hono/cors";
 import { routePath } from "hono/route";
 import { extname, join, normalize } from "node:path";
 import type { AuthRegistry, Principal } from "./auth.ts";
+import { DatabaseUnavailableError, isDatabaseUnavailable } from "./db_errors.ts";
 import { HttpError } from "./errors.ts";
 import { checkRouteInputs, databaseRefusal, screenInput } from "./input_guard.ts";
+import type { ConnectionControl } from "./listener.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
+import { isStorageError, type WriteState } from "./storage_health.ts";
 
 /**
  * Per-request values. The kernel passes them as Hono's env (`c.env`) from its fetch
@@ -34,6 +37,8 @@ export interface RequestEnv {
   remoteAddr?: { hostname: string; port: number; transport?: string };
   /** The client's address (the peer, or what trusted proxies forwarded); made on first use. */
   readonly clientIp: string | null;
+  /** The connection the request came on, when served by the engine's listener. */
+  connection?: ConnectionControl;
 }
 
 /** Hono environment of every route. */
@@ -143,11 +148,16 @@ export interface AppOptions {
   log: Logger;
   auth: AuthRegistry;
   maxBodyBytes: number;
-  /** Path prefixes with their own body limits (longest prefix wins). */
-  bodyLimits?: Array<{ prefix: string; bytes: number }>;
+  /**
+   * Path prefixes with their own body limits (longest prefix wins). A `streamed` prefix
+   * is never buffered: it needs a `Content-Length` within the limit.
+   */
+  bodyLimits?: Array<{ prefix: string; bytes: number; streamed?: boolean }>;
   corsOrigins: string[];
   /** Answers `/health/ready`: resolves when the database answers. */
   ready: () => Promise<void>;
+  /** Whether writes work (a database may answer reads and refuse every write). */
+  writes?: () => WriteState;
   /** Set while the engine drains: new requests get 503. */
   isDraining?: () => boolean;
   /** Proxies whose `X-Forwarded-For` is believed (none by default). */
@@ -158,11 +168,68 @@ export interface AppOptions {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
+/**
+ * The Content-Security-Policy of the engine's HTML pages (the static root, the console):
+ * scripts only from the engine itself, no plugins, no framing, forms and connections to
+ * the engine only. Inline styles stay allowed for the console's component library.
+ */
+export const HTML_CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; " +
+  "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; object-src 'none'; " +
+  "base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+/** The policy of everything else (JSON, files): nothing may load from it or frame it. */
+const API_CSP = "default-src 'none'; frame-ancestors 'none'";
+
+/**
+ * Responses that go out without the stamped headers: only `GET /health`, the liveness
+ * probe a load balancer calls many times a second, which no browser renders. The id and
+ * the five headers cost it about a quarter of its CPU per request (measured with
+ * bench/kernel_bench.ts; docs/operations.md).
+ */
+const unstamped = new WeakSet<Response>();
+
+function plain(res: Response): Response {
+  unstamped.add(res);
+  return res;
+}
+
+/**
+ * Headers on every response: the request id (for support requests and logs) and the
+ * security headers a browser needs — no MIME sniffing, no referrer, no framing (old and
+ * new header), and a CSP and referrer policy unless the response brought its own. HTML
+ * pages do: `same-origin`, because under `no-referrer` a browser sends `Origin: null` with
+ * a page's own form POST (fetch still sends the origin), which the CSRF rule must refuse.
+ */
+function stampHeaders(h: Headers, requestId: string): void {
+  h.set("X-Request-Id", requestId);
+  h.set("X-Content-Type-Options", "nosniff");
+  if (!h.has("Referrer-Policy")) h.set("Referrer-Policy", "no-referrer");
+  h.set("X-Frame-Options", "DENY");
+  if (!h.has("Content-Security-Policy")) h.set("Content-Security-Policy", API_CSP);
+}
+
+/** Error codes of the statuses Hono's own middleware raises. */
+const HTTP_CODES: Record<number, string> = {
+  400: "bad_request",
+  401: "unauthorized",
+  403: "forbidden",
+  404: "not_found",
+  405: "method_not_allowed",
+  408: "request_timeout",
+  411: "length_required",
+  415: "unsupported_media_type",
+  422: "unprocessable_entity",
+};
+
 /** Creates the application with the kernel's middleware and probes. */
 export function createApp(options: AppOptions): Router {
   const app = createRouter();
   const log = options.log;
-  const limits = [...(options.bodyLimits ?? [])].sort((a, b) => b.prefix.length - a.prefix.length);
+  // The live list: plugins add their prefixes after the app exists (during setup); the
+  // engine keeps it sorted longest prefix first.
+  const limits = options.bodyLimits ?? [];
+  limits.sort((a, b) => b.prefix.length - a.prefix.length);
   const limiters = new Map<number, MiddlewareHandler>();
   const limiterFor = (bytes: number) => {
     let m = limiters.get(bytes);
@@ -203,7 +270,21 @@ export function createApp(options: AppOptions): Router {
   // Only requests that can carry a body pay for the limit check.
   app.on(["POST", "PUT", "PATCH", "DELETE"], "*", async function limitBody(c, next) {
     const path = c.req.path;
-    const bytes = limits.find((l) => path.startsWith(l.prefix))?.bytes ?? options.maxBodyBytes;
+    const limit = limits.find((l) => path.startsWith(l.prefix));
+    const bytes = limit?.bytes ?? options.maxBodyBytes;
+    if (limit?.streamed && c.req.raw.body) {
+      // Large bodies the handler streams (file uploads): judged by their declared length.
+      const declared = c.req.header("content-length");
+      if (declared === undefined || c.req.header("transfer-encoding") !== undefined) {
+        return errorResponse(c, 411, "length_required", "send the body with a Content-Length");
+      }
+      if (!/^\d{1,16}$/.test(declared) || Number(declared) > bytes) {
+        return errorResponse(c, 413, "payload_too_large", `request body exceeds ${bytes} bytes`, {
+          limit: bytes,
+        });
+      }
+      return await next();
+    }
     const early = await limiterFor(bytes)(c, next);
     if (early instanceof Response) c.res = early;
   });
@@ -215,7 +296,7 @@ export function createApp(options: AppOptions): Router {
       cors({
         origin: any ? "*" : options.corsOrigins,
         credentials: !any,
-        allowHeaders: ["Content-Type", "Authorization", "DPoP", "X-Request-Id", "X-CSRF-Token"],
+        allowHeaders: ["Content-Type", "Authorization", "DPoP", "X-Request-Id"],
         exposeHeaders: ["X-Request-Id", "Retry-After", "WWW-Authenticate", "DPoP-Nonce"],
         maxAge: 600,
       }),
@@ -234,12 +315,37 @@ export function createApp(options: AppOptions): Router {
       return errorResponse(
         c,
         status,
-        status === 401 ? "unauthorized" : "bad_request",
+        HTTP_CODES[status] ?? (status >= 500 ? "internal_error" : "bad_request"),
         err.message || "bad request",
       );
     }
     if (err instanceof SyntaxError && /JSON/i.test(err.message)) {
       return errorResponse(c, 400, "invalid_json", "request body is not valid JSON");
+    }
+    if (isStorageError(err)) {
+      // A full disk or a read-only data dir: readiness says so and the log has it once.
+      return errorResponse(
+        c,
+        503,
+        "storage_unavailable",
+        "the database cannot write right now (disk full or read-only); retry later",
+        { retry_after: 30 },
+        { "Retry-After": "30" },
+      );
+    }
+    if (isDatabaseUnavailable(err)) {
+      // The request may be repeated: the database could not be reached, or the
+      // connection ended under it. Not logged per request (an outage would flood the
+      // log); the database client logs the outage once.
+      const retry = err instanceof DatabaseUnavailableError ? err.retryAfterSeconds : 2;
+      return errorResponse(
+        c,
+        503,
+        "database_unavailable",
+        "the database cannot be reached right now; retry shortly",
+        { retry_after: retry },
+        { "Retry-After": String(retry) },
+      );
     }
     const requestId = c.env?.requestId ?? "unknown";
     const refusal = databaseRefusal(err);
@@ -271,14 +377,24 @@ export function createApp(options: AppOptions): Router {
     );
   });
 
-  app.get("/health", (c) => c.json({ status: "ok" }));
+  app.get("/health", (c) => plain(c.json({ status: "ok" })));
   app.get("/health/ready", async (c) => {
     try {
       await withTimeout(options.ready(), 2000);
-      return c.json({ status: "ok", database: "ok" });
     } catch {
       return c.json({ status: "unavailable", database: "unreachable" }, 503);
     }
+    const writes = options.writes?.() ?? { ok: true };
+    if (!writes.ok) {
+      return c.json({
+        status: "unavailable",
+        database: "ok",
+        writes: "failing",
+        reason: writes.reason,
+        ...(writes.since ? { since: writes.since } : {}),
+      }, 503);
+    }
+    return c.json({ status: "ok", database: "ok", writes: "ok" });
   });
 
   return app;
@@ -293,15 +409,15 @@ export function createHandler(
   options: Pick<AppOptions, "auth" | "isDraining" | "trustedProxies">,
 ): (
   request: Request,
-  info?: { remoteAddr?: RequestEnv["remoteAddr"] },
+  info?: { remoteAddr?: RequestEnv["remoteAddr"]; connection?: ConnectionControl },
 ) => Response | Promise<Response> {
   const draining = options.isDraining ?? (() => false);
   // Not async: when the route answers synchronously (Hono does for synchronous handlers)
   // the Response goes back to Deno.serve as is, which keeps it on its fast path; a
   // Promise, even an already settled one, costs GET /health about a third of its rate.
   return function handle(request, info) {
-    // The id is made on first use (errors, logs, audit rows): reading a request header
-    // makes Deno materialise all of them, which costs GET /health a fifth of its rate.
+    // The id is made on first use: reading a request header makes Deno materialise all
+    // of them. Every response carries one (see stampHeaders).
     let requestId: string | undefined;
     let clientIp: string | null | undefined;
     // Read now: after a WebSocket upgrade Deno refuses to hand out the peer or headers.
@@ -319,6 +435,7 @@ export function createHandler(
       },
       auth: options.auth,
       remoteAddr,
+      connection: info?.connection,
       get clientIp() {
         if (clientIp === undefined) {
           const peer = remoteAddr?.hostname;
@@ -333,16 +450,12 @@ export function createHandler(
       },
     };
     const finish = (res: Response): Response => {
-      if (res.status === 101) return res; // a WebSocket upgrade's headers are already sent
-      // The id goes back on errors (where a support request needs it) and on any response
-      // whose handling used it. Not on every success: a second response header takes
-      // Deno.serve off its fast path and cost a third of GET /health's throughput.
-      if (requestId !== undefined || res.status >= 400) {
-        try {
-          res.headers.set("X-Request-Id", env.requestId);
-        } catch {
-          // Immutable headers (a fetched response passed through): leave them as they are.
-        }
+      // A WebSocket upgrade's headers are already sent.
+      if (res.status === 101 || unstamped.has(res)) return res;
+      try {
+        stampHeaders(res.headers, env.requestId);
+      } catch {
+        // Immutable headers (a fetched response passed through): leave them as they are.
       }
       return res;
     };
@@ -360,8 +473,21 @@ export function createHandler(
   };
 }
 
-/** Final handlers: JSON 404 for the API, static files with SPA fallback for the rest. */
+/**
+ * Final handlers: JSON 404 for the API (405 with `Allow` when the path exists for other
+ * methods), static files with SPA fallback for the rest.
+ */
 export function installFallback(app: Router, staticRoot: string | undefined): void {
+  let table: Array<{ method: string; pattern: RegExp }> | undefined;
+  const allowedMethods = (path: string): string[] => {
+    // Built on first use, after every plugin has registered its routes.
+    table ??= app.routes
+      .filter((r) => r.method !== "ALL" && r.path !== "/*" && r.path !== "*")
+      .map((r) => ({ method: r.method, pattern: routePattern(r.path) }));
+    const methods = new Set(table.filter((r) => r.pattern.test(path)).map((r) => r.method));
+    if (methods.has("GET")) methods.add("HEAD");
+    return [...methods].sort();
+  };
   app.notFound(async (c) => {
     const path = c.req.path;
     const method = c.req.method;
@@ -372,8 +498,41 @@ export function installFallback(app: Router, staticRoot: string | undefined): vo
       const res = await serveStatic(staticRoot, path);
       if (res) return res;
     }
+    const allow = allowedMethods(path);
+    if (allow.length && !allow.includes(method)) {
+      return errorResponse(
+        c,
+        405,
+        "method_not_allowed",
+        `${method} is not allowed on ${path}; allowed: ${allow.join(", ")}`,
+        { allow },
+        { Allow: allow.join(", ") },
+      );
+    }
     return errorResponse(c, 404, "not_found", `no route for ${method} ${path}`);
   });
+}
+
+/** A Hono route path (`/api/x/:id`, `:id{[0-9]+}`, `*`) as an anchored pattern. */
+function routePattern(path: string): RegExp {
+  let out = "";
+  for (let i = 0; i < path.length;) {
+    const ch = path[i]!;
+    const param = ch === ":" && path[i - 1] === "/"
+      ? /^:[A-Za-z0-9_]+(\{((?:[^{}]|\{[^{}]*\})*)\})?\??/.exec(path.slice(i))
+      : null;
+    if (param) {
+      out += param[2] ? `(?:${param[2]})` : "[^/]+";
+      i += param[0].length;
+    } else if (ch === "*") {
+      out += ".*";
+      i++;
+    } else {
+      out += ch.replace(/[.+?^${}()|[\]\\]/g, "\\$&");
+      i++;
+    }
+  }
+  return new RegExp(`^${out}/?$`);
 }
 
 const TYPES: Record<string, string> = {
@@ -415,6 +574,9 @@ async function serveStatic(root: string, urlPath: string): Promise<Response | nu
           "Content-Type": type,
           "Content-Length": String(info.size),
           "Cache-Control": cache,
+          ...(type.startsWith("text/html")
+            ? { "Content-Security-Policy": HTML_CSP, "Referrer-Policy": "same-origin" }
+            : {}),
         },
       });
     } catch {

@@ -61,8 +61,12 @@ export interface PluginContext<S extends SettingSpecs = SettingSpecs> {
   use<T>(key: ServiceKey<T>): T;
   /** Uses a service if its plugin is loaded (for optional integrations). */
   tryUse<T>(key: ServiceKey<T>): T | undefined;
-  /** Gives requests under `prefix` a body limit other than the default. */
-  bodyLimit(prefix: string, bytes: number): void;
+  /**
+   * Gives requests under `prefix` a body limit other than the default. With `streamed`
+   * the body is never buffered by the kernel: the request must declare its
+   * `Content-Length` (411 otherwise) and the handler reads the stream itself.
+   */
+  bodyLimit(prefix: string, bytes: number, options?: { streamed?: boolean }): void;
   /**
    * Runs first at shutdown, while the listener still serves (new requests get 503): say
    * goodbye on long-lived connections (close WebSockets with the plugin's own code and

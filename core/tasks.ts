@@ -12,6 +12,7 @@
 import { Cron } from "croner";
 import type { Clock, TimerId } from "./clock.ts";
 import type { Sql } from "./db.ts";
+import { isDatabaseUnavailable } from "./db_errors.ts";
 import type { Logger } from "./log.ts";
 
 /** Options shared by interval and cron tasks. */
@@ -22,6 +23,12 @@ export interface TaskOptions {
   runOnStart?: boolean;
   /** IANA time zone for cron expressions (default UTC). */
   timezone?: string;
+  /**
+   * Timed by real time, not the injected clock: for probes of the outside world (can the
+   * database write?), which business time says nothing about. A test that moves the
+   * clock by days would otherwise run such a probe thousands of times.
+   */
+  realTime?: boolean;
 }
 
 /** A task's counters. */
@@ -68,6 +75,7 @@ export class TaskScheduler implements TaskRegistrar {
   #started = false;
   #stopping = false;
   #held = new Set<string>();
+  #waitingForDatabase = new Set<string>();
 
   constructor(
     private readonly clock: Clock,
@@ -130,11 +138,16 @@ export class TaskScheduler implements TaskRegistrar {
     if (this.#stopping) return;
     const d = delay ?? task.nextDelay(this.clock.now());
     if (d === null) return;
-    task.timer = this.clock.setTimeout(() => {
+    const fire = () => {
       task.timer = undefined;
       this.#tick(task);
       this.#arm(task);
-    }, d);
+    };
+    // Deno's setTimeout returns a number (Node's types, present through a dependency, say
+    // otherwise).
+    task.timer = task.options.realTime
+      ? setTimeout(fire, d) as unknown as TimerId
+      : this.clock.setTimeout(fire, d);
   }
 
   #tick(task: Task): void {
@@ -161,10 +174,17 @@ export class TaskScheduler implements TaskRegistrar {
       const start = performance.now();
       await task.fn();
       this.onRun?.(task.name, (performance.now() - start) / 1000);
+      this.#waitingForDatabase.delete(task.name);
     } catch (err) {
       task.stats.failures++;
       task.stats.lastError = err instanceof Error ? err.message : String(err);
-      this.log.error(`task ${task.name} failed: ${task.stats.lastError}`);
+      if (!isDatabaseUnavailable(err)) {
+        this.log.error(`task ${task.name} failed: ${task.stats.lastError}`);
+      } else if (!this.#waitingForDatabase.has(task.name)) {
+        // Once per outage, not once per run: the database client logs the outage itself.
+        this.#waitingForDatabase.add(task.name);
+        this.log.warn(`task ${task.name} waits for the database: ${task.stats.lastError}`);
+      }
     }
   }
 
@@ -223,7 +243,9 @@ export class TaskScheduler implements TaskRegistrar {
   async stop(): Promise<void> {
     this.#stopping = true;
     for (const task of this.#tasks.values()) {
-      if (task.timer !== undefined) this.clock.clearTimeout(task.timer);
+      if (task.timer === undefined) continue;
+      if (task.options.realTime) clearTimeout(task.timer);
+      else this.clock.clearTimeout(task.timer);
       task.timer = undefined;
     }
     await this.idle();

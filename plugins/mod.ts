@@ -17,6 +17,7 @@ import inventory from "./inventory/mod.ts";
 import operators from "./operators/mod.ts";
 import realtime from "./realtime/mod.ts";
 import scheduler from "./scheduler/mod.ts";
+import terminal from "./terminal/mod.ts";
 import tokens from "./tokens/mod.ts";
 import watchdogs from "./watchdogs/mod.ts";
 
@@ -34,6 +35,7 @@ export const builtinPlugins: readonly AnyPlugin[] = [
   watchdogs,
   alerts,
   agentUpdates,
+  terminal,
   consolePlugin,
 ];
 

@@ -2,7 +2,8 @@
  * The production agent end to end on Linux: `deno task agent:package` builds a real
  * package, a real engine process registers and signs it, the site's Linux install command
  * runs exactly as printed (BOREALIS_AGENT_ROOT + BOREALIS_AGENT_FOREGROUND=1), the agent
- * enrolls through the install token, reports this machine's inventory, runs a quick job,
+ * enrolls through the install token, reports this machine's inventory, runs a quick job
+ * and a terminal session (the FFI pseudo-terminal on the package's runtime),
  * survives an engine restart (SIGTERM: the socket closes, the agent comes back), updates itself 1.0.0 →
  * 1.0.1, rolls back from a broken 1.0.2, answers `status`, and uninstalls. A revoked
  * install token is refused (expiry and the other refusals: tests/agent_updates_api_test.ts).
@@ -12,6 +13,7 @@ import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { createTestDatabase } from "./helpers/test_db.ts";
 import { Agent } from "../agent/protocol/client.ts";
+import { OperatorClient } from "../plugins/terminal/testing/harness.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 /** Compressed runtimes shared by every build of the suite (and by the next run). */
@@ -260,6 +262,20 @@ Deno.test({
       assert.equal(job.stdout, "ran-by-agent\n");
 
       mark("job done");
+      // A terminal through the bundled agent on the package's own runtime: its FFI
+      // pseudo-terminal works there (the shell has a tty and the window size).
+      const operator = await OperatorClient.connect(`http://127.0.0.1:${port}`, {
+        Authorization: `Bearer ${engine!.token}`,
+      });
+      const term = await operator.open(guid, { cols: 91, rows: 27 });
+      term.type("echo tty=$(tty) size=$(stty size)\n");
+      await term.expect(/tty=\/dev\/pts\/\d+ size=27 91/);
+      assert.equal(term.opened?.mode ?? "pty", "pty");
+      await term.close();
+      operator.close();
+      await event((e) => e.event === "terminal_closed");
+
+      mark("terminal done");
       // The engine restarts; the agent reconnects by itself.
       const before = lines.length;
       assert.equal(await engine!.stop(), 0);

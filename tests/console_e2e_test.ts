@@ -382,19 +382,19 @@ Deno.test({
             method: "DELETE",
           });
           assert.equal(revoked.status, 204);
-          // Mid-use: the next thing the operator does meets the 401.
-          await page.getByRole("tab", { name: "Software" }).click();
+          // The engine closes the session's socket (4401) and the console goes to sign-in
+          // at once, remembering the page the operator was on.
           await page.waitForURL("**/sign-in?next=*");
           assert.equal(
             new URL(page.url()).searchParams.get("next"),
-            `/devices/${guid}?tab=software`,
+            `/devices/${guid}?tab=activity`,
           );
           await page.getByText("Your session ended").waitFor();
           await clean(page, problems, "sign-in after revocation");
           await shot(page, "sign-in");
           await page.getByRole("button", { name: "Sign in with a passkey" }).click();
-          await page.waitForURL(`**/devices/${guid}?tab=software`);
-          await page.getByRole("tab", { name: "Software", selected: true }).waitFor();
+          await page.waitForURL(`**/devices/${guid}?tab=activity`);
+          await page.getByRole("tab", { name: "Activity", selected: true }).waitFor();
 
           // Dark theme: the same page, legible.
           await page.getByRole("link", { name: "Devices", exact: true }).click();

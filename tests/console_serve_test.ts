@@ -52,6 +52,14 @@ Deno.test("console: the SPA at /, deep links, assets, CSP and API 404s", async (
     assert.ok(code.length > 1000);
     assert.ok(!/\beval\(/.test(code), "the bundle must not call eval (CSP has no unsafe-eval)");
 
+    // The stylesheets the sources import (the terminal's) are one hash-named file.
+    const css = /<link rel="stylesheet" href="([^"]+)">/.exec(html)?.[1];
+    assert.match(css ?? "", /^\/assets\/main-[0-9a-f]{12}\.css$/);
+    const sheet = await t.request(css!);
+    assert.equal(sheet.status, 200);
+    assert.equal(sheet.headers.get("content-type"), "text/css; charset=utf-8");
+    assert.match(await sheet.text(), /\.xterm/);
+
     const head = await t.request("/", { method: "HEAD" });
     assert.equal(head.status, 200);
     assert.equal(await head.text(), "");

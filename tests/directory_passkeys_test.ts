@@ -31,7 +31,7 @@ async function passkeySignIn(t: TestEngine, auth: SoftAuthenticator) {
   const options = await call(t, "/api/auth/passkeys/authenticate/options", { json: {} });
   assert.equal(options.status, 200);
   return await call(t, "/api/auth/passkeys/authenticate/verify", {
-    json: { response: await auth.get(options.body) },
+    json: { response: await auth.get(options.body), bearer: true },
   });
 }
 

@@ -78,7 +78,7 @@ Deno.test("site scope: assignments and credentials name existing sites; Users se
     const southCred = await (await cred("south-root", south)).json();
     await cred("global", null);
     const signIn = async (username: string, password: string) => {
-      const res = await post("/api/auth/login", { username, password }, {});
+      const res = await post("/api/auth/login", { username, password, bearer: true }, {});
       return { Authorization: `Bearer ${(await res.json()).token}` };
     };
     const nora = await signIn("nora", "nora's long password");

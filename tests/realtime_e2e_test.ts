@@ -223,6 +223,48 @@ Deno.test("realtime: a message for an offline agent is held and delivered when i
   }
 });
 
+Deno.test("realtime: held messages the database could not hand over at connect follow later; the socket stays", async () => {
+  const { h, server, enrolled } = await setup();
+  let s: AgentSocket | undefined;
+  try {
+    const a = await enrolled("ws-held-late");
+    const channel = h.t.engine.service(realtimeKey);
+    const r = await channel.send(a.state.guid!, { type: "quick_job_run", id: "held-2" });
+    assert.equal(r.status, "offline");
+    // Registering works, handing over the held messages fails (as when the database
+    // goes away between the two): the table is briefly not there.
+    await h.t.engine.sql`alter table agent_outbox rename to agent_outbox_away`;
+    let closed = "";
+    s = new AgentSocket(a, {
+      server,
+      heartbeat: false,
+      reconnect: false,
+      onClose: (e) => void (closed = `${e.code} ${e.reason}`),
+    });
+    await s.start();
+    await s.waitFor((f) => f.type === "welcome");
+    const logFile = `${h.t.db.dataDir}/Logs/engine.log`;
+    await until(() => {
+      try {
+        return Deno.readTextFileSync(logFile).includes("could not be handed over now");
+      } catch {
+        return false;
+      }
+    }, 20_000);
+    const ack = await s.request("ping", {});
+    assert.equal(ack.type, "pong");
+    assert.ok(s.open, `the socket stayed open (closed: ${closed})`);
+    assert.ok(!s.frames.some((f) => f.id === "held-2"));
+    await h.t.engine.sql`alter table agent_outbox_away rename to agent_outbox`;
+    await h.t.engine.service(realtimeInternalsKey).registry.maintain();
+    await s.waitFor((f) => f.type === "quick_job_run" && f.id === "held-2");
+    assert.ok(s.open);
+  } finally {
+    s?.stop();
+    await h.close();
+  }
+});
+
 Deno.test("realtime: a single-use ticket opens the socket once", async () => {
   const { h, server, enrolled } = await setup();
   try {

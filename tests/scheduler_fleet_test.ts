@@ -52,7 +52,7 @@ Deno.test("fleet targets: quick runs and jobs reach a filter, sites or all devic
       "fleet-b1:Running:online",
       "fleet-off:Pending:offline",
     ]);
-    assert.deepEqual(all.body.counts, { running: 3, pending: 1, skipped: 0 });
+    assert.deepEqual(all.body.counts, { running: 3, pending: 1, skipped: 0, failed: 0 });
     // The connected agents really ran it.
     const ran = all.body.results.filter((x: Result) => x.status === "Running");
     await until(async () => {
@@ -67,7 +67,7 @@ Deno.test("fleet targets: quick runs and jobs reach a filter, sites or all devic
 
     // online_only: eligibility is the device list's presence.
     const online = await run({ all_devices: true, online_only: true });
-    assert.deepEqual(online.body.counts, { running: 3, pending: 0, skipped: 1 });
+    assert.deepEqual(online.body.counts, { running: 3, pending: 0, skipped: 1, failed: 0 });
     const skipped = online.body.results.find((x: Result) => x.status === "Skipped");
     assert.equal(skipped.hostname, "fleet-off");
     assert.equal(skipped.activity_id, null);

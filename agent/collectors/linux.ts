@@ -103,6 +103,31 @@ export function parseSystemctl(text: string): ServiceItem[] {
   return out;
 }
 
+/**
+ * Parses `service --status-all` (SysV init scripts, where systemd is not the running
+ * init: containers, Devuan, minimal systems): ` [ + ]  name` running, `[ - ]` stopped,
+ * `[ ? ]` no status.
+ */
+export function parseServiceStatusAll(text: string): ServiceItem[] {
+  const out: ServiceItem[] = [];
+  for (const line of text.split("\n")) {
+    const m = /^\s*\[\s*([+?-])\s*\]\s+(\S+)\s*$/.exec(line);
+    if (!m) continue;
+    const state = m[1] === "+" ? "running" : m[1] === "-" ? "stopped" : "unknown";
+    out.push({ name: m[2]!, state, start_mode: "sysv" });
+  }
+  return out;
+}
+
+/** True when systemd is the running init (its runtime folder exists). */
+export function systemdRunning(): boolean {
+  try {
+    return Deno.statSync("/run/systemd/system").isDirectory;
+  } catch {
+    return false;
+  }
+}
+
 /** Parses `who` output. */
 export function parseWho(text: string): SessionItem[] {
   const out: SessionItem[] = [];
@@ -252,6 +277,11 @@ export const linuxCollectors: PlatformCollectors = {
   },
 
   async services() {
+    if (!systemdRunning()) {
+      // `service` runs every script's status action; some exit non-zero for "stopped".
+      const sysv = await run("service", ["--status-all"], { anyExit: true });
+      return sysv ? parseServiceStatusAll(sysv) : [];
+    }
     const out = await run("systemctl", [
       "list-units",
       "--type=service",

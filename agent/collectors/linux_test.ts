@@ -4,6 +4,7 @@ import {
   parseDmidecodeMemory,
   parseDpkg,
   parseOsRelease,
+  parseServiceStatusAll,
   parseSystemctl,
   parseWho,
 } from "./linux.ts";
@@ -66,4 +67,13 @@ Deno.test("linux collectors: os-release, df, dpkg, systemctl, who and dmidecode 
     manufacturer: "Samsung",
     part_number: "M393A2K40DB3",
   }]);
+});
+
+Deno.test("linux: SysV services from service --status-all", () => {
+  const text = " [ + ]  cron\n [ - ]  procps\n [ ? ]  hwclock.sh\nnoise\n";
+  assert.deepEqual(parseServiceStatusAll(text), [
+    { name: "cron", state: "running", start_mode: "sysv" },
+    { name: "procps", state: "stopped", start_mode: "sysv" },
+    { name: "hwclock.sh", state: "unknown", start_mode: "sysv" },
+  ]);
 });

@@ -37,6 +37,11 @@ export interface AgentSocketOptions {
   /** Called when an open socket closes (before any reconnect is scheduled). */
   onClose?: (e: CloseEvent) => void;
   /**
+   * How many received frames {@link AgentSocket.frames} keeps (default 10000, for tests
+   * that look back). The live agent keeps a few: a file upload's frames are 64 KB each.
+   */
+  keepFrames?: number;
+  /**
    * Called once when reconnecting cannot help and the socket stops for good: the upgrade
    * was refused with 403 (`device_revoked`), or the token refresh answered 401/403 (the
    * refresh family is gone, or the device was revoked). Receives that error.
@@ -263,8 +268,11 @@ export class AgentSocket {
 
   async #onMessage(e: MessageEvent): Promise<void> {
     const frame = JSON.parse(String(e.data)) as Frame;
-    if (this.frames.length >= 10_000) this.frames.splice(0, 5_000);
-    this.frames.push(frame);
+    const keep = this.o.keepFrames ?? 10_000;
+    if (keep > 0) {
+      if (this.frames.length >= keep) this.frames.splice(0, Math.ceil(keep / 2));
+      this.frames.push(frame);
+    }
     if (frame.type !== "welcome" && frame.type !== "heartbeat_ack" && frame.data) {
       const hint = reconnectHintMs(frame.data);
       if (hint !== undefined && /shutdown|reconnect|closing|going_away/.test(frame.type)) {

@@ -38,6 +38,9 @@ export async function startAgentBenchEngine(
       BOREALIS_ENROLL_RATE_LIMIT_IP_PER_MINUTE: "0",
       BOREALIS_ENROLL_RATE_LIMIT_FINGERPRINT_PER_MINUTE: "0",
       BOREALIS_DEVICE_RATE_LIMIT_PER_MINUTE: "0",
+      // Every simulated agent shares the loopback address.
+      BOREALIS_HTTP_MAX_PENDING_PER_ADDRESS: "1000000",
+      BOREALIS_AGENT_WS_ACCEPT_PER_ADDRESS_PER_SECOND: "0",
       ...env,
     },
     plugins: [...plugins],

@@ -153,7 +153,28 @@ async function fetchLoad(
 /** A server process started for a benchmark. */
 export interface ServerProcess {
   port: number;
+  pid: number;
+  /** CPU time the process has used so far (ms, all threads), or null off Linux. */
+  cpuMs(): number | null;
   stop(): Promise<void>;
+}
+
+/**
+ * CPU time of a process in ms, summed over its threads (Linux /proc). Per request it is
+ * a steadier figure than requests per second on a machine other work shares.
+ */
+export function processCpuMs(pid: number): number | null {
+  try {
+    let ticks = 0;
+    for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
+      const f = Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/stat`).split(") ")[1]!
+        .split(" ");
+      ticks += Number(f[11]) + Number(f[12]); // utime, stime
+    }
+    return ticks * 10; // USER_HZ is 100 on Linux
+  } catch {
+    return null;
+  }
 }
 
 /** Starts `deno run -A <script>` pinned to core 0; the script prints "READY <port>". */
@@ -184,6 +205,8 @@ export async function startServer(
       })();
       return {
         port: Number(m[1]),
+        pid: child.pid,
+        cpuMs: () => processCpuMs(child.pid),
         async stop() {
           try {
             child.kill("SIGTERM");

@@ -568,6 +568,25 @@ export class AssemblyCache {
     e.nextAttemptAt = 0;
   }
 
+  /**
+   * Removes payload folders that no record references: not a row of the catalog table
+   * (any instance's flushed change) and not an entry here (staged or persisted). They
+   * are left by changes lost to a crash before their flush.
+   */
+  async sweepPayloads(graceMs: number): Promise<string[]> {
+    const referenced = new Set<string>();
+    for (const e of this.#entries.values()) {
+      referenced.add(e.record.payload_guid);
+      if (e.persistedPayload) referenced.add(e.persistedPayload);
+    }
+    const rows = await this.o.sql<{ payload_guid: string }[]>`
+      select payload_guid::text from assemblies.assemblies`;
+    for (const r of rows) referenced.add(r.payload_guid);
+    // Only now list the folders: a payload written after the lists above is fresh, and
+    // fresh folders are inside the grace period.
+    return await this.o.payloads.sweep(referenced, graceMs, this.o.clock.now());
+  }
+
   #payloadInUse(payloadGuid: string): boolean {
     for (const e of this.#entries.values()) {
       if (e.record.payload_guid === payloadGuid || e.persistedPayload === payloadGuid) return true;

@@ -131,6 +131,22 @@ export default definePlugin({
     ctx.tasks.every("flush", s.flushSeconds * 1000, async () => {
       await cache.flush();
     });
+    // Payload folders of changes lost before their flush (a crash) are referenced by
+    // nothing; they go at start and every hour once well past any flush.
+    const orphanGraceMs = Math.max(3_600_000, 10 * s.flushSeconds * 1000);
+    const sweep = async () => {
+      const removed = await cache.sweepPayloads(orphanGraceMs);
+      if (removed.length) {
+        ctx.log.info(
+          `removed ${removed.length} payload folder(s) no assembly references (changes lost ` +
+            `before their flush)`,
+        );
+      }
+    };
+    await sweep().catch((err) =>
+      ctx.log.warn(`payload sweep failed: ${err instanceof Error ? err.message : err}`)
+    );
+    ctx.tasks.every("sweep_payloads", 3_600_000, sweep);
     ctx.onStop(async () => {
       const q = cache.queue();
       const r = await cache.flush({ force: true });

@@ -111,6 +111,44 @@ export class PayloadStore {
     return bytes;
   }
 
+  /**
+   * Removes payload folders that nothing references and that have not changed for
+   * `graceMs` (a folder written a moment ago may belong to a change not staged yet, or
+   * to another engine sharing the data dir), and leftover temporary files of writes
+   * that never finished. Returns the removed payload GUIDs.
+   */
+  async sweep(referenced: Set<string>, graceMs: number, now = Date.now()): Promise<string[]> {
+    const removed: string[] = [];
+    let entries: Deno.DirEntry[];
+    try {
+      entries = await Array.fromAsync(Deno.readDir(this.root));
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return removed;
+      throw err;
+    }
+    const old = async (path: string) => {
+      const info = await Deno.stat(path).catch(() => null);
+      return !!info && now - (info.mtime?.getTime() ?? now) >= graceMs;
+    };
+    for (const e of entries) {
+      if (!e.isDirectory || !GUID.test(e.name)) continue;
+      const dir = join(this.root, e.name);
+      if (!referenced.has(e.name)) {
+        if (await old(dir)) {
+          await this.remove(e.name);
+          removed.push(e.name);
+        }
+        continue;
+      }
+      for await (const f of Deno.readDir(dir)) {
+        if (f.isFile && f.name.includes(".tmp-") && await old(join(dir, f.name))) {
+          await Deno.remove(join(dir, f.name)).catch(() => {});
+        }
+      }
+    }
+    return removed;
+  }
+
   /** Removes a payload's folder (after the row that pointed at it is gone). */
   async remove(payloadGuid: string): Promise<void> {
     if (!GUID.test(payloadGuid)) return;

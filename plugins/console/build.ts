@@ -55,6 +55,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 
 const TYPES: Record<string, string> = {
   ".js": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
   ".html": "text/html; charset=utf-8",
   ".svg": "image/svg+xml",
   ".json": "application/json",
@@ -194,13 +195,17 @@ export async function buildConsole(o: BuildOptions): Promise<ConsoleBuild> {
       { path: "/index.html", file: "index.html", immutable: false },
     ];
     let jsName = "";
+    // Stylesheets the sources import (the terminal's) come out of the bundler as main.css.
+    let cssName: string | undefined;
     for await (const e of Deno.readDir(join(tmp, "raw"))) {
-      if (!e.isFile || !e.name.endsWith(".js")) continue;
+      if (!e.isFile || !/\.(js|css)$/.test(e.name)) continue;
       const body = await Deno.readFile(join(tmp, "raw", e.name));
-      const name = e.name === "main.js"
-        ? `main-${(await sha256Hex(body)).slice(0, 12)}.js`
+      const entry = e.name === "main.js" || e.name === "main.css";
+      const name = entry
+        ? `main-${(await sha256Hex(body)).slice(0, 12)}.${e.name.endsWith(".css") ? "css" : "js"}`
         : e.name;
       if (e.name === "main.js") jsName = name;
+      if (e.name === "main.css") cssName = name;
       await Deno.rename(join(tmp, "raw", e.name), join(tmp, "assets", name));
       files.push({ path: `/assets/${name}`, file: `assets/${name}`, immutable: true });
     }
@@ -209,9 +214,15 @@ export async function buildConsole(o: BuildOptions): Promise<ConsoleBuild> {
     const iconName = `favicon-${(await sha256Hex(favicon)).slice(0, 12)}.svg`;
     await Deno.writeFile(join(tmp, "assets", iconName), favicon);
     files.push({ path: `/assets/${iconName}`, file: `assets/${iconName}`, immutable: true });
-    const html = (await Deno.readTextFile(join(uiDir, "index.html")))
+    let html = (await Deno.readTextFile(join(uiDir, "index.html")))
       .replace("%SCRIPT%", `/assets/${jsName}`)
       .replace("%ICON%", `/assets/${iconName}`);
+    if (cssName) {
+      html = html.replace(
+        "</head>",
+        `  <link rel="stylesheet" href="/assets/${cssName}">\n  </head>`,
+      );
+    }
     await Deno.writeTextFile(join(tmp, "index.html"), html);
     await Deno.remove(join(tmp, "raw"), { recursive: true });
     await Deno.writeTextFile(join(tmp, "manifest.json"), JSON.stringify({ hash, files }));

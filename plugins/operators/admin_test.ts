@@ -88,7 +88,7 @@ Deno.test("users: admin CRUD, role, MFA reset/exempt, disable, last-admin rule, 
     assert.equal((await r.json()).mfa_exempt, true);
     const bob = await (await t.request("/api/auth/login", {
       method: "POST",
-      json: { username: "bob", password: "a".repeat(64) + "b".repeat(64) },
+      json: { username: "bob", password: "a".repeat(64) + "b".repeat(64), bearer: true },
     })).json();
     const bobH = { Authorization: `Bearer ${bob.token}` };
     assert.deepEqual((await (await t.request("/api/auth/me", { headers: bobH })).json()).site_ids, [

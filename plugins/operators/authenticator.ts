@@ -1,8 +1,9 @@
 /**
  * The kernel authenticator for operators: `Authorization: Bearer <session or API
  * token>` or the `borealis_session` cookie. Cookie-authenticated state-changing
- * requests must come from an allowed Origin (CSRF defence); bearer requests need no
- * such check because browsers never attach them on their own.
+ * requests and WebSocket upgrades must come from an allowed Origin (CSRF and cross-site
+ * WebSocket hijacking defence); bearer requests need no such check because browsers
+ * never attach them on their own.
  *
  * @module
  */
@@ -59,10 +60,15 @@ export function operatorAuthenticator(
     if (!cookie || !cookie.startsWith(SESSION_PREFIX)) return null;
     const p = await sessions.resolve(cookie);
     if (!p) return null;
-    if (!SAFE.has(c.req.method) && !originAllowed(c, csrf)) {
+    // A WebSocket upgrade is a GET, but a page on any origin can open one and the browser
+    // attaches the cookie (cross-site WebSocket hijacking): it gets the write rule.
+    const upgrade = c.req.header("upgrade")?.toLowerCase() === "websocket";
+    if ((!SAFE.has(c.req.method) || upgrade) && !originAllowed(c, csrf)) {
       throw forbidden(
         "csrf_origin_mismatch",
-        "cookie-authenticated writes must come from the console's own origin",
+        upgrade
+          ? "cookie-authenticated sockets must be opened from the console's own origin"
+          : "cookie-authenticated writes must come from the console's own origin",
       );
     }
     return p;

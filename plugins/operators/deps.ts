@@ -24,6 +24,7 @@ export interface OperatorSettings {
   webauthnRpName: string;
   webauthnOrigins?: string;
   bootstrapTokenEnabled: boolean;
+  cookieSecure: boolean;
 }
 
 /** Dependencies handed to each route module. */

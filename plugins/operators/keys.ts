@@ -25,6 +25,18 @@ export interface OperatorsService {
   revokeAll(userId: string): Promise<number>;
   /** Drops cached principals after another plugin changed a user row (role, disabled). */
   invalidate(): void;
+  /**
+   * The credentials (session or API token ids, `Principal.credentialId`) among `ids`
+   * that are still live, with the role and sites they carry now.
+   */
+  liveCredentials(
+    ids: readonly string[],
+  ): Promise<Map<string, { role: "Admin" | "User"; sites: "all" | number[] }>>;
+  /**
+   * Calls `fn` after any change that may end or alter a credential — here or on another
+   * instance (sign-out, revocation, password change, disable, role or sites).
+   */
+  onAuthChanged(fn: () => void): void;
   /** Installs the authenticator `POST /api/auth/login` consults (the directory plugin). */
   setExternalAuthenticator(auth: ExternalAuthenticator): void;
   /** How to reach these accounts (those that exist), with what each may see. */

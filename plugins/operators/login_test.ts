@@ -10,7 +10,7 @@ const plugins = [aegis, operators];
 async function login(t: TestEngine, username: string, password: string, ip?: string) {
   const res = await t.request("/api/auth/login", {
     method: "POST",
-    json: { username, password },
+    json: { username, password, bearer: true },
     ip,
   });
   return { res, body: await res.json() };
@@ -79,13 +79,57 @@ Deno.test("login: password sign-in sets a hardened cookie; cookie writes need a 
   }
 });
 
-Deno.test("login: BOREALIS_DEBUG drops Secure from the cookie", async () => {
-  const t = await startTestEngine({ plugins, env: { BOREALIS_DEBUG: "true" } });
+Deno.test("login: BOREALIS_COOKIE_SECURE=false drops Secure from the cookie; debug logging does not", async () => {
+  const t = await startTestEngine({ plugins, env: { BOREALIS_COOKIE_SECURE: "false" } });
   try {
     const admin = await createOperator(t, { role: "Admin" });
     const u = await newUser(t, admin, { mfa_exempt: true });
     const { res } = await login(t, u.username, u.password);
     assert.doesNotMatch(res.headers.get("set-cookie")!, /Secure/);
+  } finally {
+    await t.close();
+  }
+  const d = await startTestEngine({ plugins, env: { BOREALIS_DEBUG: "true" } });
+  try {
+    const admin = await createOperator(d, { role: "Admin" });
+    const u = await newUser(d, admin, { mfa_exempt: true });
+    const { res } = await login(d, u.username, u.password);
+    assert.match(res.headers.get("set-cookie")!, /Secure/);
+  } finally {
+    await d.close();
+  }
+});
+
+Deno.test("login: the session value is in the body only for bearer clients; a Secure cookie that a plain-HTTP LAN name would drop is announced", async () => {
+  const t = await startTestEngine({ plugins });
+  try {
+    const admin = await createOperator(t, { role: "Admin" });
+    const u = await newUser(t, admin, { mfa_exempt: true });
+    const browser = await t.request("/api/auth/login", {
+      method: "POST",
+      json: { username: u.username, password: u.password },
+    });
+    const body = await browser.json();
+    assert.equal(body.status, "ok");
+    assert.equal(body.token, undefined, "a cookie client does not get the session value");
+    assert.equal(body.warning, undefined, "http://127.0.0.1 keeps Secure cookies");
+    const lan = await t.request("/api/auth/login", {
+      method: "POST",
+      headers: { host: "rmm-box:5000" },
+      json: { username: u.username, password: u.password },
+    });
+    const lanBody = await lan.json();
+    assert.equal(lanBody.warning.code, "cookie_not_stored");
+    assert.match(lanBody.warning.message, /BOREALIS_COOKIE_SECURE/);
+    const log = await Deno.readTextFile(`${t.db.dataDir}/Logs/engine.log`);
+    assert.match(log, /plain HTTP at rmm-box:5000 drops the Secure session cookie/);
+    // Behind TLS (a proxy saying so) there is nothing to warn about.
+    const proxied = await t.request("/api/auth/login", {
+      method: "POST",
+      headers: { host: "rmm.example.com", "x-forwarded-proto": "https" },
+      json: { username: u.username, password: u.password },
+    });
+    assert.equal((await proxied.json()).warning, undefined);
   } finally {
     await t.close();
   }

@@ -134,6 +134,14 @@ export default definePlugin({
       "Origins passkey ceremonies may come from.",
       "origin of BOREALIS_PUBLIC_BASE_URL, else http://localhost:<port>",
     ),
+    cookieSecure: setting(
+      "BOREALIS_COOKIE_SECURE",
+      boolEnv(true),
+      "true or false",
+      "Mark the session cookie Secure. Browsers keep a Secure cookie only over HTTPS or at " +
+        "http://localhost; false lets a plain-HTTP trial under a LAN name sign in (never in production).",
+      "true",
+    ),
     bootstrapTokenEnabled: setting(
       "BOREALIS_BOOTSTRAP_TOKEN_ENABLED",
       boolEnv(true),
@@ -155,12 +163,27 @@ export default definePlugin({
       idleMs: s.sessionIdleSeconds * 1000,
       absoluteMs: s.sessionAbsoluteSeconds * 1000,
     });
-    // Principal caches on other instances drop when this one changes auth state.
+    // Principal caches on other instances drop when this one changes auth state, and
+    // whoever holds long-lived connections (operator sockets) re-checks them.
     const authChanged = eventKey<{ at: number }>("operators.auth_changed");
-    sessions.onChange = () =>
+    const authListeners: Array<() => void> = [];
+    const notify = () => {
+      for (const fn of authListeners) {
+        try {
+          fn();
+        } catch (err) {
+          ctx.log.warn(`auth change listener failed: ${err instanceof Error ? err.message : err}`);
+        }
+      }
+    };
+    sessions.onChange = () => {
+      notify();
       void ctx.events.publish(authChanged, { at: ctx.clock.now() }).catch(() => {});
+    };
     ctx.events.subscribe(authChanged, (_p, meta) => {
-      if (!meta.local) sessions.invalidate(false);
+      if (meta.local) return;
+      sessions.invalidate(false);
+      notify();
     });
     const throttle = new LoginThrottle(ctx.sql, ctx.clock, {
       userMaxFailures: s.loginMaxFailures,
@@ -221,6 +244,8 @@ export default definePlugin({
         return n;
       },
       invalidate: () => sessions.invalidate(),
+      liveCredentials: (ids) => sessions.liveCredentials(ids),
+      onAuthChanged: (fn) => void authListeners.push(fn),
       setExternalAuthenticator(auth) {
         external.current = auth;
       },

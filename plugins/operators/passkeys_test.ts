@@ -61,7 +61,7 @@ Deno.test("passkeys: register with 'none' attestation, sign in, replay refused, 
     const assertion = await auth.get(getOpts);
     r = await t.request("/api/auth/passkeys/authenticate/verify", {
       method: "POST",
-      json: { response: assertion },
+      json: { response: assertion, bearer: true },
     });
     assert.equal(r.status, 200, await r.clone().text());
     const signedIn = await r.json();
@@ -75,7 +75,7 @@ Deno.test("passkeys: register with 'none' attestation, sign in, replay refused, 
     // Replaying the same assertion fails (challenge consumed).
     r = await t.request("/api/auth/passkeys/authenticate/verify", {
       method: "POST",
-      json: { response: assertion },
+      json: { response: assertion, bearer: true },
     });
     assert.equal(r.status, 401);
     // A tampered signature fails even with a fresh challenge.

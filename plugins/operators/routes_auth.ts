@@ -30,17 +30,31 @@ import type { UserRow } from "./users.ts";
 const PENDING_MS = 5 * 60_000;
 const MAX_CODE_ATTEMPTS = 5;
 
+/**
+ * `bearer: true` asks for the session value in the answer, for API clients that send it
+ * as `Authorization: Bearer`. Browsers get only the HttpOnly cookie: a console that
+ * kept the value in script-readable memory would give away what HttpOnly protects.
+ */
+export const WantsBearer = z.boolean().optional().describe(
+  "true: also return the session value as `token` (API clients using Authorization: Bearer)",
+);
+
 const LoginBody = z.object({
   username: plainText(128).trim().min(1),
   password: z.string().min(1).max(MAX_PASSWORD_LENGTH * 4),
+  bearer: WantsBearer,
 }).strict().openapi("LoginRequest");
 
 const LoginOk = z.object({
   status: z.literal("ok"),
   username: z.string(),
   role: z.enum(["Admin", "User"]),
-  token: z.string(),
+  token: z.string().optional().describe("Only when the request asked with bearer: true"),
   expires_at: z.string(),
+  warning: z.object({ code: z.string(), message: z.string() }).optional().describe(
+    "Set when the browser will drop the Secure session cookie (plain HTTP under a name " +
+      "that is not localhost): every later request would be 401",
+  ),
 });
 const MfaRequired = z.object({
   status: z.literal("mfa_required"),
@@ -103,6 +117,7 @@ const mfaVerifyRoute = createRoute({
     z.object({
       pending_token: z.string().min(1).max(200),
       code: z.string().regex(/^\d{6}$/, "six digits"),
+      bearer: WantsBearer,
     }).strict(),
   ),
   responses: {
@@ -186,21 +201,26 @@ const mfaResetRoute = createRoute({
 const invalidCredentials = () =>
   new HttpError(401, "invalid_credentials", "invalid username or password");
 
-/** Creates a session for `user`, sets the cookie and returns the `ok` reply body. */
+/**
+ * Creates a session for `user`, sets the cookie and returns the `ok` reply body; the
+ * session value is in the body only when the client asked for a bearer token.
+ */
 export async function issueSession(
   deps: Deps,
   c: Context<AppEnv>,
   user: UserRow,
   method: string,
+  bearer = false,
 ): Promise<z.infer<typeof LoginOk>> {
   const session = await deps.sessions.create(user.id, {
     method,
     ip: clientIp(c),
     userAgent: c.req.header("user-agent") ?? null,
   });
+  const secure = deps.settings.cookieSecure;
   c.header(
     "Set-Cookie",
-    sessionCookie(session.token, deps.settings.sessionAbsoluteSeconds, !deps.ctx.core.debug),
+    sessionCookie(session.token, deps.settings.sessionAbsoluteSeconds, secure),
     { append: true },
   );
   c.header("Cache-Control", "no-store");
@@ -210,13 +230,50 @@ export async function issueSession(
     actor: { kind: "operator", id: user.id, name: user.username, sites: [] },
     details: { method },
   });
+  const dropped = secure ? cookieDroppedOn(c, deps.ctx.core.publicBaseUrl) : null;
+  if (dropped && !warnedHosts.has(dropped)) {
+    warnedHosts.add(dropped);
+    deps.ctx.log.warn(
+      `a browser signing in over plain HTTP at ${dropped} drops the Secure session cookie ` +
+        `(every request after sign-in is then 401): serve the engine over HTTPS, use ` +
+        `http://localhost, or set BOREALIS_COOKIE_SECURE=false for a plain-HTTP trial`,
+    );
+  }
   return {
     status: "ok",
     username: user.username,
     role: user.role,
-    token: session.token,
+    ...(bearer ? { token: session.token } : {}),
     expires_at: session.expiresAt.toISOString(),
+    ...(dropped
+      ? {
+        warning: {
+          code: "cookie_not_stored",
+          message: `this browser will not keep the Secure session cookie over plain HTTP at ` +
+            `${dropped}: use HTTPS or http://localhost, or ask the administrator to set ` +
+            `BOREALIS_COOKIE_SECURE=false`,
+        },
+      }
+      : {}),
   };
+}
+
+const warnedHosts = new Set<string>();
+
+/**
+ * The host whose browser will drop a Secure cookie from this answer, or null: a plain
+ * HTTP request (no TLS here, none declared by a proxy or the public URL) under a name
+ * browsers do not treat as a secure context (anything but localhost and loopback IPs).
+ */
+function cookieDroppedOn(c: Context<AppEnv>, publicBaseUrl?: string): string | null {
+  if (publicBaseUrl?.startsWith("https:")) return null;
+  if (new URL(c.req.url).protocol === "https:") return null;
+  if (c.req.header("x-forwarded-proto")?.split(",")[0]?.trim() === "https") return null;
+  const host = (c.req.header("host") ?? new URL(c.req.url).host).toLowerCase();
+  const name = host.startsWith("[") ? host.slice(1, host.indexOf("]")) : host.split(":")[0]!;
+  const local = name === "localhost" || name.endsWith(".localhost") || name === "::1" ||
+    /^127\.\d+\.\d+\.\d+$/.test(name);
+  return local ? null : host;
 }
 
 /**
@@ -289,7 +346,7 @@ export function installAuthRoutes(deps: Deps): void {
     reauthenticate(deps, c, user, password);
 
   ctx.http.openapi(loginRoute, (c) => {
-    const { username, password } = c.req.valid("json");
+    const { username, password, bearer } = c.req.valid("json");
     const ip = clientIp(c);
     // One attempt per username (a few per address) in flight at a time, so a burst of
     // parallel guesses cannot all pass the wait check before the first failure counts.
@@ -333,7 +390,9 @@ export function installAuthRoutes(deps: Deps): void {
         await auditFailure(c, username, "auth_reset_required");
         throw new HttpError(423, "auth_reset_required", "an admin must reset this account first");
       }
-      if (user.mfa_exempt) return c.json(await issueSession(deps, c, user, "password"), 200);
+      if (user.mfa_exempt) {
+        return c.json(await issueSession(deps, c, user, "password", bearer), 200);
+      }
       return c.json(await startMfa(user), 200);
     });
   });
@@ -368,7 +427,7 @@ export function installAuthRoutes(deps: Deps): void {
   }
 
   ctx.http.openapi(mfaVerifyRoute, async (c) => {
-    const { pending_token, code } = c.req.valid("json");
+    const { pending_token, code, bearer } = c.req.valid("json");
     const hash = tokenHash(pending_token);
     const [pending] = await sql<
       {
@@ -451,13 +510,13 @@ export function installAuthRoutes(deps: Deps): void {
         actor: { kind: "operator", id: user.id, name: user.username, sites: [] },
       });
     }
-    return c.json(await issueSession(deps, c, user, "password+totp"), 200);
+    return c.json(await issueSession(deps, c, user, "password+totp", bearer), 200);
   });
 
   ctx.http.openapi(logoutRoute, async (c) => {
     const p = await principalOf(c);
     if (p.method === "session" && p.credentialId) await sessions.revoke(p.credentialId);
-    c.header("Set-Cookie", clearedCookie(!ctx.core.debug));
+    c.header("Set-Cookie", clearedCookie(deps.settings.cookieSecure));
     await ctx.audit(c, { action: "auth.logout", target: `user:${p.name}` });
     return c.body(null, 204);
   });

@@ -21,7 +21,7 @@ import { requireRole } from "../../core/auth.ts";
 import { badRequest, HttpError, notFound } from "../../core/errors.ts";
 import type { Deps } from "./deps.ts";
 import { body, err, guarded, json, plainText } from "./http_util.ts";
-import { issueSession, reauthenticate } from "./routes_auth.ts";
+import { issueSession, reauthenticate, WantsBearer } from "./routes_auth.ts";
 
 const CHALLENGE_MS = 5 * 60_000;
 
@@ -89,7 +89,7 @@ const authVerifyRoute = createRoute({
   method: "post",
   path: "/api/auth/passkeys/authenticate/verify",
   summary: "Finish a passkey sign-in (counts as multi-factor)",
-  request: body(z.object({ response: CredentialJson }).strict()),
+  request: body(z.object({ response: CredentialJson, bearer: WantsBearer }).strict()),
   responses: {
     200: json(z.record(z.string(), z.unknown()), "Signed in"),
     400: err("Bad body"),
@@ -216,7 +216,11 @@ export function installPasskeyRoutes(deps: Deps): void {
         id: k.credential_id,
         transports: k.transports,
       })),
-      authenticatorSelection: { residentKey: "preferred", userVerification: "preferred" },
+      // Sign-in asks for a discoverable credential and user verification (it replaces
+      // password + TOTP), so a passkey without either could never be used: require both
+      // here, and ask the browser to report whether the key was stored (credProps).
+      authenticatorSelection: { residentKey: "required", userVerification: "required" },
+      extensions: { credProps: true },
       timeout: CHALLENGE_MS,
     });
     await storeChallenge(options.challenge, "register", user.id);
@@ -241,8 +245,13 @@ export function installPasskeyRoutes(deps: Deps): void {
         expectedChallenge: challenge,
         expectedOrigin: origins,
         expectedRPID: rpID,
-        requireUserVerification: false,
+        requireUserVerification: true,
       });
+      const rk = (response as { clientExtensionResults?: { credProps?: { rk?: unknown } } })
+        .clientExtensionResults?.credProps?.rk;
+      if (rk === false) {
+        throw new Error("the authenticator did not store a discoverable credential");
+      }
     } catch (e) {
       await ctx.audit(c, {
         action: "passkey.register",
@@ -250,6 +259,13 @@ export function installPasskeyRoutes(deps: Deps): void {
         outcome: "failure",
         details: { reason: e instanceof Error ? e.message.slice(0, 200) : "invalid" },
       });
+      if (e instanceof Error && /user verification|discoverable/i.test(e.message)) {
+        throw badRequest(
+          "passkey_not_usable",
+          "this authenticator cannot sign in here: passkeys must verify the user (PIN or " +
+            "biometric) and be stored on the authenticator (discoverable)",
+        );
+      }
       throw badRequest("verification_failed", "the passkey registration did not verify");
     }
     if (!result.verified) {
@@ -290,7 +306,7 @@ export function installPasskeyRoutes(deps: Deps): void {
   });
 
   ctx.http.openapi(authVerifyRoute, async (c) => {
-    const { response } = c.req.valid("json");
+    const { response, bearer } = c.req.valid("json");
     const fail = async (reason: string, username?: string) => {
       await ctx.audit(c, {
         action: "auth.login",
@@ -358,7 +374,7 @@ export function installPasskeyRoutes(deps: Deps): void {
       await fail("auth_reset_required", user.username);
       throw new HttpError(423, "auth_reset_required", "an admin must reset this account first");
     }
-    return c.json(await issueSession(deps, c, user, "passkey"), 200);
+    return c.json(await issueSession(deps, c, user, "passkey", bearer), 200);
   });
 
   ctx.http.openapi(listRoute, async (c) => {

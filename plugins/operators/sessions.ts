@@ -215,6 +215,41 @@ export class SessionStore {
     return null;
   }
 
+  /**
+   * Which of these sessions and API tokens are still live (not revoked, expired, idle
+   * past the timeout, nor of a disabled user), with the role and sites they carry now.
+   * Long-lived connections (operator sockets) check themselves against this.
+   */
+  async liveCredentials(
+    ids: readonly string[],
+  ): Promise<Map<string, { role: Role; sites: "all" | number[] }>> {
+    const out = new Map<string, { role: Role; sites: "all" | number[] }>();
+    if (!ids.length) return out;
+    const now = new Date(this.clock.now());
+    const idleCutoff = new Date(now.getTime() - this.timeouts.idleMs);
+    const rows = await this.sql<{ id: string; role: Role; site_ids: number[] | null }[]>`
+      select c.id, u.role,
+             (select array_agg(site_id order by site_id) from user_site_assignments a
+               where a.user_id = u.id) as site_ids
+      from (
+        select id::text, user_id from operator_sessions
+        where id::text = any(${ids as string[]}::text[]) and revoked_at is null
+          and expires_at > ${now} and last_seen_at > ${idleCutoff}
+        union all
+        select id::text, user_id from api_tokens
+        where id::text = any(${ids as string[]}::text[]) and revoked_at is null
+          and expires_at > ${now}
+      ) c join users u on u.id = c.user_id
+      where not u.disabled`;
+    for (const r of rows) {
+      out.set(r.id, {
+        role: r.role,
+        sites: r.role === "Admin" ? "all" : (r.site_ids ?? []).map(Number),
+      });
+    }
+    return out;
+  }
+
   /** Revokes one session; returns false when it was not live. */
   async revoke(sessionId: string, userId?: string): Promise<boolean> {
     const now = new Date(this.clock.now());

@@ -10,14 +10,23 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { clientIp } from "../../core/audit.ts";
+import { isDatabaseUnavailable } from "../../core/db_errors.ts";
+import { isStorageError } from "../../core/storage_health.ts";
 import { HttpError } from "../../core/errors.ts";
 import { databaseRefusal } from "../../core/input_guard.ts";
 import { cleanText, MAX_INPUT_DEPTH, nestsDeeperThan } from "../../core/text.ts";
 import type { AppEnv } from "../../core/http.ts";
+import { upgradeWebSocket } from "../../core/websocket.ts";
 import type { Logger } from "../../core/log.ts";
 import type { PluginContext } from "../../core/plugin.ts";
-import type { DeviceIdentity, TokenService } from "../tokens/mod.ts";
+import {
+  AccessTokenError,
+  type DeviceIdentity,
+  dpopChallenge,
+  type TokenService,
+} from "../tokens/mod.ts";
 import type { AcceptLimiter } from "./accept_limiter.ts";
+import type { AddressLimiter } from "./address_limiter.ts";
 import type { AgentChannel } from "./channel.ts";
 import type { Liveness } from "./liveness.ts";
 import type { SocketMetrics } from "./metrics.ts";
@@ -79,6 +88,7 @@ interface Deps {
   channel: AgentChannel;
   telemetry: TelemetryIngest;
   limiter: AcceptLimiter;
+  perAddress: AddressLimiter;
   settings: SocketSettings;
   log: Logger;
   metrics: SocketMetrics;
@@ -199,6 +209,35 @@ export function registerAgentSocket(
     };
   }
 
+  /**
+   * Checks that cost no database work: a ticket of the right shape, or a DPoP access
+   * token whose signature and expiry verify. Throws 401 at once when credentials are
+   * missing; otherwise returns the token check to run after the per-address limit.
+   */
+  function screen(c: Context<AppEnv>): () => Promise<void> {
+    const ticket = c.req.query("ticket");
+    if (ticket !== undefined) {
+      if (!/^[A-Za-z0-9_-]{20,100}$/.test(ticket)) {
+        throw new HttpError(401, "invalid_ticket", "invalid ticket");
+      }
+      return () => Promise.resolve();
+    }
+    const auth = c.req.header("authorization");
+    if (!auth) throw dpopChallenge(null, "device authentication required");
+    return async () => {
+      const m = /^DPoP\s+(\S{1,4096})$/i.exec(auth);
+      if (!m) {
+        throw dpopChallenge("invalid_token", "Authorization must be: DPoP <access token>");
+      }
+      try {
+        await d.tokens.access.verifyCached(m[1]!);
+      } catch (err) {
+        if (err instanceof AccessTokenError) throw dpopChallenge("invalid_token", err.message);
+        throw err;
+      }
+    };
+  }
+
   ctx.http.use("/api/agent/ws", d.metrics.upgrades);
   ctx.http.openapi(
     createRoute({
@@ -216,6 +255,10 @@ export function registerAgentSocket(
           description: "Not a WebSocket upgrade",
           content: { "application/json": { schema: ErrorBody } },
         },
+        429: {
+          description: "Too many upgrade attempts from this address; retry after Retry-After",
+          content: { "application/json": { schema: ErrorBody } },
+        },
         503: {
           description: "Too many connections right now; retry after Retry-After (jittered)",
           content: { "application/json": { schema: ErrorBody } },
@@ -223,6 +266,17 @@ export function registerAgentSocket(
       },
     }),
     async (c) => {
+      // The accept budget is spent only on upgrades that can succeed: no credentials is a
+      // 401 for free, one address cannot take more than its share, and the shared rate is
+      // reserved for requests carrying a token that verifies.
+      const screened = screen(c);
+      const slow = d.perAddress.take(clientIp(c) ?? "unknown");
+      if (slow !== null) {
+        throw new HttpError(429, "rate_limited", "too many upgrade attempts from this address", {
+          retry_after: slow,
+        }, { "Retry-After": String(slow) });
+      }
+      await screened();
       const retry = d.limiter.take();
       if (retry !== null) {
         throw new HttpError(503, "busy", "too many agent connections right now; retry later", {
@@ -237,7 +291,7 @@ export function registerAgentSocket(
       }
       // Before the upgrade: afterwards Deno no longer hands out the request's headers.
       const ip = clientIp(c) ?? undefined;
-      const { socket, response } = Deno.upgradeWebSocket(c.req.raw, {
+      const { socket, response } = upgradeWebSocket(c, {
         idleTimeout: d.settings.idleTimeoutSeconds,
       });
       openAgent(socket, who, ip);
@@ -401,6 +455,14 @@ export function registerAgentSocket(
         if (result !== undefined) reply(`${type}_ack`, id, result);
       } catch (err) {
         if (err instanceof HttpError) return fail(id, err.code, err.message);
+        if (isDatabaseUnavailable(err) || isStorageError(err)) {
+          // The socket stays; the agent may send the message again later.
+          return fail(
+            id,
+            "database_unavailable",
+            "the engine's database is unreachable; retry later",
+          );
+        }
         const refusal = databaseRefusal(err);
         if (refusal) return fail(id, refusal.error, refusal.message);
         d.log.error(

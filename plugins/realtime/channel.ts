@@ -6,6 +6,7 @@
  * @module
  */
 import type { z } from "@hono/zod-openapi";
+import type { Principal } from "../../core/auth.ts";
 import { type EventBus, eventKey } from "../../core/events.ts";
 import type { AgentState, Liveness } from "./liveness.ts";
 import type { AgentMessage, AgentRegistry, SendResult } from "./registry.ts";
@@ -45,6 +46,40 @@ export type AgentErrorListener = (
   frame: AgentMessage,
 ) => Promise<void> | void;
 
+/** An operator socket as a plugin's frame handler sees it. */
+export interface OperatorLink {
+  /** The connection's id (unique across the cluster). */
+  readonly id: string;
+  /** Who opened the socket (scope as of the upgrade). */
+  readonly principal: Principal;
+  /** True while the socket is open. */
+  readonly open: boolean;
+  /** Bytes handed to the socket and not yet written to the network. */
+  readonly bufferedAmount: number;
+  /** Sends one frame; false when the socket is no longer open. */
+  send(frame: { type: string; id?: string; data?: unknown }): boolean;
+  /**
+   * Runs `fn` once when the socket closes, with the close code (4401: the session or
+   * token that opened it ended, see docs/operator-socket.md).
+   */
+  onClose(fn: (code: number) => void): void;
+}
+
+/**
+ * Handles one frame type operators send on `/api/ws`; a returned value is sent back as
+ * `<type>_ack` (with the frame's id), an {@link HttpError}-like throw as an `error` frame.
+ */
+export type OperatorHandler<T> = (
+  link: OperatorLink,
+  data: T,
+  frame: { type: string; id?: string },
+) => Promise<unknown> | unknown;
+
+interface RegisteredOperator {
+  schema: z.ZodType<unknown>;
+  handler: OperatorHandler<unknown>;
+}
+
 /** One operator event as it travels the bus. */
 export interface OperatorEvent {
   topic: Topic;
@@ -74,9 +109,18 @@ export const telemetryReceived = eventKey<
   "realtime.telemetry_received",
 );
 
+const RESERVED_OPERATOR_TYPES = new Set([
+  "subscribe",
+  "unsubscribe",
+  "operator_presence_sync",
+  "operator_presence_clear",
+  "ping",
+]);
+
 /** What `ctx.use(realtimeKey)` returns. */
 export class AgentChannel {
   readonly #handlers = new Map<string, Registered>();
+  readonly #operatorHandlers = new Map<string, RegisteredOperator>();
   readonly #errorListeners: AgentErrorListener[] = [];
 
   constructor(
@@ -129,6 +173,31 @@ export class AgentChannel {
     return this.#handlers.get(type);
   }
 
+  /**
+   * Registers the handler of a frame type operators send on `/api/ws` (one per type; the
+   * socket's own types — subscribe, presence, ping — cannot be taken). Frames are at
+   * most 64 KB; `schema` validates `data`.
+   */
+  onOperator<T>(type: string, schema: z.ZodType<T>, handler: OperatorHandler<T>): void {
+    if (RESERVED_OPERATOR_TYPES.has(type) || this.#operatorHandlers.has(type)) {
+      throw new Error(`operator frame type ${type} already has a handler`);
+    }
+    this.#operatorHandlers.set(type, {
+      schema: schema as z.ZodType<unknown>,
+      handler: handler as OperatorHandler<unknown>,
+    });
+  }
+
+  /** The plugin handler of an operator frame type (used by the socket). */
+  operatorHandler(type: string): RegisteredOperator | undefined {
+    return this.#operatorHandlers.get(type);
+  }
+
+  /** Ids of the engine instances alive now (this one included), from the shared registry. */
+  liveInstances(): Promise<Set<string>> {
+    return this.registry.liveInstances();
+  }
+
   /** Derived state of an agent. */
   state(guid: string): AgentState {
     return this.liveness.state(guid.toUpperCase());
@@ -149,6 +218,14 @@ export class AgentChannel {
    */
   async flushTelemetry(): Promise<void> {
     if (this.liveness.pendingCount) await this.liveness.flush();
+  }
+
+  /**
+   * Whether the agent's socket is open anywhere, asking the shared registry when this
+   * instance has not seen it (for live work that must not be queued).
+   */
+  connectedNow(guid: string): Promise<boolean> {
+    return this.registry.connectedNow(guid);
   }
 
   /** Whether the agent's socket is open somewhere. */

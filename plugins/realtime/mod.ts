@@ -10,8 +10,10 @@ import { principalOf, requireRole } from "../../core/auth.ts";
 import { intEnv, setting } from "../../core/config.ts";
 import { definePlugin, serviceKey } from "../../core/plugin.ts";
 import { inventoryKey } from "../inventory/mod.ts";
+import { operatorsKey } from "../operators/mod.ts";
 import { tokensKey } from "../tokens/mod.ts";
 import { AcceptLimiter } from "./accept_limiter.ts";
+import { AddressLimiter } from "./address_limiter.ts";
 import { CLOSE, reconnectWindow, registerAgentSocket, shutdownReason } from "./agent_socket.ts";
 import { socketMetrics } from "./metrics.ts";
 import { AgentChannel, agentStatusChanged } from "./channel.ts";
@@ -22,7 +24,13 @@ import { registerSoftwareRoutes } from "./routes_software.ts";
 import { registerTelemetryRoutes, TelemetryIngest } from "./telemetry.ts";
 
 export { AgentChannel, agentStatusChanged, operatorEvent, telemetryReceived } from "./channel.ts";
-export type { AgentHandler, AgentRef, OperatorEvent } from "./channel.ts";
+export type {
+  AgentHandler,
+  AgentRef,
+  OperatorEvent,
+  OperatorHandler,
+  OperatorLink,
+} from "./channel.ts";
 export type { AgentState } from "./liveness.ts";
 export type { AgentMessage, SendResult } from "./registry.ts";
 export type { Topic } from "./schemas.ts";
@@ -37,6 +45,7 @@ export interface RealtimeInternals {
   registry: AgentRegistry;
   hub: OperatorHub;
   limiter: AcceptLimiter;
+  perAddress: AddressLimiter;
   flush(): Promise<number>;
 }
 export const realtimeInternalsKey = serviceKey<RealtimeInternals>("realtime.internals");
@@ -118,6 +127,20 @@ export default definePlugin({
       "Connections accepted at once before the rate applies.",
       "2000",
     ),
+    acceptPerAddressPerSecond: setting(
+      "BOREALIS_AGENT_WS_ACCEPT_PER_ADDRESS_PER_SECOND",
+      intEnv(50, 0, 100_000),
+      "an integer, 0 (off) to 100000",
+      "Agent socket upgrades per second from one client address; the excess gets 429 with Retry-After.",
+      "50",
+    ),
+    acceptPerAddressBurst: setting(
+      "BOREALIS_AGENT_WS_ACCEPT_PER_ADDRESS_BURST",
+      intEnv(200, 1, 1_000_000),
+      "an integer, 1 to 1000000",
+      "Upgrades one address may make at once before its rate applies.",
+      "200",
+    ),
   },
   async setup(ctx) {
     const s = ctx.settings;
@@ -158,12 +181,18 @@ export default definePlugin({
     );
     const hub = new OperatorHub(ctx.events, ctx.instanceId);
     const limiter = new AcceptLimiter(ctx.clock, s.acceptPerSecond, s.acceptBurst, 30);
+    const perAddress = new AddressLimiter(
+      ctx.clock,
+      s.acceptPerAddressPerSecond,
+      s.acceptPerAddressBurst,
+    );
     ctx.provide(realtimeKey, channel);
     ctx.provide(realtimeInternalsKey, {
       liveness,
       registry,
       hub,
       limiter,
+      perAddress,
       flush: () => liveness.flush(),
     });
 
@@ -174,6 +203,7 @@ export default definePlugin({
       channel,
       telemetry,
       limiter,
+      perAddress,
       log: ctx.log,
       metrics: socketMetrics(ctx.metrics, () => registry.localCount),
       settings: {
@@ -184,6 +214,18 @@ export default definePlugin({
     });
     registerTelemetryRoutes(ctx, tokens, telemetry, channel);
     registerOperatorSocket(ctx, hub, channel);
+    // Ending a session (here or on another instance) closes the sockets it opened; the
+    // minute check also catches sessions that timed out.
+    const operators = ctx.tryUse(operatorsKey);
+    if (operators) {
+      hub.setCredentialCheck((ids) => operators.liveCredentials(ids));
+      operators.onAuthChanged(() => {
+        hub.verify().catch((err) =>
+          ctx.log.warn(`operator socket check failed: ${err instanceof Error ? err.message : err}`)
+        );
+      });
+      ctx.tasks.every("verify_operator_sockets", 60_000, () => hub.verify());
+    }
     registerSoftwareRoutes(ctx, inventory);
 
     ctx.http.openapi(

@@ -10,16 +10,31 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { type Principal, principalOf, requireRole } from "../../core/auth.ts";
 import { type EventBus, eventKey } from "../../core/events.ts";
 import { HttpError } from "../../core/errors.ts";
+import { upgradeWebSocket } from "../../core/websocket.ts";
 import type { PluginContext } from "../../core/plugin.ts";
-import { type AgentChannel, operatorEvent } from "./channel.ts";
-import { Notify, OperatorFrame, type Topic } from "./schemas.ts";
+import { type AgentChannel, operatorEvent, type OperatorLink } from "./channel.ts";
+import { Frame, Notify, OperatorFrame, type Topic } from "./schemas.ts";
 
 interface OperatorConn {
   id: string;
   principal: Principal;
   topics: Set<Topic>;
   send(data: unknown): void;
+  close(code: number, reason: string): void;
 }
+
+/** Close codes of the operator socket. */
+export const OPERATOR_CLOSE = {
+  /** The session or API token that opened the socket ended (sign-out, revocation, …). */
+  sessionEnded: 4401,
+  /** The operator's role or sites changed: reconnect to see what they allow now. */
+  permissionsChanged: 4403,
+} as const;
+
+/** Which credentials are still live, with the role and sites they carry now. */
+export type CredentialCheck = (
+  ids: readonly string[],
+) => Promise<Map<string, { role: string; sites: "all" | number[] }>>;
 
 interface PresenceEntry {
   conn: string;
@@ -88,6 +103,81 @@ export class OperatorHub {
   closeAll(): void {
     this.#conns.clear();
   }
+
+  #check?: CredentialCheck;
+  #verifying?: Promise<void>;
+  #again = false;
+
+  /** Installs how sockets are checked against their credentials (the operators plugin). */
+  setCredentialCheck(check: CredentialCheck): void {
+    this.#check = check;
+  }
+
+  /**
+   * Closes every socket whose session or API token has ended (4401) or whose role or
+   * sites changed (4403). Calls that arrive while a check runs are folded into one more.
+   */
+  verify(): Promise<void> {
+    if (this.#verifying) {
+      this.#again = true;
+      return this.#verifying;
+    }
+    this.#verifying = (async () => {
+      do {
+        this.#again = false;
+        await this.#verifyOnce();
+      } while (this.#again);
+    })().finally(() => (this.#verifying = undefined));
+    return this.#verifying;
+  }
+
+  /**
+   * Whether one credential is still live: false, or its current role and sites (true
+   * when nothing checks credentials, e.g. without the operators plugin).
+   */
+  async credentialLive(
+    id: string,
+  ): Promise<false | true | { role: string; sites: "all" | number[] }> {
+    if (!this.#check) return true;
+    return (await this.#check([id])).get(id) ?? false;
+  }
+
+  async #verifyOnce(): Promise<void> {
+    const check = this.#check;
+    if (!check) return;
+    const conns = [...this.#conns.values()].filter((c) =>
+      c.principal.kind === "operator" && c.principal.credentialId
+    );
+    if (!conns.length) return;
+    const live = await check([...new Set(conns.map((c) => c.principal.credentialId!))]);
+    for (const c of conns) {
+      const now = live.get(c.principal.credentialId!);
+      if (!now) {
+        c.close(OPERATOR_CLOSE.sessionEnded, "session ended; sign in again");
+        void this.remove(c.id);
+      } else if (now.role !== c.principal.role || !sameSites(now.sites, c.principal.sites)) {
+        c.close(OPERATOR_CLOSE.permissionsChanged, "role or sites changed; reconnect");
+        void this.remove(c.id);
+      }
+    }
+  }
+}
+
+/** 32 random bytes, base64url. */
+function randomTicket(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_")
+    .replace(/=+$/, "");
+}
+
+async function sha256Hex(text: string): Promise<string> {
+  const d = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(d), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function sameSites(a: "all" | readonly number[], b: "all" | readonly number[]): boolean {
+  if (a === "all" || b === "all") return a === b;
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 const ErrorBody = z.object({ error: z.string(), message: z.string() });
@@ -100,16 +190,82 @@ export function registerOperatorSocket(
 ): void {
   const { clock } = ctx;
 
+  const { sql } = ctx;
+  const userGuard = requireRole("User");
+
+  ctx.http.openapi(
+    createRoute({
+      method: "post",
+      path: "/api/ws-ticket",
+      summary: "A single-use, 30-second ticket to open /api/ws without a cookie",
+      description:
+        "For a console signed in with a bearer token (e.g. served from another origin): " +
+        "browsers cannot send an Authorization header on a WebSocket. Open " +
+        "`/api/ws?ticket=<ticket>` within 30 seconds; the socket belongs to the session " +
+        "or API token that asked and closes when it ends.",
+      middleware: [userGuard] as const,
+      responses: {
+        200: {
+          description: "Ticket",
+          content: {
+            "application/json": {
+              schema: z.object({ ticket: z.string(), expires_in: z.number(), url: z.string() }),
+            },
+          },
+        },
+        401: {
+          description: "Not signed in",
+          content: { "application/json": { schema: ErrorBody } },
+        },
+      },
+    }),
+    async (c) => {
+      const p = await principalOf(c);
+      if (!p.credentialId) {
+        throw new HttpError(403, "ticket_not_available", "this credential cannot open sockets");
+      }
+      const ticket = randomTicket();
+      await sql`
+        insert into operator_ws_tickets (ticket_hash, credential_id, principal, expires_at)
+        values (${await sha256Hex(ticket)}, ${p.credentialId}, ${sql.json(p as never)},
+                ${new Date(clock.now() + 30_000)})`;
+      c.header("Cache-Control", "no-store");
+      return c.json({ ticket, expires_in: 30, url: `/api/ws?ticket=${ticket}` }, 200);
+    },
+  );
+
+  /** Redeems a ticket once; the principal comes back with its current role and sites. */
+  async function redeem(ticket: string): Promise<Principal> {
+    const invalid = () =>
+      new HttpError(401, "invalid_ticket", "the ticket is unknown, used or expired");
+    if (!/^[A-Za-z0-9_-]{20,100}$/.test(ticket)) throw invalid();
+    const [row] = await sql<{ principal: Principal; credential_id: string }[]>`
+      delete from operator_ws_tickets
+      where ticket_hash = ${await sha256Hex(ticket)} and expires_at > ${new Date(clock.now())}
+      returning principal, credential_id`;
+    if (!row) throw invalid();
+    const live = await hub.credentialLive(row.credential_id);
+    if (live === false) throw invalid();
+    return live === true ? row.principal : { ...row.principal, ...live } as Principal;
+  }
+
   ctx.http.openapi(
     createRoute({
       method: "get",
       path: "/api/ws",
       summary: "Operator WebSocket: topic subscriptions, presence",
-      middleware: [requireRole("User")] as const,
+      description: "Signed in by the session cookie (from the engine's own origin or an " +
+        "allowed one), a bearer token (non-browser clients), or `?ticket=` from " +
+        "`POST /api/ws-ticket`.",
+      request: { query: z.object({ ticket: z.string().max(100).optional() }) },
       responses: {
         101: { description: "Switching protocols" },
         401: {
-          description: "Not signed in",
+          description: "Not signed in, or the ticket is unknown, used or expired",
+          content: { "application/json": { schema: ErrorBody } },
+        },
+        403: {
+          description: "A cookie sent from an origin that is not allowed",
           content: { "application/json": { schema: ErrorBody } },
         },
         426: {
@@ -119,11 +275,17 @@ export function registerOperatorSocket(
       },
     }),
     async (c) => {
-      const principal = await principalOf(c);
+      const ticket = c.req.query("ticket");
+      let principal: Principal;
+      if (ticket !== undefined) principal = await redeem(ticket);
+      else {
+        await userGuard(c, () => Promise.resolve());
+        principal = await principalOf(c);
+      }
       if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
         throw new HttpError(426, "upgrade_required", "this endpoint needs a WebSocket upgrade");
       }
-      const { socket, response } = Deno.upgradeWebSocket(c.req.raw, { idleTimeout: 60 });
+      const { socket, response } = upgradeWebSocket(c, { idleTimeout: 60 });
       const conn: OperatorConn = {
         id: crypto.randomUUID(),
         principal,
@@ -133,6 +295,61 @@ export function registerOperatorSocket(
             socket.send(typeof data === "string" ? data : JSON.stringify(data));
           }
         },
+        close: (code, reason) => {
+          if (socket.readyState === WebSocket.OPEN || socket.readyState === WebSocket.CONNECTING) {
+            socket.close(code, reason);
+          }
+        },
+      };
+      const closeHooks: Array<(code: number) => void> = [];
+      const link: OperatorLink = {
+        id: conn.id,
+        principal,
+        get open() {
+          return socket.readyState === WebSocket.OPEN;
+        },
+        get bufferedAmount() {
+          return socket.bufferedAmount;
+        },
+        send(frame) {
+          if (socket.readyState !== WebSocket.OPEN) return false;
+          socket.send(JSON.stringify(frame));
+          return true;
+        },
+        onClose(fn) {
+          closeHooks.push(fn);
+        },
+      };
+      /** A frame type a plugin registered (terminal sessions, …). */
+      const pluginFrame = async (raw: unknown): Promise<boolean> => {
+        const type = (raw as { type?: unknown })?.type;
+        const h = typeof type === "string" ? channel.operatorHandler(type) : undefined;
+        if (!h) return false;
+        const f = Frame.safeParse(raw);
+        const data = f.success ? h.schema.safeParse(f.data.data ?? {}) : undefined;
+        const id = f.success ? f.data.id : undefined;
+        const fail = (code: string, message: string) =>
+          conn.send({ type: "error", ...(id ? { id } : {}), data: { code, message } });
+        if (!f.success || !data?.success) {
+          const issues = (f.success ? data!.error! : f.error).issues;
+          fail("invalid_frame", issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
+          return true;
+        }
+        try {
+          const result = await h.handler(link, data.data, { type: f.data.type, id });
+          if (result !== undefined) {
+            conn.send({ type: `${f.data.type}_ack`, ...(id ? { id } : {}), data: result });
+          }
+        } catch (err) {
+          if (err instanceof HttpError) fail(err.code, err.message);
+          else {
+            ctx.log.error(
+              `operator frame ${f.data.type} failed: ${err instanceof Error ? err.message : err}`,
+            );
+            fail("internal_error", "the engine could not handle this frame");
+          }
+        }
+        return true;
       };
       socket.onopen = () => {
         hub.add(conn);
@@ -157,6 +374,7 @@ export function registerOperatorSocket(
             data: { code: "invalid_json", message: "frames must be JSON" },
           });
         }
+        if (await pluginFrame(raw)) return;
         const parsed = OperatorFrame.safeParse(raw);
         if (!parsed.success) {
           const id = (raw as { id?: unknown })?.id;
@@ -201,7 +419,16 @@ export function registerOperatorSocket(
             return conn.send({ type: "pong", ...(f.id ? { id: f.id } : {}), data: {} });
         }
       };
-      socket.onclose = () => void hub.remove(conn.id);
+      socket.onclose = (e) => {
+        void hub.remove(conn.id);
+        for (const fn of closeHooks.splice(0)) {
+          try {
+            fn(e.code);
+          } catch (err) {
+            ctx.log.error(`operator socket close hook failed: ${err}`);
+          }
+        }
+      };
       return response as never;
     },
   );

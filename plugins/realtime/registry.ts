@@ -82,6 +82,8 @@ export class AgentRegistry {
   readonly #local = new Map<string, LocalAgent>();
   /** Devices connected to other live instances (refreshed from SQL by {@link maintain}). */
   readonly #remote = new Map<string, string>();
+  /** Connected agents whose held messages could not be handed over yet. */
+  readonly #heldPending = new Set<string>();
   /** Set by {@link closeAll}: closing sockets leave the map without a statement each. */
   #closingAll = false;
 
@@ -89,7 +91,7 @@ export class AgentRegistry {
    * Registrations, batched: a fleet returning after a restart registers thousands of
    * sockets a second, one upsert and one outbox read each unless they share statements.
    */
-  readonly #registrations: Batcher<Registration, AgentMessage[] | Error>;
+  readonly #registrations: Batcher<Registration, AgentMessage[] | null | Error>;
 
   constructor(o: RegistryOptions) {
     this.#o = o;
@@ -118,12 +120,13 @@ export class AgentRegistry {
     return this.#local.has(guid) || this.#remote.has(guid);
   }
 
-  /** Registers a freshly opened socket; replaces (and closes) an older one of the same agent. */
   /**
-   * Registers a connected agent: this instance's socket map, then its row (so other
-   * instances can route to it), then `registered` (the socket sends `welcome` there, so
-   * an agent that has its welcome is reachable from every instance), then the messages
-   * held for it while it was away.
+   * Registers a connected agent (replacing, and closing, an older socket of the same
+   * agent): this instance's socket map, then its row (so other instances can route to
+   * it), then `registered` (the socket sends `welcome` there, so an agent that has its
+   * welcome is reachable from every instance), then the messages held for it while it
+   * was away. Rejects only when registering failed; held messages the database cannot
+   * hand over now are tried again by {@link maintain} while the agent stays connected.
    */
   async add(agent: LocalAgent, registered?: () => void): Promise<void> {
     const old = this.#local.get(agent.guid);
@@ -157,15 +160,17 @@ export class AgentRegistry {
         where guid = ${agent.guid} and instance_id = ${this.#o.instanceId}`;
     }
     registered?.();
-    // The messages held while it was away, in the order they were held.
-    for (const message of held) agent.send(message);
+    // The messages held while it was away, in the order they were held; null: registered,
+    // but they could not be taken with it (handed over later, see #deliverHeld).
+    if (held === null) await this.#deliverHeld(agent);
+    else for (const message of held) agent.send(message);
   }
 
   /**
    * Writes a batch of registrations (one upsert) and takes the messages held for those
    * agents (one delete … returning): two statements' work in one round trip.
    */
-  async #register(items: Registration[]): Promise<Array<AgentMessage[] | Error>> {
+  async #register(items: Registration[]): Promise<Array<AgentMessage[] | null | Error>> {
     // One row per agent: a socket replaced within the same batch keeps the newest values.
     const last = new Map<string, Registration>();
     for (const r of items) last.set(r.guid, r);
@@ -192,8 +197,14 @@ export class AgentRegistry {
         where o.guid = i.guid and o.expires_at > ${new Date(this.#o.clock.now())}
         returning o.id, o.guid, o.message`;
     } catch (err) {
+      if ((err as { code?: string }).code !== "23503") {
+        // Registering may still work when taking the held messages did not (the database
+        // went away between the two): register alone, hand them over later.
+        await this.#upsert(rows);
+        return items.map(() => null);
+      }
       // A device purged meanwhile (foreign key) must not fail the others: one by one.
-      if ((err as { code?: string }).code !== "23503" || rows.length === 1) throw err;
+      if (rows.length === 1) throw err;
       const each = await Promise.all(
         rows.map((r) => this.#register([r]).then(([one]) => one!, (e) => e as Error)),
       );
@@ -211,6 +222,43 @@ export class AgentRegistry {
     return items.map((r) => last.get(r.guid) === r ? byGuid.get(r.guid.toUpperCase()) ?? [] : []);
   }
 
+  /** Registration rows alone (the fallback of {@link #register}). */
+  async #upsert(rows: Registration[]): Promise<void> {
+    await this.#o.sql`
+      insert into agent_connections
+        (guid, instance_id, agent_id, service_mode, connected_at, remote_addr)
+      select g, ${this.#o.instanceId}, a, m, t, r
+      from unnest(${rows.map((r) => r.guid)}::uuid[], ${rows.map((r) => r.agentId)}::text[],
+        ${rows.map((r) => r.serviceMode)}::text[],
+        ${rows.map((r) => r.connectedAt.toISOString())}::timestamptz[],
+        ${rows.map((r) => r.remoteAddr)}::text[]) as u(g, a, m, t, r)
+      on conflict (guid) do update set instance_id = excluded.instance_id,
+        agent_id = excluded.agent_id, service_mode = excluded.service_mode,
+        connected_at = excluded.connected_at, remote_addr = excluded.remote_addr`;
+  }
+
+  /**
+   * Hands over what was held for `agent` (when registration could not take it at once);
+   * on failure marks it for {@link maintain}.
+   */
+  async #deliverHeld(agent: LocalAgent): Promise<void> {
+    try {
+      await this.#drainOutbox(agent);
+      this.#heldPending.delete(agent.guid);
+    } catch (err) {
+      if (this.#local.get(agent.guid) !== agent) return;
+      // The socket stays: an agent that reconnected on every database hiccup would only
+      // add load; its held messages keep until they expire.
+      if (!this.#heldPending.has(agent.guid)) {
+        this.#o.log.warn(
+          `messages held for agent ${agent.guid} could not be handed over now ` +
+            `(${err instanceof Error ? err.message : err}); trying again every few seconds`,
+        );
+      }
+      this.#heldPending.add(agent.guid);
+    }
+  }
+
   /** Updates what the agent said about itself in `connect_agent`. */
   async describe(guid: string, agentId: string, serviceMode: string): Promise<void> {
     const a = this.#local.get(guid);
@@ -226,9 +274,26 @@ export class AgentRegistry {
   async remove(agent: LocalAgent): Promise<void> {
     if (this.#local.get(agent.guid) !== agent) return;
     this.#local.delete(agent.guid);
+    this.#heldPending.delete(agent.guid);
     if (this.#closingAll) return; // closeAll removes this instance's rows in one statement
     await this.#o
       .sql`delete from agent_connections where guid = ${agent.guid} and instance_id = ${this.#o.instanceId}`;
+  }
+
+  /**
+   * Whether the agent's socket is open anywhere right now: this instance's map, then the
+   * shared table (fresher than {@link isConnected}, whose view of other instances is
+   * refreshed every few seconds).
+   */
+  async connectedNow(guid: string): Promise<boolean> {
+    const g = guid.toUpperCase();
+    if (this.#local.has(g)) return true;
+    const staleBefore = new Date(this.#o.clock.now() - this.#o.instanceStaleMs);
+    const [row] = await this.#o.sql<{ instance_id: string }[]>`
+      select c.instance_id from agent_connections c
+      join realtime_instances i on i.instance_id = c.instance_id
+      where c.guid = ${g} and i.alive_at >= ${staleBefore} and c.instance_id <> ${this.#o.instanceId}`;
+    return !!row;
   }
 
   /** Sends a message to an agent wherever it is connected. */
@@ -260,13 +325,27 @@ export class AgentRegistry {
     return { status: "offline", held_until: until.toISOString() };
   }
 
+  async #drainOutbox(agent: LocalAgent): Promise<void> {
+    const now = new Date(this.#o.clock.now());
+    const rows = await this.#o.sql<{ message: AgentMessage }[]>`
+      delete from agent_outbox where guid = ${agent.guid} and expires_at > ${now}
+      returning id, message`;
+    rows.sort((a, b) =>
+      Number((a as unknown as { id: string }).id) - Number((b as unknown as { id: string }).id)
+    );
+    for (const r of rows) agent.send(r.message);
+  }
+
   /** Closes the agent's socket wherever it is (containment). */
   async disconnect(guid: string, code: number, reason: string): Promise<void> {
     this.#local.get(guid.toUpperCase())?.close(code, reason);
     await this.#o.events.publish(disconnect, { guid: guid.toUpperCase(), code, reason });
   }
 
-  /** Heartbeat of this instance; refreshes which agents other live instances hold. */
+  /**
+   * Heartbeat of this instance; refreshes which agents other live instances hold, and
+   * hands over held messages that could not be delivered when their agent connected.
+   */
   async maintain(): Promise<void> {
     const now = new Date(this.#o.clock.now());
     await this.#o.sql`
@@ -276,6 +355,11 @@ export class AgentRegistry {
       insert into realtime_cluster_state (id, last_alive_at) values (1, ${now})
       on conflict (id) do update set last_alive_at = greatest(realtime_cluster_state.last_alive_at, excluded.last_alive_at)`;
     await this.loadRemote();
+    for (const guid of [...this.#heldPending]) {
+      const agent = this.#local.get(guid);
+      if (agent) await this.#deliverHeld(agent);
+      else this.#heldPending.delete(guid);
+    }
   }
 
   /** Cluster-wide clean-up (one instance runs it). */
@@ -290,6 +374,15 @@ export class AgentRegistry {
       now - 10 * this.#o.instanceStaleMs,
     )}`;
     await this.#o.sql`delete from agent_ws_tickets where expires_at <= ${new Date(now)}`;
+    await this.#o.sql`delete from operator_ws_tickets where expires_at <= ${new Date(now)}`;
+  }
+
+  /** Ids of the instances whose heartbeat is fresh (this one always included). */
+  async liveInstances(): Promise<Set<string>> {
+    const stale = new Date(this.#o.clock.now() - this.#o.instanceStaleMs);
+    const rows = await this.#o.sql<{ instance_id: string }[]>`
+      select instance_id from realtime_instances where alive_at >= ${stale}`;
+    return new Set([this.#o.instanceId, ...rows.map((r) => r.instance_id)]);
   }
 
   /** Loads which agents other live instances hold. */

@@ -36,8 +36,11 @@ export interface QuickRunResult {
     hostname: string;
     /** The activity's id; empty for a skipped target. */
     activityId: string;
-    /** Running (sent), Pending (held until the agent reconnects) or Skipped. */
-    status: "Running" | "Pending" | "Skipped";
+    /**
+     * Running (sent), Pending (held until the agent reconnects), Skipped, or Failed (an
+     * engine restart's clean-up marked it undelivered before it could be sent).
+     */
+    status: "Running" | "Pending" | "Skipped" | "Failed";
     /** The device list's presence when the run was made. */
     presence: "online" | "offline" | "overdue";
   }[];

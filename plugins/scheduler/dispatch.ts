@@ -333,6 +333,12 @@ export class Dispatcher {
       status: string;
       /** Latest deadline (epoch ms), e.g. a job's stop-after limit. */
       deadline?: number | null;
+      /**
+       * The instance that will send the scripts (quick runs). Its activities count as
+       * not delivered until {@link claimForSending} marks them; without an owner they
+       * are marked at once (scheduled runs have their own leases).
+       */
+      owner?: string;
     },
   ): Promise<number[]> {
     if (!targets.length) return [];
@@ -346,15 +352,57 @@ export class Dispatcher {
     const rows = await this.o.sql<{ id: string }[]>`
       insert into activity_history (device_guid, hostname, site_id, assembly_guid, script_name,
         script_type, run_mode, requested_by, quick_job_id, status, ran_at, updated_at, deadline_at,
-        started_at)
+        started_at, dispatch_owner, dispatched_at)
       select g::uuid, h, s, ${prepared.assemblyGuid}, ${prepared.scriptName}, ${prepared.scriptType},
         ${opts.runMode}, ${opts.requestedBy}, ${opts.quickJobId}, ${opts.status}, ${new Date(now)},
-        ${new Date(now)}, ${deadline}, ${opts.status === "Running" ? new Date(now) : null}
+        ${new Date(now)}, ${deadline}, ${opts.status === "Running" ? new Date(now) : null},
+        ${opts.owner ?? null}, ${opts.owner ? null : new Date(now)}
       from unnest(${targets.map((t) => t.guid)}::text[], ${targets.map((t) => t.hostname)}::text[],
         ${targets.map((t) => t.siteId)}::int[]) with ordinality as u(g, h, s, n)
       order by n
       returning id`;
     return rows.map((r) => Number(r.id));
+  }
+
+  /**
+   * Marks activities as being sent, just before their scripts go out; returns the ids it
+   * marked. An activity already declared undelivered (its sender was presumed dead) is
+   * not marked, and must not be sent.
+   */
+  async claimForSending(ids: number[]): Promise<Set<number>> {
+    if (!ids.length) return new Set();
+    const rows = await this.o.sql<{ id: string }[]>`
+      update activity_history set dispatched_at = ${new Date(this.o.clock.now())}
+      where id = any(${ids}::bigint[]) and dispatched_at is null
+        and status in ('Pending', 'Running')
+      returning id`;
+    return new Set(rows.map((r) => Number(r.id)));
+  }
+
+  /**
+   * Quick-run activities whose script was never handed to realtime (the engine stopped
+   * between recording them and sending) become Failed with a reason, instead of staying
+   * Running until their deadline. Only those recorded before `before` (the sender had
+   * time to claim them), and none of `except`'s (this instance's runs in progress).
+   */
+  async failUndelivered(before: Date, except?: string): Promise<number> {
+    const now = new Date(this.o.clock.now());
+    const rows = await this.o.sql<ActivityRow[]>`
+      update activity_history set status = 'Failed', finished_at = ${now}, updated_at = ${now},
+        stderr = 'not delivered: the engine stopped before it sent this script to the agent; run it again',
+        metadata = metadata || '{"undelivered": true}'::jsonb
+      where quick_job_id is not null and dispatched_at is null
+        and status in ('Pending', 'Running') and ran_at <= ${before}
+        and dispatch_owner is distinct from ${except ?? null}
+      returning ${this.o.sql.unsafe(ACTIVITY_COLUMNS)}`;
+    if (rows.length) {
+      this.o.log.warn(
+        `${rows.length} quick-run activit${rows.length === 1 ? "y was" : "ies were"} never sent ` +
+          `(the engine stopped first): marked Failed`,
+      );
+      await this.onChange(rows, "undelivered", "scheduler");
+    }
+    return rows.length;
   }
 
   /** Sends one prepared script; "offline" means realtime holds it for a while. */

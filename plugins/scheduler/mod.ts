@@ -105,7 +105,7 @@ export default definePlugin({
   requires: ["assemblies", "realtime", "aegis", "inventory"],
   migrations: new URL("./migrations/", import.meta.url),
   settings: schedulerSettings,
-  setup(ctx) {
+  async setup(ctx) {
     const s = ctx.settings;
     const vault = ctx.use(vaultKey);
     const channel = ctx.use(realtimeKey);
@@ -194,7 +194,16 @@ export default definePlugin({
       retentionDays: s.historyDays,
       batchSize: s.dispatchBatch,
     });
-    const quick = new QuickRunner(ctx.use(inventoryKey), dispatcher);
+    const quick = new QuickRunner(ctx.use(inventoryKey), dispatcher, ctx.instanceId);
+    // Quick runs a stopped engine recorded but never sent are failed now, not at their
+    // deadline minutes later. With the embedded database this is the only instance, so
+    // every one of them is orphaned; a server may have other instances sending right now,
+    // so there only those older than the claim window count.
+    const undeliveredAfterMs = 30_000;
+    await dispatcher.failUndelivered(
+      new Date(ctx.clock.now() - (ctx.core.databaseUrl ? undeliveredAfterMs : 0)),
+      ctx.instanceId,
+    );
 
     channel.on("quick_job_result", QuickJobResult, (agent, d) => dispatcher.result(agent, d));
     channel.on("quick_job_progress", QuickJobProgress, (agent, d) => dispatcher.progress(agent, d));
@@ -235,6 +244,12 @@ export default definePlugin({
     registerServerTimeRoute(ctx);
 
     ctx.tasks.every("tick", s.tickSeconds * 1000, () => runs.tick(), { clusterSingleton: true });
+    ctx.tasks.every("fail_undelivered", 15_000, async () => {
+      await dispatcher.failUndelivered(
+        new Date(ctx.clock.now() - undeliveredAfterMs),
+        ctx.instanceId,
+      );
+    }, { clusterSingleton: true });
     ctx.tasks.every("dispatch", s.dispatchSeconds * 1000, async () => {
       runs.kick();
       await runs.idle();

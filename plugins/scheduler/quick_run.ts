@@ -4,6 +4,8 @@
  * watchdog action). The script is prepared and signed once; activity rows are written
  * in chunks, and each chunk's frames go out while the next chunk is being written, so a
  * fleet-wide run does not wait for every row before the first agent gets its script.
+ * Each activity records the instance that owns it and is claimed just before its frame
+ * goes out, so one a crash left unsent is recognisably undelivered.
  *
  * @module
  */
@@ -18,11 +20,16 @@ export const RUNNABLE: ReadonlySet<string> = new Set(["active", "quarantined"]);
 /** Activity rows written per statement (a chunk's frames go out during the next one). */
 const CHUNK = 2000;
 
+/** Activities claimed per statement just before their frames go out. */
+const CLAIM_BATCH = 500;
+
 /** Runs quick jobs. */
 export class QuickRunner {
   constructor(
     private readonly inventory: InventoryService,
     private readonly dispatcher: Dispatcher,
+    /** This engine instance: it owns the activities it records until it sends them. */
+    private readonly instanceId: string,
   ) {}
 
   /** Looks the GUIDs up, then {@link runOn}. */
@@ -56,7 +63,13 @@ export class QuickRunner {
       this.dispatcher.createActivities(
         prepared,
         chunk.map((d) => ({ guid: d.guid, hostname: d.hostname, siteId: d.site_id })),
-        { runMode, requestedBy: req.requestedBy, quickJobId: jobId, status: "Running" },
+        {
+          runMode,
+          requestedBy: req.requestedBy,
+          quickJobId: jobId,
+          status: "Running",
+          owner: this.instanceId,
+        },
       );
     const offline: number[] = [];
     const out: QuickRunResult["targets"] = [];
@@ -68,9 +81,25 @@ export class QuickRunner {
         writing = write(targets.slice(start + CHUNK, start + 2 * CHUNK));
         writing.catch(() => {}); // awaited next round; never an unhandled rejection meanwhile
       }
+      let claimed = new Set<number>();
       for (let i = 0; i < chunk.length; i++) {
         const t = chunk[i]!;
         const id = ids[i]!;
+        // Claimed in batches just before sending, so a crash leaves the rest recognisably
+        // undelivered (see Dispatcher.failUndelivered).
+        if (i % CLAIM_BATCH === 0) {
+          claimed = await this.dispatcher.claimForSending(ids.slice(i, i + CLAIM_BATCH));
+        }
+        if (!claimed.has(id)) {
+          out.push({
+            deviceGuid: t.guid,
+            hostname: t.hostname,
+            activityId: String(id),
+            status: "Failed",
+            presence: t.presence,
+          });
+          continue;
+        }
         const status = await this.dispatcher.send(
           t.guid,
           this.dispatcher.frame(prepared, id, t.hostname, { quick_job_id: jobId }),

@@ -73,13 +73,18 @@ export function registerQuickRunRoutes(
         200: json(
           z.object({
             job_id: z.string(),
-            counts: z.object({ running: z.number(), pending: z.number(), skipped: z.number() }),
+            counts: z.object({
+              running: z.number(),
+              pending: z.number(),
+              skipped: z.number(),
+              failed: z.number(),
+            }),
             results: z.array(z.object({
               hostname: z.string(),
               device_guid: z.string(),
               activity_id: z.number().nullable(),
               job_id: z.number().nullable(),
-              status: z.enum(["Running", "Pending", "Skipped"]),
+              status: z.enum(["Running", "Pending", "Skipped", "Failed"]),
               presence: z.enum(["online", "offline", "overdue"]),
             })),
           }),
@@ -202,12 +207,14 @@ export function registerQuickRunRoutes(
             : {}),
         },
       });
-      const counts = { running: 0, pending: 0, skipped: 0 };
-      for (const t of result.targets) {
-        counts[
-          t.status === "Running" ? "running" : t.status === "Pending" ? "pending" : "skipped"
-        ]++;
-      }
+      const counts = { running: 0, pending: 0, skipped: 0, failed: 0 };
+      const key = {
+        Running: "running",
+        Pending: "pending",
+        Skipped: "skipped",
+        Failed: "failed",
+      } as const;
+      for (const t of result.targets) counts[key[t.status]]++;
       return c.json({
         job_id: result.jobId,
         counts,

@@ -20,6 +20,7 @@ import { registerAgentRoutes } from "./routes_agent.ts";
 import { TokenService } from "./service.ts";
 
 export type { AccessClaims } from "./access.ts";
+export { AccessTokenError } from "./access.ts";
 export type { DeviceGuardOptions, DeviceIdentity } from "./device_auth.ts";
 export { DeviceAuth, dpopChallenge } from "./device_auth.ts";
 export {

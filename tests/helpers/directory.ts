@@ -62,7 +62,7 @@ export const nextIp = () => `10.1.${(++ipCounter >> 8) & 255}.${ipCounter & 255}
 
 /** `POST /api/auth/login` from a fresh address. */
 export const login = (t: TestEngine, username: string, password: string) =>
-  call(t, "/api/auth/login", { json: { username, password }, ip: nextIp() });
+  call(t, "/api/auth/login", { json: { username, password, bearer: true }, ip: nextIp() });
 
 const totpCode = (secret: string, at: number) =>
   new OTPAuth.TOTP({
@@ -83,7 +83,7 @@ export async function signIn(t: TestEngine, username: string, password: string) 
   else await t.clock.advance(31_000); // each TOTP step is accepted once
   const code = totpCode(secrets.get(username)!, t.clock.now());
   const verified = await call(t, "/api/auth/mfa/verify", {
-    json: { pending_token: first.body.pending_token, code },
+    json: { pending_token: first.body.pending_token, code, bearer: true },
   });
   assert.equal(verified.status, 200, JSON.stringify(verified.body));
   const headers = { Authorization: `Bearer ${verified.body.token}` };

@@ -80,8 +80,13 @@ interface Credential {
 /** One software authenticator holding any number of credentials. */
 export class SoftAuthenticator {
   readonly credentials: Credential[] = [];
-  /** Whether assertions carry the UV flag (false: a security key without PIN). */
+  /** Whether assertions and registrations carry the UV flag (false: a key without PIN). */
   userVerified = true;
+  /**
+   * Whether new credentials are discoverable (resident); reported through the `credProps`
+   * extension when the relying party asks for it. False: a key that cannot store them.
+   */
+  residentKeys = true;
 
   constructor(readonly origin: string) {}
 
@@ -90,6 +95,7 @@ export class SoftAuthenticator {
     challenge: string;
     rp: { id?: string };
     user: { id: string };
+    extensions?: { credProps?: boolean };
   }): Promise<Record<string, unknown>> {
     const rpId = options.rp.id ?? new URL(this.origin).hostname;
     const keys = await crypto.subtle.generateKey(
@@ -112,7 +118,7 @@ export class SoftAuthenticator {
     this.credentials.push(cred);
     const authData = concat(
       await sha256(new TextEncoder().encode(rpId)),
-      new Uint8Array([0x45]), // UP | UV | AT
+      new Uint8Array([this.userVerified ? 0x45 : 0x41]), // UP | UV | AT, or UP | AT
       u32(cred.counter),
       new Uint8Array(16), // AAGUID: zeros
       new Uint8Array([0, id.length]),
@@ -137,7 +143,9 @@ export class SoftAuthenticator {
         attestationObject: b64url(attestationObject),
         transports: ["internal"],
       },
-      clientExtensionResults: {},
+      clientExtensionResults: options.extensions?.credProps
+        ? { credProps: { rk: this.residentKeys } }
+        : {},
       authenticatorAttachment: "platform",
     };
   }

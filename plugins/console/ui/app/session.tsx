@@ -105,12 +105,20 @@ export function SessionGate({ children }: { children: ReactNode }) {
   }, [location.pathname]);
 
   if (boot.isPending || me.isPending) return <Loading label="Loading the console" />;
-  if (boot.error) return <ErrorState error={boot.error} onRetry={() => boot.refetch()} />;
+  // Only a first load that failed replaces the app. A refresh that fails while the engine
+  // is away (the socket's refused reconnects ask for one) keeps what was loaded, so an
+  // engine restart does not unmount open pages — an open terminal among them; a session
+  // that really ended answers 401 and goes to sign-in above.
+  if (boot.error && !boot.data) {
+    return <ErrorState error={boot.error} onRetry={() => boot.refetch()} />;
+  }
   const phase = boot.data.phase;
   if (phase === "aegis_setup_required" || phase === "admin_setup_required") {
     return <Navigate to="/setup" replace />;
   }
-  if (me.error) return <ErrorState error={me.error} onRetry={() => me.refetch()} />;
+  if (me.error && me.data === undefined) {
+    return <ErrorState error={me.error} onRetry={() => me.refetch()} />;
+  }
   // A locked vault (passphrase mode after a restart) lets signed-in operators work on
   // with a banner; nobody can sign in until it is unlocked.
   if (!me.data) {

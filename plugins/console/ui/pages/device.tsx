@@ -1,8 +1,9 @@
 /**
  * One device: summary (identity, system, storage, network), installed software, services
- * and processes (the last snapshot, with its age), watchdogs (incidents, acknowledge,
- * overrides), activity with live output, agent health, and containment for admins. The
- * tab is in the URL (`/devices/<guid>?tab=activity`).
+ * and processes (the last snapshot, with its age, refreshed and acted on live: see
+ * ../terminal/device_actions.tsx), watchdogs (incidents, acknowledge, overrides),
+ * activity with live output, a remote terminal and file transfer (../terminal/), agent
+ * health, and containment for admins. The tab is in the URL (`/devices/<guid>?tab=activity`).
  *
  * @module
  */
@@ -44,6 +45,14 @@ import { ContainmentPill, StatusPill } from "../components/status_pill.tsx";
 import { QuickJobDialog } from "../jobs/quick_job_dialog.tsx";
 import { AgentUpdateDialog } from "../jobs/agent_update_dialog.tsx";
 import { StatePill } from "../components/badges.tsx";
+import {
+  RefreshButton,
+  serviceActionsColumn,
+  useDeviceAction,
+  useProcessActions,
+} from "../terminal/device_actions.tsx";
+import { FilesTab } from "../terminal/files_tab.tsx";
+import { TerminalTab } from "../terminal/terminal_tab.tsx";
 import { ago, duration, list, num, obj, text, when } from "../lib/format.ts";
 import { Card, Facts, OutputPane, StorageBars } from "./device_parts.tsx";
 
@@ -54,6 +63,8 @@ const TABS = [
   ["processes", "Processes"],
   ["watchdogs", "Watchdogs"],
   ["activity", "Activity"],
+  ["terminal", "Terminal"],
+  ["files", "Files"],
   ["health", "Agent health"],
 ] as const;
 type TabId = typeof TABS[number][0];
@@ -189,10 +200,12 @@ function SnapshotGrid(
 ) {
   const rows = list(d.details[part]);
   const [filter, setFilter] = useState("");
+  const live = d.presence === "online" && d.containment_status === "active";
   return (
     <Stack sx={{ height: "100%" }}>
       <Stack sx={{ alignItems: "center" }} direction="row" spacing={2}>
         <SnapshotNote d={d} part={part} />
+        <RefreshButton guid={d.guid} part={part} disabled={!live} />
         <Box sx={{ flexGrow: 1 }} />
         <TextField
           size="small"
@@ -211,6 +224,81 @@ function SnapshotGrid(
         />
       </Box>
     </Stack>
+  );
+}
+
+function ServicesTab({ d }: { d: DeviceDetail }) {
+  const run = useDeviceAction(d.guid);
+  const live = d.presence === "online" && d.containment_status === "active";
+  return (
+    <SnapshotGrid
+      d={d}
+      part="services"
+      label="Services"
+      columns={[
+        {
+          headerName: "Name",
+          valueGetter: (p) => text(p.data?.name) ?? text(p.data?.service_name),
+          flex: 1,
+        },
+        {
+          headerName: "Display name",
+          valueGetter: (p) => text(p.data?.display_name),
+          flex: 1.5,
+        },
+        {
+          headerName: "Status",
+          valueGetter: (p) => text(p.data?.status) ?? text(p.data?.state),
+          width: 120,
+        },
+        {
+          headerName: "Start type",
+          valueGetter: (p) =>
+            text(p.data?.start_type) ?? text(p.data?.startup) ?? text(p.data?.start_mode),
+          width: 130,
+        },
+        serviceActionsColumn(run, !live),
+      ]}
+    />
+  );
+}
+
+function ProcessesTab({ d }: { d: DeviceDetail }) {
+  const live = d.presence === "online" && d.containment_status === "active";
+  const actions = useProcessActions(d.guid, !live);
+  return (
+    <>
+      <SnapshotGrid
+        d={d}
+        part="processes"
+        label="Processes"
+        columns={[
+          { headerName: "PID", valueGetter: (p) => num(p.data?.pid), width: 100 },
+          {
+            headerName: "Name",
+            valueGetter: (p) => text(p.data?.name) ?? text(p.data?.process_name),
+            flex: 1,
+          },
+          {
+            headerName: "User",
+            valueGetter: (p) => text(p.data?.user) ?? text(p.data?.username),
+            width: 150,
+          },
+          {
+            headerName: "CPU %",
+            valueGetter: (p) => num(p.data?.cpu) ?? num(p.data?.cpu_percent),
+            width: 100,
+          },
+          {
+            headerName: "Memory",
+            valueGetter: (p) => text(p.data?.memory) ?? num(p.data?.memory_bytes),
+            width: 120,
+          },
+          actions.column,
+        ]}
+      />
+      {actions.dialog}
+    </>
   );
 }
 
@@ -798,7 +886,9 @@ export function DevicePage() {
   });
 
   if (q.isPending) return <Loading label="Loading the device" />;
-  if (q.error) {
+  // A failed refresh keeps the page it refreshes (an engine restart must not unmount an
+  // open terminal or a half-filled form); only a first load that failed shows the error.
+  if (q.error && !q.data) {
     const missing = q.error instanceof ApiError &&
       (q.error.status === 404 || q.error.status === 400);
     return (
@@ -887,6 +977,12 @@ export function DevicePage() {
           </>
         }
       />
+      {q.error && (
+        <Alert severity="warning" sx={{ mx: 3, mb: 1 }}>
+          The device could not be refreshed ({q.error.message}); this is what was loaded{" "}
+          {ago(q.dataUpdatedAt)}.
+        </Alert>
+      )}
       {d.containment_status !== "active" && (
         <Alert severity="warning" sx={{ mx: 3, mb: 1 }}>
           This device is {d.containment_status}: it runs no jobs
@@ -920,67 +1016,12 @@ export function DevicePage() {
       >
         {tab === "summary" && <Summary d={d} />}
         {tab === "software" && <Software guid={d.guid} />}
-        {tab === "services" && (
-          <SnapshotGrid
-            d={d}
-            part="services"
-            label="Services"
-            columns={[
-              {
-                headerName: "Name",
-                valueGetter: (p) => text(p.data?.name) ?? text(p.data?.service_name),
-                flex: 1,
-              },
-              {
-                headerName: "Display name",
-                valueGetter: (p) => text(p.data?.display_name),
-                flex: 1.5,
-              },
-              {
-                headerName: "Status",
-                valueGetter: (p) => text(p.data?.status) ?? text(p.data?.state),
-                width: 120,
-              },
-              {
-                headerName: "Start type",
-                valueGetter: (p) => text(p.data?.start_type) ?? text(p.data?.startup),
-                width: 130,
-              },
-            ]}
-          />
-        )}
-        {tab === "processes" && (
-          <SnapshotGrid
-            d={d}
-            part="processes"
-            label="Processes"
-            columns={[
-              { headerName: "PID", valueGetter: (p) => num(p.data?.pid), width: 100 },
-              {
-                headerName: "Name",
-                valueGetter: (p) => text(p.data?.name) ?? text(p.data?.process_name),
-                flex: 1,
-              },
-              {
-                headerName: "User",
-                valueGetter: (p) => text(p.data?.user) ?? text(p.data?.username),
-                width: 150,
-              },
-              {
-                headerName: "CPU %",
-                valueGetter: (p) => num(p.data?.cpu) ?? num(p.data?.cpu_percent),
-                width: 100,
-              },
-              {
-                headerName: "Memory",
-                valueGetter: (p) => text(p.data?.memory) ?? num(p.data?.memory_bytes),
-                width: 120,
-              },
-            ]}
-          />
-        )}
+        {tab === "services" && <ServicesTab d={d} />}
+        {tab === "processes" && <ProcessesTab d={d} />}
         {tab === "watchdogs" && <Watchdogs guid={d.guid} />}
         {tab === "activity" && <ActivityTab d={d} />}
+        {tab === "terminal" && <TerminalTab d={d} />}
+        {tab === "files" && <FilesTab d={d} />}
         {tab === "health" && <Health d={d} />}
       </Box>
       {quickJob && <QuickJobDialog devices={[d]} onClose={() => setQuickJob(false)} />}
