@@ -250,7 +250,7 @@ export function MaintenancePage() {
       {
         headerName: "For",
         field: "duration_minutes",
-        width: 96,
+        width: 90,
         valueFormatter: (p) => duration(Number(p.value) * 60),
       },
       {
@@ -275,7 +275,7 @@ export function MaintenancePage() {
       {
         headerName: "Now",
         colId: "open_now",
-        width: 110,
+        width: 100,
         autoHeight: true,
         cellStyle: WRAPPED_CELL,
         valueGetter: (p) => (p.data?.open_now ? `Open until ${when(p.data.open_until)}` : "Closed"),
@@ -313,7 +313,8 @@ export function MaintenancePage() {
       cols.push({
         headerName: "Actions",
         colId: "actions",
-        width: 136,
+        // Edit and Delete side by side, neither cut.
+        width: 150,
         sortable: false,
         cellRenderer: (p: { data?: MaintenanceWindow }) =>
           p.data && (
