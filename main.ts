@@ -10,7 +10,15 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { ConfigError, coreSettingSpecs, loadCoreSettings, processEnv } from "./core/config.ts";
+import {
+  ConfigError,
+  type CoreSettings,
+  coreSettingSpecs,
+  type EnvSource,
+  loadCoreSettings,
+  processEnv,
+} from "./core/config.ts";
+import { freePort, WORKER_READY, WorkerSupervisor } from "./core/workers.ts";
 import { DatabaseUnavailableError, openDatabase } from "./core/db.ts";
 import {
   Engine,
@@ -107,6 +115,9 @@ async function readSecret(prompt: string): Promise<string> {
 }
 
 async function start(): Promise<number> {
+  const env = processEnv();
+  const settings = loadCoreSettings(env);
+  if (settings.workers > 1) return await startWorkers(settings, env);
   const engine = await Engine.create({ available });
   let stopping = false;
   const stop = (signal: string) => {
@@ -117,7 +128,95 @@ async function start(): Promise<number> {
   Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
   Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
   await engine.listen();
+  if (env.BOREALIS_WORKER_INDEX !== undefined) {
+    // A supervised worker: say it serves, and stop when the supervisor is gone (stdin ends).
+    console.log(WORKER_READY);
+    (async () => {
+      try {
+        for await (const _ of Deno.stdin.readable) { /* nothing is sent; wait for the end */ }
+      } catch { /* closed */ }
+      stop("the end of the supervisor's pipe");
+    })();
+  }
   return await new Promise<number>(() => {}); // runs until a signal exits the process
+}
+
+/** `BOREALIS_WORKERS` > 1: start that many engine processes on one port and supervise them. */
+async function startWorkers(settings: CoreSettings, env: EnvSource): Promise<number> {
+  if (!settings.databaseUrl) {
+    console.error(
+      `error: BOREALIS_WORKERS=${settings.workers} needs BOREALIS_DATABASE_URL. The embedded ` +
+        "database (PGlite) lives inside one engine process and cannot be shared, so it runs " +
+        "one process: unset BOREALIS_WORKERS, or point the engine at a PostgreSQL server.",
+    );
+    return 2;
+  }
+  const sink = createLogSink({
+    dir: `${settings.dataDir}/Logs`,
+    retentionDays: settings.logRetentionDays,
+  });
+  const log = sink.logger("workers");
+  const port = settings.port === 0 ? freePort(settings.host) : settings.port;
+  const root = new URL(".", import.meta.url).pathname;
+  const supervisor = new WorkerSupervisor({
+    count: settings.workers,
+    port,
+    metricsPort: settings.metricsPort,
+    // --unstable-net: Deno.listen's reusePort (a listener of the engine's own) needs it.
+    command: [
+      Deno.execPath(),
+      "run",
+      "-A",
+      "--unstable-net",
+      "--config",
+      `${root}deno.json`,
+      `${root}main.ts`,
+      "start",
+    ],
+    env: Object.fromEntries(
+      Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined),
+    ),
+    log,
+    stopTimeoutMs: settings.shutdownGraceMs + 15_000,
+  });
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info(`received ${signal}: stopping ${settings.workers} workers`);
+    supervisor.stop().then(() => {
+      log.info("all workers stopped");
+      sink.close();
+      Deno.exit(0);
+    });
+  };
+  Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
+  Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
+  let rolling = false;
+  Deno.addSignalListener("SIGHUP", () => {
+    if (rolling || stopping) return;
+    rolling = true;
+    log.info("received SIGHUP: restarting the workers one at a time");
+    supervisor.rollingRestart().then(
+      () => log.info("rolling restart done"),
+      (err) => log.error(`rolling restart failed: ${err instanceof Error ? err.message : err}`),
+    ).finally(() => (rolling = false));
+  });
+  try {
+    await supervisor.start();
+  } catch (err) {
+    log.error(`${err instanceof Error ? err.message : err}; stopping the others`);
+    await supervisor.stop();
+    sink.close();
+    return 1;
+  }
+  log.info(
+    `${settings.workers} workers serving http://${settings.host}:${port} (pids ${
+      supervisor.workers().map((w) => w.pid).join(", ")
+    }); SIGHUP restarts them one at a time, SIGTERM stops them`,
+  );
+  console.log(`${WORKER_READY} ${port}`);
+  return await new Promise<number>(() => {});
 }
 
 async function migrate(args: string[]): Promise<number> {

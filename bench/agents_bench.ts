@@ -1,41 +1,64 @@
 /**
- * N simulated agents against one engine process: enrolled through auto-approval, each
- * holding a socket and heartbeating. Reports connected count, engine RSS and CPU,
- * heartbeat acknowledgement latency p50/p99, the time to deliver one message to every
- * agent, and the time for all agents to return after an engine restart.
+ * N simulated agents against the engine — one process, or several workers sharing one
+ * port (BENCH_WORKERS, PostgreSQL only) — driven by several generator processes
+ * (bench/lib/agents_generator.ts), each to its own loopback address. Agents are enrolled
+ * through auto-approval (the first BENCH_ENROLLED) or seeded, each holds its socket and
+ * heartbeats. Reports engine RSS and CPU (per agent too), heartbeat acknowledgement
+ * latency p50/p99, the time to deliver one message to every agent, and the time for all
+ * agents to return after a restart (workers: a rolling restart, SIGHUP) — honouring the
+ * reconnect delay each close names, and, as the same-run baseline, ignoring it. Baseline
+ * in the same run: GET /health through the same engine, idle and with the agents on.
  *
  *   BENCH_AGENTS=20000 BENCH_HEARTBEAT_MS=30000 deno run -A bench/agents_bench.ts
+ *   BENCH_AGENTS=50000 BENCH_WORKERS=3 BENCH_GENERATORS=3 BOREALIS_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres deno run -A bench/agents_bench.ts
  *
- * Defaults are small (2,000 agents) so `deno task bench` stays quick. A process holds
- * at most ~20,000 sockets here (anchors §C.2b), so beyond that split the generator.
- * Baseline in the same run: GET /health through the same engine under load.
+ * Defaults are small (2,000 agents, one engine, one generator) so `deno task bench` stays
+ * quick. A process holds at most ~20,000 sockets here (anchors §C.2b): past that, use
+ * workers and generators. The database is a fresh one on BOREALIS_TEST_DATABASE_URL when
+ * set (dropped at the end), else the embedded one in a temporary data dir.
  */
-import { Agent } from "../tests/agent/agent.ts";
-import { AgentSocket, shutdownHint } from "../tests/agent/socket.ts";
+import { createTestDatabase } from "../tests/helpers/test_db.ts";
 import { fmt, measure, pin } from "./lib/load.ts";
 
 const N = Number(Deno.env.get("BENCH_AGENTS") ?? 2000);
+const WORKERS = Number(Deno.env.get("BENCH_WORKERS") ?? 1);
+const GENERATORS = Number(
+  Deno.env.get("BENCH_GENERATORS") ?? Math.max(1, Math.ceil(N / 17_000)),
+);
 const HEARTBEAT_MS = Number(Deno.env.get("BENCH_HEARTBEAT_MS") ?? 30_000);
 const SAMPLE_MS = Number(Deno.env.get("BENCH_SAMPLE_MS") ?? 35_000);
 const SETTLE_MS = Number(Deno.env.get("BENCH_SETTLE_MS") ?? 15_000);
+const ENROLLED = Math.min(N, Number(Deno.env.get("BENCH_ENROLLED") ?? 200));
+const RESTARTS = (Deno.env.get("BENCH_RESTARTS") ?? "honour,ignore").split(",").filter(Boolean);
 const here = new URL(".", import.meta.url).pathname;
-const dataDir = await Deno.makeTempDir({ prefix: "borealis-agents-bench-" });
-const port = 20_000 + Math.floor(Math.random() * 20_000);
+const db = await createTestDatabase();
+if (WORKERS > 1 && !db.url) {
+  console.error("BENCH_WORKERS > 1 needs a PostgreSQL server: set BOREALIS_TEST_DATABASE_URL");
+  Deno.exit(2);
+}
+const port = 20_000 + Math.floor(Math.random() * 10_000);
 const extraEnv: Record<string, string> = {
-  BOREALIS_DATA_DIR: dataDir,
+  ...db.env,
+  // All of 127/8 reaches a listener on 0.0.0.0: each generator gets its own address.
+  BOREALIS_HOST: "0.0.0.0",
   BOREALIS_PORT: String(port),
   BOREALIS_AGENT_HEARTBEAT_SECONDS: String(Math.max(5, Math.round(HEARTBEAT_MS / 1000))),
   BOREALIS_AGENT_WS_ACCEPT_PER_SECOND: Deno.env.get("BENCH_ACCEPT_PER_SECOND") ?? "2000",
-  // Every simulated agent shares the loopback address.
+  BENCH_WORKERS: String(WORKERS),
+  // The simulated agents share a few loopback addresses.
   BOREALIS_HTTP_MAX_PENDING_PER_ADDRESS: "1000000",
   BOREALIS_AGENT_WS_ACCEPT_PER_ADDRESS_PER_SECOND: "0",
 };
 
 interface Engine {
   pid: number;
+  /** The processes that serve (the workers, or the engine itself). */
+  pids: number[];
   code: string;
   token: string;
   siteId: string;
+  rolled?: Promise<number[]>;
+  roll(): Promise<number[]>;
   stop(): Promise<void>;
 }
 
@@ -54,7 +77,16 @@ async function raiseNoFile(pid: number, want = 200_000): Promise<number> {
 const nofile = await raiseNoFile(Deno.pid);
 
 async function startEngine(env: Record<string, string>): Promise<Engine> {
-  const cmd = [...pin(0), Deno.execPath(), "run", "-A", `${here}fixtures/agents_engine.ts`];
+  // One engine is pinned to core 0 (generators get the rest, as before); workers are
+  // left to the scheduler, they are meant to use every core.
+  const cmd = [
+    ...(WORKERS > 1 ? [] : pin(0)),
+    Deno.execPath(),
+    "run",
+    "-A",
+    "--unstable-net",
+    `${here}fixtures/agents_engine.ts`,
+  ];
   const child = new Deno.Command(cmd[0]!, {
     args: cmd.slice(1),
     env: { ...Deno.env.toObject(), ...extraEnv, ...env },
@@ -67,283 +99,313 @@ async function startEngine(env: Record<string, string>): Promise<Engine> {
     const { value, done } = await reader.read();
     if (done) throw new Error(`engine exited: ${buf}`);
     buf += value;
-    const m = /READY (\d+) (\S+) (\S+) (\S+)/.exec(buf);
+    const m = /READY (\d+) (\S+) (\S+) (\S+) (\S+)/.exec(buf);
     if (m) {
-      await raiseNoFile(child.pid);
-      (async () => {
-        while (!(await reader.read()).done) { /* drain */ }
-      })();
-      return {
+      const e: Engine = {
         pid: child.pid,
+        pids: m[5]!.split(",").map(Number),
         code: m[2]!,
         token: m[3]!,
         siteId: m[4]!,
+        roll() {
+          e.rolled = new Promise((resolve) => (rolledResolve = resolve));
+          child.kill("SIGHUP");
+          return e.rolled;
+        },
         async stop() {
           child.kill("SIGTERM");
           await child.status;
         },
       };
+      let rolledResolve: (pids: number[]) => void = () => {};
+      for (const p of e.pids) await raiseNoFile(p);
+      (async () => {
+        let rest = buf.slice(m.index + m[0].length);
+        for (;;) {
+          const r = await reader.read();
+          if (r.done) return;
+          rest += r.value;
+          const rolled = /ROLLED (\S+)/.exec(rest);
+          if (rolled) {
+            rest = rest.slice(rolled.index + rolled[0].length);
+            e.pids = rolled[1]!.split(",").map(Number);
+            for (const p of e.pids) await raiseNoFile(p);
+            rolledResolve(e.pids);
+          }
+        }
+      })();
+      return e;
     }
   }
 }
 
 function procStats(pid: number): { rssMb: number; cpuTicks: number } {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1]!.split(" ");
-  return { rssMb: rss, cpuTicks: Number(stat[11]) + Number(stat[12]) };
+  try {
+    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+    const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1]!.split(" ");
+    return { rssMb: rss, cpuTicks: Number(stat[11]) + Number(stat[12]) };
+  } catch {
+    return { rssMb: 0, cpuTicks: 0 };
+  }
 }
+const engineStats = (e: Engine) => {
+  const all = e.pids.map(procStats);
+  return {
+    rssMb: all.reduce((a, s) => a + s.rssMb, 0),
+    cpuTicks: all.reduce((a, s) => a + s.cpuTicks, 0),
+    perProcess: all.map((s) => Math.round(s.rssMb)),
+  };
+};
 
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(s.length * p))] ?? NaN;
 };
 
+/** One generator process and its line protocol. */
+class Generator {
+  readonly #child: Deno.ChildProcess;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #waiting = new Map<string, (v: Record<string, unknown>) => void>();
+  readonly ready: Promise<Record<string, unknown>>;
+
+  constructor(readonly index: number, share: number, enrolled: number, e: Engine) {
+    const address = `127.0.0.${1 + index}`;
+    this.#child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", `${here}lib/agents_generator.ts`],
+      env: {
+        ...Deno.env.toObject(),
+        BENCH_GEN_SERVER: `http://${address}:${port}`,
+        BENCH_GEN_AGENTS: String(share),
+        BENCH_GEN_ENROLLED: String(enrolled),
+        BENCH_GEN_HEARTBEAT_MS: String(HEARTBEAT_MS),
+        BENCH_GEN_TOKEN: e.token,
+        BENCH_GEN_CODE: e.code,
+        BENCH_GEN_SITE_ID: e.siteId,
+        BENCH_GEN_TAG: `g${index}`,
+      },
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    void raiseNoFile(this.#child.pid);
+    this.#writer = this.#child.stdin.getWriter();
+    this.ready = this.#next("ready");
+    const stdout = this.#child.stdout;
+    (async () => {
+      let buf = "";
+      for await (const chunk of stdout.pipeThrough(new TextDecoderStream())) {
+        buf += chunk;
+        let nl: number;
+        while ((nl = buf.indexOf("\n")) >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          try {
+            const msg = JSON.parse(line) as Record<string, unknown>;
+            this.#waiting.get(String(msg.reply))?.(msg);
+          } catch {
+            console.error(`generator ${index}: ${line}`);
+          }
+        }
+      }
+    })();
+  }
+
+  #next(reply: string): Promise<Record<string, unknown>> {
+    return new Promise((resolve) => this.#waiting.set(reply, resolve));
+  }
+
+  async ask(cmd: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const answer = this.#next(String(cmd.cmd));
+    await this.#writer.write(new TextEncoder().encode(JSON.stringify(cmd) + "\n"));
+    return await answer;
+  }
+
+  get pid(): number {
+    return this.#child.pid;
+  }
+
+  async stop(): Promise<number> {
+    const r = await this.ask({ cmd: "stop" });
+    await this.#child.status;
+    return Number(r.failedAttempts ?? 0);
+  }
+}
+const askAll = (gens: Generator[], cmd: Record<string, unknown>) =>
+  Promise.all(gens.map((g) => g.ask(cmd)));
+
 const server = `http://127.0.0.1:${port}`;
 let engine = await startEngine({});
 const baseline = await measure(`${server}/health`, { durationSeconds: 3 });
 
-// The first ENROLLED agents enroll through auto-approval (the real path, timed); the
-// rest are seeded directly with tokens bound to their own keys (a bench-only route).
-const ENROLLED = Math.min(N, Number(Deno.env.get("BENCH_ENROLLED") ?? 200));
 const t0 = performance.now();
-const agents: Agent[] = [];
-for (let i = 0; i < ENROLLED; i += 50) {
-  const batch = await Promise.all(
-    Array.from({ length: Math.min(50, ENROLLED - i) }, async (_, j) => {
-      const a = await Agent.open({
-        server,
-        hostname: `bench-${i + j}-${crypto.randomUUID().slice(0, 4)}`,
-        sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 250))),
-      });
-      await a.enroll(engine.code, { timeoutMs: 60_000 });
-      return a;
-    }),
-  );
-  agents.push(...batch);
-}
-const enrollSeconds = (performance.now() - t0) / 1000;
-const t0s = performance.now();
-for (let i = ENROLLED; i < N; i += 1000) {
-  const batch = await Promise.all(
-    Array.from(
-      { length: Math.min(1000, N - i) },
-      (_, j) =>
-        Agent.open({ server, hostname: `seed-${i + j}-${crypto.randomUUID().slice(0, 4)}` }),
-    ),
-  );
-  const res = await fetch(`${server}/api/bench/seed`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${engine.token}`, "content-type": "application/json" },
-    body: JSON.stringify({
-      site_id: Number(engine.siteId),
-      agents: batch.map((a) => ({
-        hostname: a.state.hostname,
-        public_key_spki: a.state.public_key_spki,
-      })),
-    }),
-  });
-  if (!res.ok) throw new Error(`seeding failed: ${res.status} ${await res.text()}`);
-  const { agents: seeded } = await res.json() as {
-    agents: { guid: string; access_token: string; expires_in: number; refresh_token: string }[];
-  };
-  batch.forEach((a, k) => {
-    const s = seeded[k]!;
-    a.state.guid = s.guid;
-    a.state.access_token = s.access_token;
-    a.state.access_expires_at = Date.now() + s.expires_in * 1000;
-    a.state.refresh_token = s.refresh_token;
-  });
-  agents.push(...batch);
-}
-const seedSeconds = (performance.now() - t0s) / 1000;
+const gens = Array.from({ length: GENERATORS }, (_, i) => {
+  const share = Math.floor(N / GENERATORS) + (i < N % GENERATORS ? 1 : 0);
+  return new Generator(i, share, i === 0 ? ENROLLED : 0, engine);
+});
+const readies = await Promise.all(gens.map((g) => g.ready));
+const upSeconds = (performance.now() - t0) / 1000;
+const opened = readies.reduce((n, r) => n + Number(r.open), 0);
+const enrollSeconds = Number(readies[0]!.enrollSeconds);
 
-const latencies: number[] = [];
-let received = 0;
-let firstPingAt = 0;
-let lastPingAt = 0;
-let back = new Set<string>();
-let counting = false;
-/** Close codes agents saw during a restart (1006: the socket ended without a close frame). */
-let closes = new Map<string, number>();
-/** Failed reconnect attempts by HTTP status (or "network" while the engine is down). */
-let failures = new Map<string, number>();
-/** When agents saw their close (ms), during a restart. */
-let closeTimes: number[] = [];
-const bump = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
-const sockets = agents.map((a) =>
-  new AgentSocket(a, {
-    server,
-    heartbeat: false,
-    backoffBaseMs: 1000,
-    backoffCapMs: 30_000,
-    onFrame: (f) => {
-      if (f.type === "bench_ping") {
-        received++;
-        lastPingAt = Date.now();
-        firstPingAt ||= lastPingAt;
-      }
-      if (f.type === "welcome" && counting) back.add(a.state.guid!);
-    },
-    onClose: (e) => {
-      if (!counting) return;
-      closeTimes.push(Date.now());
-      bump(closes, e.code === 4503 && shutdownHint(e) !== null ? "4503+hint" : String(e.code));
-    },
-    onFailure: (err) => {
-      if (counting) bump(failures, String((err as { status?: number }).status ?? "network"));
-    },
-  })
-);
-const t1 = performance.now();
-for (let i = 0; i < sockets.length; i += 200) {
-  await Promise.all(sockets.slice(i, i + 200).map((s) => s.start().catch(() => {})));
-}
-const connectSeconds = (performance.now() - t1) / 1000;
-
-// Heartbeats spread over the interval, each timed until its ack.
-let stopBeats = false;
-const beat = async (s: AgentSocket) => {
-  await new Promise((r) => setTimeout(r, Math.random() * HEARTBEAT_MS));
-  while (!stopBeats) {
-    const start = performance.now();
-    try {
-      await s.request("heartbeat", { metrics: { cpu_percent: Math.random() * 100 } }, 10_000);
-      latencies.push(performance.now() - start);
-    } catch { /* counted as missing */ }
-    await new Promise((r) => setTimeout(r, HEARTBEAT_MS));
-  }
-};
-const beats = sockets.map(beat);
 // Let the connection burst settle (registry rows, first liveness flush) before sampling.
 await new Promise((r) => setTimeout(r, SETTLE_MS));
-latencies.length = 0;
-const cpu0 = procStats(engine.pid);
-await new Promise((r) => setTimeout(r, SAMPLE_MS));
-const cpu1 = procStats(engine.pid);
-const sampled = latencies.slice();
+const cpu0 = engineStats(engine);
+const genCpu0 = gens.map((g) => procStats(g.pid).cpuTicks);
+const samples = (await askAll(gens, { cmd: "sample", ms: SAMPLE_MS }))
+  .flatMap((r) => r.latencies as number[]);
+const cpu1 = engineStats(engine);
+const genCpu = gens.reduce((n, g, i) => n + procStats(g.pid).cpuTicks - genCpu0[i]!, 0);
 const cpuPercent = ((cpu1.cpuTicks - cpu0.cpuTicks) / 100) / (SAMPLE_MS / 1000) * 100;
+const genRss = gens.reduce((n, g) => n + procStats(g.pid).rssMb, 0);
 const underLoad = await measure(`${server}/health`, { durationSeconds: 3 });
 
-// One message to every agent.
+// One message to every agent (each instance sends to the agents it holds).
 const sendAt = Date.now();
-await fetch(`${server}/api/bench/broadcast`, {
+await (await fetch(`${server}/api/bench/broadcast`, {
   method: "POST",
   headers: { authorization: `Bearer ${engine.token}` },
-});
+})).body?.cancel();
+let received = 0;
+let lastPingAt = 0;
 const deadline = Date.now() + 30_000;
-while (received < N && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+while (received < N && Date.now() < deadline) {
+  await new Promise((r) => setTimeout(r, 100));
+  const pings = await askAll(gens, { cmd: "pings" });
+  received = pings.reduce((n, p) => n + Number(p.received), 0);
+  lastPingAt = Math.max(...pings.map((p) => Number(p.lastPingAt)));
+}
 const deliverMs = (lastPingAt || Date.now()) - sendAt;
 
-// Restarts: stop the engine (SIGTERM), start it again on the same data, wait for every
-// agent to return — first with agents honouring the reconnect delay each close names,
-// then (the same-run baseline) with the same agents ignoring it and backing off as for
-// any close.
 interface Restart {
-  /** When agents saw their close after SIGTERM (s): median and last. */
+  label: string;
   closeP50: number;
   closeMax: number;
-  label: string;
-  exitSeconds: number;
   backSeconds: number;
-  backAfterStartSeconds: number;
+  /** From the last worker (or the engine) serving again to the last agent back. */
+  afterEngineSeconds: number;
   back: number;
-  closes: Map<string, number>;
-  failures: Map<string, number>;
+  closes: Record<string, number>;
+  failures: Record<string, number>;
 }
 const restarts: Restart[] = [];
-for (const [label, ignore] of [["honouring the delay", false], ["ignoring it", true]] as const) {
-  for (const s of sockets) s.o.ignoreShutdownHint = ignore;
-  back = new Set();
-  closes = new Map();
-  failures = new Map();
-  counting = true;
-  const before = engine;
-  closeTimes = [];
+for (const mode of RESTARTS) {
+  const ignoreHint = mode === "ignore";
+  await askAll(gens, { cmd: "restart-begin", ignoreHint });
   const sigAt = Date.now();
-  await before.stop();
-  const exitedAt = Date.now();
-  if (Deno.env.get("BENCH_DEBUG")) console.error(`stopped at ${new Date().toISOString()}`);
-  engine = await startEngine({
-    BENCH_ADMIN_TOKEN: before.token,
-    BENCH_CODE: before.code,
-    BENCH_SITE_ID: before.siteId,
-  });
-  const startedAt = Date.now();
-  const backDeadline = Date.now() + 180_000;
-  while (back.size < N && Date.now() < backDeadline) await new Promise((r) => setTimeout(r, 100));
-  const doneAt = Date.now();
-  counting = false;
-  // Sockets that saw no close at all (still open, or never told) count as such.
-  const noClose = N - [...closes.values()].reduce((a, b) => a + b, 0);
-  if (noClose > 0) closes.set("no close event", noClose);
-  const closedAfter = closeTimes.map((t) => t - sigAt);
-  restarts.push({
-    closeP50: pct(closedAfter, 0.5) / 1000,
-    closeMax: pct(closedAfter, 1) / 1000,
-    label,
-    exitSeconds: (exitedAt - sigAt) / 1000,
-    backSeconds: (doneAt - sigAt) / 1000,
-    backAfterStartSeconds: (doneAt - startedAt) / 1000,
-    back: back.size,
-    closes,
-    failures,
-  });
-  if (Deno.env.get("BENCH_DEBUG")) {
-    for (const s of sockets.filter((s) => !back.has(s.agent.state.guid!)).slice(0, 10)) {
-      console.error(
-        `missing ${s.agent.state.hostname}: open=${s.open} connects=${s.connects} failed=${s.failedAttempts}`,
-      );
-    }
+  let engineDone: Promise<unknown>;
+  if (WORKERS > 1) {
+    engineDone = engine.roll();
+  } else {
+    const before = engine;
+    await before.stop();
+    engine = await startEngine({
+      BENCH_ADMIN_TOKEN: before.token,
+      BENCH_CODE: before.code,
+      BENCH_SITE_ID: before.siteId,
+    });
+    engineDone = Promise.resolve();
   }
+  // Done when the engine side is (every worker restarted) and every agent has come
+  // back since the signal and holds an open socket now: in a rolling restart an agent
+  // may land on a worker whose turn is still to come and be closed a second time.
+  let rolled = false;
+  let rolledAt = Date.now();
+  engineDone.then(() => {
+    rolled = true;
+    rolledAt = Date.now();
+  });
+  const backDeadline = Date.now() + 300_000;
+  let status: Record<string, unknown>[] = [];
+  let back = 0;
+  let open = 0;
+  while (Date.now() < backDeadline) {
+    await new Promise((r) => setTimeout(r, 250));
+    status = await askAll(gens, { cmd: "restart-status" });
+    back = status.reduce((n, s) => n + Number(s.back), 0);
+    open = status.reduce((n, s) => n + Number(s.open), 0);
+    if (rolled && back >= N && open >= N) break;
+  }
+  const doneAt = Date.now();
+  await engineDone;
+  await askAll(gens, { cmd: "restart-end" });
+  const merge = (key: string) => {
+    const out: Record<string, number> = {};
+    for (const s of status) {
+      for (const [k, v] of Object.entries(s[key] as Record<string, number>)) {
+        out[k] = (out[k] ?? 0) + v;
+      }
+    }
+    return out;
+  };
+  const closeTimes = status.flatMap((s) => s.closeTimes as number[]).map((t) => t - sigAt);
+  const closes = merge("closes");
+  const seen = Object.values(closes).reduce((a, b) => a + b, 0);
+  if (seen < N) closes["no close event"] = N - seen;
+  restarts.push({
+    label: `${WORKERS > 1 ? "rolling restart of the workers" : "restart"}, agents ${
+      ignoreHint ? "ignoring the reconnect delay (baseline)" : "honouring the reconnect delay"
+    }`,
+    closeP50: pct(closeTimes, 0.5) / 1000,
+    closeMax: pct(closeTimes, 1) / 1000,
+    backSeconds: (doneAt - sigAt) / 1000,
+    afterEngineSeconds: Math.max(0, doneAt - rolledAt) / 1000,
+    back: Math.min(back, open),
+    closes,
+    failures: merge("failures"),
+  });
   await new Promise((r) => setTimeout(r, 5000)); // settle before the next restart
 }
-const failedAttempts = sockets.reduce((n, s) => n + s.failedAttempts, 0);
-const afterRestart = procStats(engine.pid);
+const afterRestart = engineStats(engine);
 
-stopBeats = true;
-for (const s of sockets) s.stop();
+let failedAttempts = 0;
+for (const g of gens) failedAttempts += await g.stop();
 await engine.stop();
-void beats;
-await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+await db.drop();
 
+const where = `${WORKERS > 1 ? `${WORKERS} workers on one port` : "one engine process"}, ${
+  db.url ? "PostgreSQL server" : "embedded PGlite"
+}, ${GENERATORS} generator process(es) on 127.0.0.1-${GENERATORS}, open-file limit ${nofile}`;
 console.log(
-  `agents: ${ENROLLED} enrolled through auto-approval in ${enrollSeconds.toFixed(1)} s (${
-    fmt(ENROLLED / enrollSeconds)
-  }/s), ${N - ENROLLED} seeded in ${seedSeconds.toFixed(1)} s; open-file limit ${nofile}; ` +
-    `sockets opened in ${
-      connectSeconds.toFixed(1)
-    } s; ${failedAttempts} failed reconnect attempts in all`,
+  `agents: ${opened}/${N} sockets open ${upSeconds.toFixed(1)} s after the generators started ` +
+    `(${ENROLLED} enrolled through auto-approval in ${enrollSeconds.toFixed(1)} s, ${
+      fmt(ENROLLED / Math.max(enrollSeconds, 0.001))
+    }/s; the rest seeded) [${where}]`,
 );
-const fmtMap = (m: Map<string, number>) =>
-  [...m].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}: ${v}`).join(", ") || "none";
+const fmtMap = (m: Record<string, number>) =>
+  Object.entries(m).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}: ${v}`).join(", ") ||
+  "none";
 for (const r of restarts) {
+  const fiveXX = Object.entries(r.failures).filter(([k]) => /^5\d\d$/.test(k))
+    .reduce((a, [, v]) => a + v, 0);
   console.log(
-    `agents: restart, agents ${r.label}: ${r.back}/${N} back ${
-      r.backSeconds.toFixed(1)
-    } s after SIGTERM ` +
+    `agents: ${r.label}: ${r.back}/${N} back ${r.backSeconds.toFixed(1)} s after the signal, ${
+      r.afterEngineSeconds.toFixed(1)
+    } s after the last ${WORKERS > 1 ? "worker" : "engine"} was serving again ` +
       `(closes reached agents ${r.closeP50.toFixed(1)} s (median) to ${
         r.closeMax.toFixed(1)
-      } s after it; engine exited after ${r.exitSeconds.toFixed(1)} s; ${
-        r.backAfterStartSeconds.toFixed(1)
-      } s after the new engine was ready); closes seen: ${fmtMap(r.closes)}; failed attempts: ${
+      } s after it); closes seen: ${fmtMap(r.closes)}; failed attempts: ${
         fmtMap(r.failures)
-      }`,
+      } (${fiveXX} answered 5xx)`,
   );
 }
 console.log(
   `agents: engine RSS ${cpu1.rssMb.toFixed(0)} MB with ${N} sockets (${
+    (cpu1.rssMb * 1024 / N).toFixed(1)
+  } KB per agent; per process ${cpu1.perProcess.join(" + ")} MB; ${
     afterRestart.rssMb.toFixed(0)
-  } MB after restart), ` +
-    `CPU ${cpuPercent.toFixed(1)}% of one core at one heartbeat per ${
-      HEARTBEAT_MS / 1000
-    } s per agent`,
+  } MB after the restarts), CPU ${cpuPercent.toFixed(1)}% of one core at one heartbeat per ${
+    HEARTBEAT_MS / 1000
+  } s per agent (${(cpuPercent * 10_000 / N).toFixed(2)}% per 10,000 agents); generators ${
+    ((genCpu / 100) / (SAMPLE_MS / 1000) * 100).toFixed(1)
+  }% of a core, ${genRss.toFixed(0)} MB`,
 );
 console.log(
-  `agents: heartbeat ack p50 ${pct(sampled, 0.5).toFixed(1)} ms, p99 ${
-    pct(sampled, 0.99).toFixed(1)
-  } ms (${sampled.length} samples); ` +
-    `one message to all: ${received}/${N} in ${deliverMs} ms`,
+  `agents: heartbeat ack p50 ${pct(samples, 0.5).toFixed(1)} ms, p99 ${
+    pct(samples, 0.99).toFixed(1)
+  } ms (${samples.length} samples); one message to all: ${received}/${N} in ${deliverMs} ms; ` +
+    `${failedAttempts} failed reconnect attempts in all`,
 );
 console.log(
   `agents: baseline GET /health ${fmt(baseline.requestsPerSecond)} req/s idle, ${

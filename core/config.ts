@@ -109,6 +109,23 @@ export function intEnv(fallback: number, min: number, max: number): z.ZodType<nu
   });
 }
 
+/** An optional integer within bounds (unset: undefined). */
+export function optionalIntEnv(min: number, max: number): z.ZodType<number | undefined> {
+  return z.string().optional().transform((v, ctx) => {
+    if (v === undefined) return undefined;
+    if (!/^\d+$/.test(v.trim())) {
+      ctx.addIssue({ code: "custom", message: "not an integer" });
+      return z.NEVER;
+    }
+    const n = Number(v.trim());
+    if (n < min || n > max) {
+      ctx.addIssue({ code: "custom", message: "out of range" });
+      return z.NEVER;
+    }
+    return n;
+  });
+}
+
 /** A comma-separated list. */
 export function listEnv(fallback: string[]): z.ZodType<string[]> {
   return z.string().optional().transform((v) =>
@@ -329,6 +346,43 @@ export const coreSettingSpecs = {
     "milliseconds, an integer from 0 to 600000",
     "How long closing long-lived sockets and in-flight requests may take after a stop signal.",
     "10000",
+  ),
+  workers: setting(
+    "BOREALIS_WORKERS",
+    intEnv(1, 1, 64),
+    "an integer from 1 to 64",
+    "Engine processes sharing BOREALIS_PORT (SO_REUSEPORT), started and supervised by " +
+      "`deno task start`; more than 1 needs BOREALIS_DATABASE_URL.",
+    "1",
+  ),
+  reusePort: setting(
+    "BOREALIS_REUSE_PORT",
+    boolEnv(false),
+    "true or false",
+    "Listen with SO_REUSEPORT so other engine processes can share the port (workers set it).",
+    "false",
+  ),
+  metricsPort: setting(
+    "BOREALIS_METRICS_PORT",
+    optionalIntEnv(0, 65535),
+    "an integer from 0 to 65535 (0 picks a free one)",
+    "Serve Prometheus GET /metrics on this port, a listener of its own (unset: off); with " +
+      "BOREALIS_WORKERS, worker i uses this port plus i.",
+    "(off)",
+  ),
+  metricsHost: setting(
+    "BOREALIS_METRICS_HOST",
+    stringEnv("127.0.0.1"),
+    "a host name or IP address",
+    "Bind address of the metrics listener.",
+    "127.0.0.1",
+  ),
+  metricsToken: setting(
+    "BOREALIS_METRICS_TOKEN",
+    z.string().min(16, "at least 16 characters").optional(),
+    "a secret of at least 16 characters",
+    "Required as Authorization: Bearer <token> on GET /metrics when set.",
+    "(none: loopback only is the protection)",
   ),
 } satisfies SettingSpecs;
 

@@ -31,6 +31,7 @@ import {
 } from "./http.ts";
 import { type ConnectionStats, type GuardedServer, serveConnections } from "./listener.ts";
 import { createLogSink, type Logger, type LogSink } from "./log.ts";
+import { Metrics, type MetricsServer, registerKernelMetrics, serveMetrics } from "./metrics.ts";
 import {
   applyMigrations,
   MigrationError,
@@ -295,6 +296,7 @@ export class Engine {
   #stopHooks: Array<{ plugin: string; fn: () => void | Promise<void> }> = [];
   #drainHooks: Array<{ plugin: string; fn: () => void | Promise<void> }> = [];
   #server?: GuardedServer;
+  #metricsServer?: MetricsServer;
   #proxies?: ProxyMatcher;
   #draining = false;
   #stopped?: Promise<void>;
@@ -310,6 +312,8 @@ export class Engine {
     readonly tasks: TaskScheduler,
     readonly app: Router,
     readonly instanceId: string,
+    /** This instance's Prometheus figures (served when BOREALIS_METRICS_PORT is set). */
+    readonly metrics: Metrics,
   ) {}
 
   #services = new Map<string, unknown>();
@@ -373,8 +377,10 @@ export class Engine {
     }
 
     const clock = options.clock ?? systemClock;
+    // Each worker keeps its own log (daily rotation renames the file: one writer per file).
+    const worker = env.BOREALIS_WORKER_INDEX;
     const logSink = options.logSink ?? createLogSink({
-      dir: `${settings.dataDir}/Logs`,
+      dir: `${settings.dataDir}/Logs${worker ? `/worker-${worker}` : ""}`,
       level: settings.debug ? "DEBUG" : "INFO",
       retentionDays: settings.logRetentionDays,
       clock,
@@ -412,6 +418,16 @@ export class Engine {
       const events = new EventBus(instanceId, logSink.logger("events"));
       await events.connect(db.sql);
       const tasks = new TaskScheduler(clock, logSink.logger("tasks"), db.sql, instanceId);
+      const metrics = new Metrics({
+        engine_instance: instanceId.slice(0, 8),
+        ...(worker ? { worker } : {}),
+      });
+      registerKernelMetrics(metrics, {
+        ping: async () => void (await db.sql`select 1`),
+        poolSize: settings.dbPoolSize,
+        tasks,
+        events,
+      });
       const bodyLimits: Array<{ prefix: string; bytes: number; streamed?: boolean }> = [];
       const engine: Engine = new Engine(
         settings,
@@ -424,6 +440,7 @@ export class Engine {
         tasks,
         undefined as unknown as Router,
         instanceId,
+        metrics,
       );
       const app = createApp({
         log: logSink.logger("http"),
@@ -434,8 +451,36 @@ export class Engine {
         ready: async () => void (await db.sql`select 1`),
         writes: () => db.storage.state(),
         isDraining: () => engine.#draining,
+        metrics,
       });
       (engine as { app: Router }).app = app;
+      metrics.gauge("borealis_http_connections", "Connections the listener holds now, by kind", {
+        labelNames: ["kind"],
+        collect: (g) => {
+          const st = engine.connectionStats();
+          if (!st) return;
+          g.set({ kind: "open" }, st.open);
+          g.set({ kind: "pending" }, st.pending);
+          g.set({ kind: "websocket" }, st.websockets);
+        },
+      });
+      metrics.gauge(
+        "borealis_http_connection_events",
+        "Since start: connections accepted, and those refused (503 at a cap), evicted, timed out, or failed to accept",
+        {
+          labelNames: ["event"],
+          collect: (g) => {
+            const st = engine.connectionStats();
+            if (!st) return;
+            g.set({ event: "accepted" }, st.accepted);
+            g.set({ event: "refused" }, st.refused);
+            g.set({ event: "evicted" }, st.evicted);
+            g.set({ event: "header_timeout" }, st.headerTimeouts);
+            g.set({ event: "idle_timeout" }, st.idleTimeouts);
+            g.set({ event: "accept_error" }, st.acceptErrors);
+          },
+        },
+      );
       const proxies = parseTrustedProxies(settings.trustedProxies);
       // The setting was validated at parse time, so this is never the error list.
       engine.#proxies = Array.isArray(proxies) ? undefined : proxies;
@@ -515,6 +560,7 @@ export class Engine {
         events: this.events,
         auth: this.auth,
         audit,
+        metrics: this.metrics,
         instanceId: this.instanceId,
         provide: <T>(key: ServiceKey<T>, service: T) => {
           const owner = key.id.split(".")[0];
@@ -582,8 +628,27 @@ export class Engine {
     }
   }
 
-  /** Starts the HTTP listener; resolves with the bound address. */
-  listen(): Promise<{ hostname: string; port: number }> {
+  /**
+   * Starts the metrics listener when `BOREALIS_METRICS_PORT` is set (`listen` does this
+   * too); resolves with its address, or null when metrics are not served.
+   */
+  async listenMetrics(): Promise<{ hostname: string; port: number } | null> {
+    const port = this.settings.metricsPort;
+    if (port === undefined) return null;
+    this.#metricsServer ??= await serveMetrics({
+      hostname: this.settings.metricsHost,
+      port,
+      token: this.settings.metricsToken,
+      reusePort: this.settings.reusePort,
+      metrics: this.metrics,
+      log: this.log,
+    });
+    return this.#metricsServer.addr;
+  }
+
+  /** Starts the HTTP listener (and the metrics one); resolves with the bound address. */
+  async listen(): Promise<{ hostname: string; port: number }> {
+    await this.listenMetrics();
     const budget = connectionBudget(this.settings);
     const l = budget.limits;
     const proxies = this.#proxies;
@@ -595,6 +660,7 @@ export class Engine {
       handler: (req, info) => this.#handle!(req, info),
       log: this.logSink.logger("http"),
       unguarded: !this.settings.httpGuard,
+      reusePort: this.settings.reusePort,
     });
     this.#server = server;
     const { hostname, port } = server.addr;
@@ -610,7 +676,7 @@ export class Engine {
           `${l.idleTimeoutMs} ms`,
       );
     }
-    return Promise.resolve({ hostname, port });
+    return { hostname, port };
   }
 
   /** Connection counters of the listener (zeros before {@link listen}). */
@@ -642,6 +708,14 @@ export class Engine {
       ]);
       clearTimeout(timer);
     };
+    // A worker sharing the port stops accepting at once, so the kernel hands new
+    // connections (its own agents coming back among them) to the other workers instead of
+    // to a process that would answer 503. The engine's own listener keeps its WebSockets
+    // open while it stops accepting; Deno.serve (BOREALIS_HTTP_GUARD=false) cannot, so it
+    // keeps listening until the sockets are closed, as a single engine does.
+    const early = this.settings.reusePort && this.#server?.guarded
+      ? this.#server.shutdown()
+      : undefined;
     // Long-lived connections first, while the listener runs: shutting the server down
     // closes upgraded sockets itself, before their owners' close frames are sent.
     await bounded(Promise.all(this.#drainHooks.map(async (hook) => {
@@ -656,7 +730,7 @@ export class Engine {
     const drainStart = deadline - this.settings.shutdownGraceMs;
     const drainedAt = Date.now();
     if (this.#server) {
-      await bounded(this.#server.shutdown());
+      await bounded(early ?? this.#server.shutdown());
       this.#server.closeAll(); // what the grace period did not finish
     }
     this.log.info(
@@ -674,6 +748,7 @@ export class Engine {
         );
       }
     }
+    await this.#metricsServer?.shutdown();
     await this.events.close();
     await this.db.close();
     this.log.info("stopped");

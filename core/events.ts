@@ -1,7 +1,10 @@
 /**
  * A typed event bus. Delivery inside the process is immediate; across engine
- * instances it goes through PostgreSQL `LISTEN/NOTIFY` on one channel. Payloads larger
- * than NOTIFY allows are stored in `event_payloads` and sent by reference. Where LISTEN
+ * instances it goes through an {@link EventTransport}: PostgreSQL `LISTEN/NOTIFY` on one
+ * channel by default ({@link PgNotifyTransport}). The transport is all that knows how
+ * envelopes travel, so past a handful of instances the bus can move to a broker built
+ * for fan-out (NATS, for one) without touching a plugin. Payloads larger than the
+ * transport carries are stored in `event_payloads` and sent by reference. Where LISTEN
  * does not work (the embedded PGlite served over a socket), the bus says so once and
  * delivers in the process only — which is all a single embedded engine needs.
  *
@@ -53,6 +56,91 @@ const CHANNEL = "borealis_events";
 /** NOTIFY payloads must stay under 8000 bytes; keep a margin for the envelope. */
 const INLINE_LIMIT = 7000;
 
+/** Carries envelopes (JSON text) between the engine instances sharing a database. */
+export interface EventTransport {
+  /** Largest envelope it carries in bytes; larger payloads travel by reference. */
+  readonly maxBytes: number;
+  /**
+   * Starts receiving: `receive` gets every envelope other instances send (and may get
+   * this instance's own; the bus drops those). Resolves true when envelopes cross
+   * instances, false when they cannot (the bus then stays in-process).
+   */
+  connect(receive: (text: string) => void): Promise<boolean>;
+  /** Sends one envelope to every instance. */
+  send(text: string): Promise<void>;
+  /** Stops receiving. */
+  close(): Promise<void>;
+}
+
+/** The default transport: PostgreSQL `LISTEN/NOTIFY` on one channel. */
+export class PgNotifyTransport implements EventTransport {
+  readonly maxBytes = INLINE_LIMIT;
+  #unlisten?: () => Promise<void>;
+
+  constructor(
+    private readonly sql: Sql,
+    private readonly instanceId: string,
+    private readonly log: Logger,
+    private readonly probeMs = 300,
+  ) {}
+
+  /** Probes LISTEN with a round trip; when the probe does not come back, says so once. */
+  async connect(receive: (text: string) => void): Promise<boolean> {
+    const sql = this.sql;
+    const probe = `probe:${this.instanceId}`;
+    let bridged = false;
+    let seen: () => void = () => {};
+    const arrived = new Promise<void>((r) => (seen = r));
+    try {
+      const sub = await sql.listen(CHANNEL, (text) => {
+        if (text === probe) {
+          // A slow server may answer after the wait below: bridge from then on.
+          if (!bridged && this.#unlisten) {
+            this.log.info("LISTEN/NOTIFY answered late; events now cross instances");
+            this.onLateBridge?.();
+          }
+          bridged = true;
+          return seen();
+        }
+        receive(text);
+      });
+      this.#unlisten = () => sub.unlisten();
+      await sql`select pg_notify(${CHANNEL}, ${probe})`;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const ok = await Promise.race([
+        arrived.then(() => true),
+        new Promise<boolean>((r) => (timer = setTimeout(() => r(false), this.probeMs))),
+      ]);
+      clearTimeout(timer);
+      if (!ok) {
+        this.log.info(
+          "LISTEN/NOTIFY unavailable on this database; events stay within this engine instance",
+        );
+      }
+      return ok;
+    } catch (err) {
+      this.log.info(
+        `LISTEN/NOTIFY unavailable (${
+          err instanceof Error ? err.message : err
+        }); events stay within this engine instance`,
+      );
+      return false;
+    }
+  }
+
+  /** Told when the probe answers after {@link connect} gave up waiting. */
+  onLateBridge?: () => void;
+
+  async send(text: string): Promise<void> {
+    await this.sql`select pg_notify(${CHANNEL}, ${text})`;
+  }
+
+  async close(): Promise<void> {
+    await this.#unlisten?.().catch(() => {});
+    this.#unlisten = undefined;
+  }
+}
+
 interface Envelope {
   o: string;
   n: string;
@@ -66,7 +154,7 @@ interface Envelope {
 export class EventBus {
   #handlers = new Map<string, Set<Handler>>();
   #sql?: Sql;
-  #unlisten?: () => Promise<void>;
+  #transport?: EventTransport;
   #bridged = false;
   #errors = 0;
 
@@ -99,11 +187,12 @@ export class EventBus {
     const w = options.with ? { n: options.with.key.name, p: options.with.payload } : undefined;
     this.#deliver(key.name, payload, meta);
     if (w) this.#deliver(w.n, w.p, meta);
-    if (!this.#bridged || options.localOnly || !this.#sql) return;
+    const transport = this.#transport;
+    if (!this.#bridged || options.localOnly || !this.#sql || !transport) return;
     const sql = this.#sql;
     const envelope: Envelope = { o: this.instanceId, n: key.name, p: payload, w };
     let text = JSON.stringify(envelope);
-    if (new TextEncoder().encode(text).length > INLINE_LIMIT) {
+    if (new TextEncoder().encode(text).length > transport.maxBytes) {
       const body = w ? { p: payload, w } : payload;
       const [row] = await sql<{ id: string }[]>`
         insert into event_payloads (name, body) values (${key.name}, ${sql.json(body as never)})
@@ -112,7 +201,7 @@ export class EventBus {
         { o: this.instanceId, n: key.name, r: row!.id, ...(w ? { w: { n: w.n, p: null } } : {}) },
       );
     }
-    await sql`select pg_notify(${CHANNEL}, ${text})`;
+    await transport.send(text);
   }
 
   #deliver(name: string, payload: unknown, meta: EventMeta): void {
@@ -136,47 +225,15 @@ export class EventBus {
   }
 
   /**
-   * Starts the cross-instance bridge. Probes LISTEN with a round trip; when the probe
-   * does not come back, stays in-process and logs one notice.
+   * Starts the cross-instance bridge over `transport` (LISTEN/NOTIFY on `sql` unless
+   * given another); `sql` also stores payloads too large for the transport.
    */
-  async connect(sql: Sql, probeMs = 300): Promise<boolean> {
+  async connect(sql: Sql, transport?: EventTransport): Promise<boolean> {
     this.#sql = sql;
-    const probe = `probe:${this.instanceId}`;
-    let seen: () => void = () => {};
-    const arrived = new Promise<void>((r) => (seen = r));
-    try {
-      const sub = await sql.listen(CHANNEL, (text) => {
-        if (text === probe) {
-          // A slow server may answer after the wait below: bridge from then on.
-          if (!this.#bridged && this.#unlisten) {
-            this.log.info("LISTEN/NOTIFY answered late; events now cross instances");
-          }
-          this.#bridged = true;
-          return seen();
-        }
-        void this.#receive(text);
-      });
-      this.#unlisten = () => sub.unlisten();
-      await sql`select pg_notify(${CHANNEL}, ${probe})`;
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const ok = await Promise.race([
-        arrived.then(() => true),
-        new Promise<boolean>((r) => (timer = setTimeout(() => r(false), probeMs))),
-      ]);
-      clearTimeout(timer);
-      if (!ok) {
-        this.log.info(
-          "LISTEN/NOTIFY unavailable on this database; events stay within this engine instance",
-        );
-      }
-    } catch (err) {
-      this.log.info(
-        `LISTEN/NOTIFY unavailable (${
-          err instanceof Error ? err.message : err
-        }); events stay within this engine instance`,
-      );
-      this.#bridged = false;
-    }
+    const t = transport ?? new PgNotifyTransport(sql, this.instanceId, this.log);
+    if (t instanceof PgNotifyTransport) t.onLateBridge = () => (this.#bridged = true);
+    this.#transport = t;
+    this.#bridged = await t.connect((text) => void this.#receive(text));
     return this.#bridged;
   }
 
@@ -221,8 +278,8 @@ export class EventBus {
 
   /** Stops listening. */
   async close(): Promise<void> {
-    await this.#unlisten?.().catch(() => {});
-    this.#unlisten = undefined;
+    await this.#transport?.close().catch(() => {});
+    this.#transport = undefined;
     this.#bridged = false;
   }
 }

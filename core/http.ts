@@ -13,6 +13,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
+import { routePath } from "hono/route";
 import { extname, join, normalize } from "node:path";
 import type { AuthRegistry, Principal } from "./auth.ts";
 import { DatabaseUnavailableError, isDatabaseUnavailable } from "./db_errors.ts";
@@ -20,6 +21,7 @@ import { HttpError } from "./errors.ts";
 import { checkRouteInputs, databaseRefusal, screenInput } from "./input_guard.ts";
 import type { ConnectionControl } from "./listener.ts";
 import type { Logger } from "./log.ts";
+import type { Metrics } from "./metrics.ts";
 import { isStorageError, type WriteState } from "./storage_health.ts";
 
 /**
@@ -160,6 +162,8 @@ export interface AppOptions {
   isDraining?: () => boolean;
   /** Proxies whose `X-Forwarded-For` is believed (none by default). */
   trustedProxies?: ProxyMatcher;
+  /** Where API request durations are recorded (by method, route pattern and status). */
+  metrics?: Metrics;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -241,6 +245,27 @@ export function createApp(options: AppOptions): Router {
     }
     return m;
   };
+
+  if (options.metrics) {
+    // The API only: the health probes stay on Hono's single-handler fast path.
+    const seconds = options.metrics.histogram(
+      "borealis_http_request_duration_seconds",
+      "API request handling time by method, route pattern and status",
+      ["method", "route", "status"],
+    );
+    app.use("/api/*", async function timeRequest(c, next) {
+      const start = performance.now();
+      await next();
+      // After next() the route index points at the handler that answered; "/api/*" is
+      // this middleware itself, i.e. no route matched (kept as one label, not the path).
+      const route = routePath(c);
+      seconds.observe({
+        method: c.req.method,
+        route: route === "/api/*" ? "(unmatched)" : route,
+        status: c.res.status,
+      }, (performance.now() - start) / 1000);
+    });
+  }
 
   // Only requests that can carry a body pay for the limit check.
   app.on(["POST", "PUT", "PATCH", "DELETE"], "*", async function limitBody(c, next) {

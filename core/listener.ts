@@ -97,6 +97,11 @@ export interface ServeConnectionsOptions {
   reportEveryMs?: number;
   /** Serve with plain `Deno.serve` instead (a proxy in front bounds connections). */
   unguarded?: boolean;
+  /**
+   * Listen with `SO_REUSEPORT`: other engine processes (workers) share the port and the
+   * kernel spreads new connections over them.
+   */
+  reusePort?: boolean;
 }
 
 interface RequestEvent {
@@ -140,7 +145,11 @@ export function serveConnections(options: ServeConnectionsOptions): GuardedServe
     return serveUnguarded(options, "this Deno has no per-connection HTTP server (Deno.serveHttp)");
   }
   const { limits, log } = options;
-  const listener = Deno.listen({ hostname: options.hostname, port: options.port });
+  const listener = Deno.listen({
+    hostname: options.hostname,
+    port: options.port,
+    reusePort: options.reusePort,
+  } as Deno.TcpListenOptions);
   const addr = listener.addr as Deno.NetAddr;
   const unlimited = options.unlimited ?? (() => false);
   /** Pending connections in accept order (the oldest first). */
@@ -426,6 +435,7 @@ function serveUnguarded(options: ServeConnectionsOptions, why: string): GuardedS
   const server = Deno.serve({
     hostname: options.hostname,
     port: options.port,
+    reusePort: options.reusePort,
     onListen: (a) => void (bound = { hostname: a.hostname, port: a.port }),
   }, (req, info) => options.handler(req, { remoteAddr: info.remoteAddr as Deno.NetAddr }));
   return {

@@ -13,6 +13,7 @@ import type { Sql } from "./db.ts";
 import type { EventBus } from "./events.ts";
 import type { Router } from "./http.ts";
 import type { Logger } from "./log.ts";
+import type { Metrics } from "./metrics.ts";
 import type { TaskRegistrar } from "./tasks.ts";
 
 /**
@@ -57,6 +58,8 @@ export interface PluginContext<S extends SettingSpecs = SettingSpecs> {
   /** Install authenticators; route guards live in core/auth.ts. */
   readonly auth: AuthRegistry;
   readonly audit: Auditor;
+  /** Prometheus figures of this instance (`borealis_<plugin>_…`), served on the metrics port. */
+  readonly metrics: Metrics;
   /** Unique id of this engine instance (for registries and leases). */
   readonly instanceId: string;
   /** Provides a service under a key this plugin owns. */

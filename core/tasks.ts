@@ -171,7 +171,9 @@ export class TaskScheduler implements TaskRegistrar {
       }
       task.stats.lastRunAt = new Date(this.clock.now()).toISOString();
       task.stats.runs++;
+      const start = performance.now();
       await task.fn();
+      this.onRun?.(task.name, (performance.now() - start) / 1000);
       this.#waitingForDatabase.delete(task.name);
     } catch (err) {
       task.stats.failures++;
@@ -228,6 +230,9 @@ export class TaskScheduler implements TaskRegistrar {
       await Promise.allSettled(running);
     }
   }
+
+  /** Told the duration of every successful run in seconds (metrics). */
+  onRun?: (name: string, seconds: number) => void;
 
   /** Counters for every task. */
   stats(): TaskStats[] {

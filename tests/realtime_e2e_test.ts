@@ -166,6 +166,42 @@ Deno.test("realtime: agent socket frames — welcome, heartbeat ack, errors with
   }
 });
 
+Deno.test("realtime: an upgrade the agent asked for before its open socket (a given-up attempt read late) does not replace it", async () => {
+  const { h, server, enrolled } = await setup();
+  try {
+    const a = await enrolled("ws-stale");
+    const channel = h.t.engine.service(realtimeKey);
+    const s = new AgentSocket(a, { server, heartbeat: false, reconnect: false });
+    await s.start();
+    await s.waitFor((f) => f.type === "welcome");
+    // The same agent's upgrade with a proof made 10 s before the one it is connected with.
+    await a.ensureFresh();
+    const token = a.state.access_token!;
+    const httpUrl = `${server}/api/agent/ws`;
+    const stale = new (WebSocket as unknown as new (
+      u: string,
+      o: { headers: Record<string, string> },
+    ) => WebSocket)(httpUrl.replace(/^http/, "ws"), {
+      headers: {
+        Authorization: `DPoP ${token}`,
+        DPoP: await a.proof("GET", httpUrl, {
+          accessToken: token,
+          iat: Math.floor(h.t.clock.now() / 1000) - 10,
+        }),
+      },
+    });
+    const closed = await new Promise<CloseEvent>((resolve) => (stale.onclose = resolve));
+    assert.equal(closed.code, 4409);
+    // The live socket stays, registered and answering.
+    assert.equal(s.open, true);
+    assert.equal((await s.request("ping")).type, "pong");
+    assert.equal(channel.connected(a.state.guid!), true);
+    s.stop();
+  } finally {
+    await h.close();
+  }
+});
+
 Deno.test("realtime: a message for an offline agent is held and delivered when it connects", async () => {
   const { h, server, enrolled } = await setup();
   try {

@@ -75,6 +75,8 @@ Deno.test({
       BOREALIS_PORT: String(port),
       BOREALIS_SHUTDOWN_GRACE_MS: "15000",
       BOREALIS_AGENT_RECONNECT_MAX_SECONDS: "5",
+      // Every agent here shares one loopback address.
+      BOREALIS_AGENT_WS_ACCEPT_PER_ADDRESS_PER_SECOND: "0",
     };
     let engine: Running | undefined;
     const sockets: AgentSocket[] = [];

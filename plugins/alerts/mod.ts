@@ -100,6 +100,29 @@ export default definePlugin({
       },
     });
 
+    // Read at scrape time (cluster-wide: every instance reports the same outbox).
+    ctx.metrics.gauge(
+      "borealis_alert_outbox_depth",
+      "Alert events not yet fanned out, and deliveries not yet delivered or given up, by state",
+      {
+        labelNames: ["state"],
+        collect: async (g) => {
+          const [row] = await ctx.sql<
+            { events: number; queued: number; sending: number; held: number }[]
+          >`
+            select (select count(*)::int from alert_events where dispatched_at is null) as events,
+              count(*) filter (where status = 'queued')::int as queued,
+              count(*) filter (where status = 'sending')::int as sending,
+              count(*) filter (where status = 'held')::int as held
+            from alert_deliveries where status in ('queued', 'sending', 'held')`;
+          g.set({ state: "events_pending" }, row?.events ?? 0);
+          g.set({ state: "queued" }, row?.queued ?? 0);
+          g.set({ state: "sending" }, row?.sending ?? 0);
+          g.set({ state: "held" }, row?.held ?? 0);
+        },
+      },
+    );
+
     ctx.tasks.every("deliver", s.workerMs, async () => void await worker.cycle(), {
       clusterSingleton: true,
     });

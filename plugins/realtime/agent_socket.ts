@@ -30,6 +30,7 @@ import type { AcceptLimiter } from "./accept_limiter.ts";
 import type { AddressLimiter } from "./address_limiter.ts";
 import type { AgentChannel } from "./channel.ts";
 import type { Liveness } from "./liveness.ts";
+import type { SocketMetrics } from "./metrics.ts";
 import type { AgentRegistry, LocalAgent } from "./registry.ts";
 import { AgentError, ConnectAgent, Frame, Heartbeat } from "./schemas.ts";
 import type { TelemetryIngest } from "./telemetry.ts";
@@ -94,6 +95,7 @@ interface Deps {
   perAddress: AddressLimiter;
   settings: SocketSettings;
   log: Logger;
+  metrics: SocketMetrics;
 }
 
 async function sha256Hex(text: string): Promise<string> {
@@ -150,7 +152,14 @@ export function registerAgentSocket(
   async function authenticate(
     c: Context<AppEnv>,
   ): Promise<
-    { guid: string; hostname: string; siteId: number | null; status: string; exp: number }
+    {
+      guid: string;
+      hostname: string;
+      siteId: number | null;
+      status: string;
+      exp: number;
+      requestedAt: number;
+    }
   > {
     const ticket = c.req.query("ticket");
     if (ticket !== undefined) {
@@ -180,6 +189,7 @@ export function registerAgentSocket(
         siteId: dev.site_id,
         status: dev.status,
         exp: clock.now() + 900_000,
+        requestedAt: clock.now(),
       };
     }
     let id: DeviceIdentity | undefined;
@@ -194,6 +204,7 @@ export function registerAgentSocket(
       siteId: identity.site_id,
       status: identity.status,
       exp: identity.claims.exp * 1000,
+      requestedAt: identity.proof.iat * 1000,
     };
   }
 
@@ -226,6 +237,7 @@ export function registerAgentSocket(
     };
   }
 
+  ctx.http.use("/api/agent/ws", d.metrics.upgrades);
   ctx.http.openapi(
     createRoute({
       method: "get",
@@ -288,7 +300,14 @@ export function registerAgentSocket(
 
   function openAgent(
     socket: WebSocket,
-    who: { guid: string; hostname: string; siteId: number | null; status: string; exp: number },
+    who: {
+      guid: string;
+      hostname: string;
+      siteId: number | null;
+      status: string;
+      exp: number;
+      requestedAt: number;
+    },
     remoteAddr?: string,
   ): void {
     const ref = { guid: who.guid, hostname: who.hostname, siteId: who.siteId };
@@ -300,6 +319,7 @@ export function registerAgentSocket(
       hostname: who.hostname,
       siteId: who.siteId,
       connectedAt: clock.now(),
+      requestedAt: who.requestedAt,
       remoteAddr,
       send(message) {
         if (socket.readyState !== WebSocket.OPEN) return false;
@@ -319,8 +339,13 @@ export function registerAgentSocket(
         agent.close(CLOSE.tokenExpired, "token_expired: refresh the access token and reconnect"),
       Math.max(0, who.exp - clock.now()),
     );
-    const reply = (type: string, id: string | undefined, data: unknown) =>
-      agent.send(id ? { type, id, data } : { type, data });
+    // When the frame being handled arrived (frames of one socket are handled in order
+    // up to their first await, which is all a heartbeat needs).
+    let arrived = 0;
+    const reply = (type: string, id: string | undefined, data: unknown) => {
+      d.metrics.replied(type, performance.now() - arrived);
+      return agent.send(id ? { type, id, data } : { type, data });
+    };
     const fail = (id: string | undefined, code: string, message: string) =>
       reply("error", id, { code, message });
 
@@ -348,6 +373,8 @@ export function registerAgentSocket(
     };
 
     socket.onmessage = async (event) => {
+      arrived = performance.now();
+      d.metrics.frame();
       if (typeof event.data !== "string") {
         return fail(undefined, "binary_not_supported", "send JSON text frames");
       }

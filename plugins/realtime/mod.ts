@@ -17,6 +17,7 @@ import { tokensKey } from "../tokens/mod.ts";
 import { AcceptLimiter } from "./accept_limiter.ts";
 import { AddressLimiter } from "./address_limiter.ts";
 import { CLOSE, reconnectWindow, registerAgentSocket, shutdownReason } from "./agent_socket.ts";
+import { socketMetrics } from "./metrics.ts";
 import { AgentChannel, agentStatusChanged } from "./channel.ts";
 import { Liveness } from "./liveness.ts";
 import { OperatorHub, registerOperatorSocket } from "./operator_socket.ts";
@@ -217,6 +218,7 @@ export default definePlugin({
       limiter,
       perAddress,
       log: ctx.log,
+      metrics: socketMetrics(ctx.metrics, () => registry.localCount),
       settings: {
         maxFrameBytes: s.maxFrameBytes,
         idleTimeoutSeconds: s.idleTimeoutSeconds,

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { Batcher } from "../../core/batcher.ts";
 import type { Clock } from "../../core/clock.ts";
 import type { Sql } from "../../core/db.ts";
 import { type EventBus, eventKey } from "../../core/events.ts";
@@ -36,6 +37,11 @@ export interface LocalAgent {
   agentId?: string;
   serviceMode?: string;
   remoteAddr?: string;
+  /**
+   * When the agent asked for this connection (ms): its DPoP proof's `iat`, or the
+   * engine's clock for a ticket. Of two connections of one agent the later request wins.
+   */
+  requestedAt?: number;
   send(message: AgentMessage): boolean;
   close(code: number, reason: string): void;
   /** Settles once the socket is closed (the close handshake finished or the link dropped). */
@@ -48,6 +54,15 @@ const routed = eventKey<{ instance: string; guid: string; message: AgentMessage 
 const disconnect = eventKey<{ guid: string; code: number; reason: string }>(
   "realtime.disconnect_agent",
 );
+
+/** One socket's registration row. */
+interface Registration {
+  guid: string;
+  agentId: string | null;
+  serviceMode: string | null;
+  connectedAt: Date;
+  remoteAddr: string | null;
+}
 
 /** Options of {@link AgentRegistry}. */
 export interface RegistryOptions {
@@ -72,8 +87,15 @@ export class AgentRegistry {
   /** Set by {@link closeAll}: closing sockets leave the map without a statement each. */
   #closingAll = false;
 
+  /**
+   * Registrations, batched: a fleet returning after a restart registers thousands of
+   * sockets a second, one upsert and one outbox read each unless they share statements.
+   */
+  readonly #registrations: Batcher<Registration, AgentMessage[] | null | Error>;
+
   constructor(o: RegistryOptions) {
     this.#o = o;
+    this.#registrations = new Batcher((items) => this.#register(items), 1000, 2);
     o.events.subscribe(routed, (e) => {
       if (e.instance !== o.instanceId) return;
       const agent = this.#local.get(e.guid);
@@ -108,19 +130,27 @@ export class AgentRegistry {
    */
   async add(agent: LocalAgent, registered?: () => void): Promise<void> {
     const old = this.#local.get(agent.guid);
-    if (old && old !== agent) old.close(4409, "replaced by a newer connection");
+    if (old && old !== agent) {
+      // An upgrade the agent asked for before the connection it holds — an attempt it
+      // gave up on (its open timed out) that a busy engine read late — must not replace
+      // it: the agent would take the close of its live socket for a real replacement and
+      // stay away. iat has whole seconds; within one second the later arrival wins.
+      if ((agent.requestedAt ?? Infinity) < (old.requestedAt ?? -Infinity)) {
+        agent.close(4409, "a newer connection of this agent is open");
+        return;
+      }
+      old.close(4409, "replaced by a newer connection");
+    }
     this.#local.set(agent.guid, agent);
-    const now = new Date(this.#o.clock.now());
     const described = agent.agentId ?? null;
-    await this.#o.sql`
-      insert into agent_connections (guid, instance_id, agent_id, service_mode, connected_at, remote_addr)
-      values (${agent.guid}, ${this.#o.instanceId}, ${agent.agentId ?? null}, ${
-      agent.serviceMode ?? null
-    },
-              ${now}, ${agent.remoteAddr ?? null})
-      on conflict (guid) do update set instance_id = excluded.instance_id, agent_id = excluded.agent_id,
-        service_mode = excluded.service_mode, connected_at = excluded.connected_at,
-        remote_addr = excluded.remote_addr`;
+    const held = await this.#registrations.add({
+      guid: agent.guid,
+      agentId: described,
+      serviceMode: agent.serviceMode ?? null,
+      connectedAt: new Date(this.#o.clock.now()),
+      remoteAddr: agent.remoteAddr ?? null,
+    });
+    if (held instanceof Error) throw held;
     // connect_agent may have been handled while this row was being written (its update
     // can run first on another pooled connection and find no row): write it again.
     if ((agent.agentId ?? null) !== described) {
@@ -130,10 +160,87 @@ export class AgentRegistry {
         where guid = ${agent.guid} and instance_id = ${this.#o.instanceId}`;
     }
     registered?.();
-    await this.#deliverHeld(agent);
+    // The messages held while it was away, in the order they were held; null: registered,
+    // but they could not be taken with it (handed over later, see #deliverHeld).
+    if (held === null) await this.#deliverHeld(agent);
+    else for (const message of held) agent.send(message);
   }
 
-  /** Hands over what was held for `agent`; on failure marks it for {@link maintain}. */
+  /**
+   * Writes a batch of registrations (one upsert) and takes the messages held for those
+   * agents (one delete … returning): two statements' work in one round trip.
+   */
+  async #register(items: Registration[]): Promise<Array<AgentMessage[] | null | Error>> {
+    // One row per agent: a socket replaced within the same batch keeps the newest values.
+    const last = new Map<string, Registration>();
+    for (const r of items) last.set(r.guid, r);
+    const rows = [...last.values()];
+    let held: { id: string; guid: string; message: AgentMessage }[];
+    try {
+      held = await this.#o.sql<{ id: string; guid: string; message: AgentMessage }[]>`
+        with input as (
+          select * from unnest(${rows.map((r) => r.guid)}::uuid[],
+            ${rows.map((r) => r.agentId)}::text[], ${rows.map((r) => r.serviceMode)}::text[],
+            ${rows.map((r) => r.connectedAt.toISOString())}::timestamptz[],
+            ${rows.map((r) => r.remoteAddr)}::text[])
+            as u(guid, agent_id, service_mode, connected_at, remote_addr)
+        ), registered as (
+          insert into agent_connections
+            (guid, instance_id, agent_id, service_mode, connected_at, remote_addr)
+          select guid, ${this.#o.instanceId}, agent_id, service_mode, connected_at, remote_addr
+          from input
+          on conflict (guid) do update set instance_id = excluded.instance_id,
+            agent_id = excluded.agent_id, service_mode = excluded.service_mode,
+            connected_at = excluded.connected_at, remote_addr = excluded.remote_addr
+        )
+        delete from agent_outbox o using input i
+        where o.guid = i.guid and o.expires_at > ${new Date(this.#o.clock.now())}
+        returning o.id, o.guid, o.message`;
+    } catch (err) {
+      if ((err as { code?: string }).code !== "23503") {
+        // Registering may still work when taking the held messages did not (the database
+        // went away between the two): register alone, hand them over later.
+        await this.#upsert(rows);
+        return items.map(() => null);
+      }
+      // A device purged meanwhile (foreign key) must not fail the others: one by one.
+      if (rows.length === 1) throw err;
+      const each = await Promise.all(
+        rows.map((r) => this.#register([r]).then(([one]) => one!, (e) => e as Error)),
+      );
+      const byGuid = new Map(rows.map((r, i) => [r.guid, each[i]!]));
+      return items.map((r) => last.get(r.guid) === r ? byGuid.get(r.guid)! : []);
+    }
+    held.sort((a, b) => Number(a.id) - Number(b.id));
+    const byGuid = new Map<string, AgentMessage[]>();
+    for (const h of held) {
+      const g = h.guid.toUpperCase();
+      const list = byGuid.get(g);
+      if (list) list.push(h.message);
+      else byGuid.set(g, [h.message]);
+    }
+    return items.map((r) => last.get(r.guid) === r ? byGuid.get(r.guid.toUpperCase()) ?? [] : []);
+  }
+
+  /** Registration rows alone (the fallback of {@link #register}). */
+  async #upsert(rows: Registration[]): Promise<void> {
+    await this.#o.sql`
+      insert into agent_connections
+        (guid, instance_id, agent_id, service_mode, connected_at, remote_addr)
+      select g, ${this.#o.instanceId}, a, m, t, r
+      from unnest(${rows.map((r) => r.guid)}::uuid[], ${rows.map((r) => r.agentId)}::text[],
+        ${rows.map((r) => r.serviceMode)}::text[],
+        ${rows.map((r) => r.connectedAt.toISOString())}::timestamptz[],
+        ${rows.map((r) => r.remoteAddr)}::text[]) as u(g, a, m, t, r)
+      on conflict (guid) do update set instance_id = excluded.instance_id,
+        agent_id = excluded.agent_id, service_mode = excluded.service_mode,
+        connected_at = excluded.connected_at, remote_addr = excluded.remote_addr`;
+  }
+
+  /**
+   * Hands over what was held for `agent` (when registration could not take it at once);
+   * on failure marks it for {@link maintain}.
+   */
   async #deliverHeld(agent: LocalAgent): Promise<void> {
     try {
       await this.#drainOutbox(agent);

@@ -177,6 +177,11 @@ interface PendingResult {
 
 /** Builds, signs and sends scripts; records activity; handles results. */
 export class Dispatcher {
+  /** Told how long handing a script to realtime took, and how it went (metrics). */
+  onSent?: (status: string, seconds: number) => void;
+  /** Told each result's lag: from its activity's creation to the result (metrics). */
+  onResult?: (status: string, seconds: number) => void;
+
   /** Called after an activity changed (the plugin emits `device_activity_changed`). */
   onChange: (rows: ActivityRow[], change: string, source: string) => Promise<void> = () =>
     Promise.resolve();
@@ -405,7 +410,9 @@ export class Dispatcher {
     guid: string,
     frame: { type: string; id: string; data: Record<string, unknown> },
   ): Promise<"delivered" | "routed" | "offline"> {
+    const start = performance.now();
     const r = await this.o.channel.send(guid, frame);
+    this.onSent?.(r.status, (performance.now() - start) / 1000);
     return r.status;
   }
 
@@ -494,6 +501,9 @@ export class Dispatcher {
       where a.id = u.id and a.device_guid = u.g and a.status in ('Pending', 'Running')
       returning ${cols}`;
     if (!rows.length) return new Set();
+    if (this.onResult) {
+      for (const r of rows) this.onResult(r.status, (now.getTime() - r.ran_at.getTime()) / 1000);
+    }
     await sql`
       update scheduled_job_runs r set status = u.st, started_ts = coalesce(r.started_ts, ${now}),
         finished_ts = ${now}, updated_at = ${now}, lease_owner = null, lease_expires_at = null,

@@ -150,6 +150,19 @@ export default definePlugin({
       // Realtime holds messages for offline agents up to 180 s by default; leave room for it.
       holdMs: 180_000,
     });
+    const sent = ctx.metrics.histogram(
+      "borealis_job_dispatch_seconds",
+      "Handing a script to realtime, by outcome (delivered here, routed to another instance, held offline)",
+      ["outcome"],
+    );
+    const results = ctx.metrics.histogram(
+      "borealis_job_result_lag_seconds",
+      "From a job activity's creation to its result, by final status",
+      ["status"],
+      [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600],
+    );
+    dispatcher.onSent = (outcome, seconds) => sent.observe({ outcome }, seconds);
+    dispatcher.onResult = (status, seconds) => results.observe({ status }, Math.max(0, seconds));
     dispatcher.onChange = async (rows, change, source) => {
       await Promise.all(
         rows.map((r) =>

@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import { errors as joseErrors, jwtVerify, SignJWT } from "jose";
 import type { Clock } from "../../core/clock.ts";
 import type { KeyRing } from "./keys.ts";
+import { type VerifiedToken, VerifiedTokenCache } from "./token_cache.ts";
 
 /** Claims of a device access token. */
 export interface AccessClaims {
@@ -42,9 +43,11 @@ export interface TokenSubject {
 
 /** Issues and verifies access tokens. */
 export class AccessTokens {
-  // Verified tokens by their exact text: an agent presents the same token for its whole
-  // life, so the signature is checked once; expiry is still checked on every use.
-  #verified = new Map<string, { claims: AccessClaims; ath: string }>();
+  /**
+   * Verified tokens by hash: an agent presents the same token for its whole life, so
+   * the signature is checked once; expiry is still checked on every use.
+   */
+  readonly verified: VerifiedTokenCache;
 
   constructor(
     private readonly keys: KeyRing,
@@ -52,7 +55,10 @@ export class AccessTokens {
     readonly issuer: string,
     readonly audience: string,
     readonly ttlSeconds: number,
-  ) {}
+    cacheCapacity = 100_000,
+  ) {
+    this.verified = new VerifiedTokenCache(cacheCapacity);
+  }
 
   /** Signs a token for a device. */
   async issue(s: TokenSubject): Promise<{ token: string; expiresIn: number }> {
@@ -77,27 +83,22 @@ export class AccessTokens {
     return { token, expiresIn: this.ttlSeconds };
   }
 
-  /** Verifies a token (cached by its exact text) and returns its claims and `ath`. */
-  async verifyCached(token: string): Promise<{ claims: AccessClaims; ath: string }> {
-    const hit = this.#verified.get(token);
+  /**
+   * Verifies a token, or finds it verified before (by its SHA-256), and returns its
+   * claims and `ath`. A cached token is held to its `exp` and `nbf` like a fresh one.
+   */
+  async verifyCached(token: string): Promise<VerifiedToken> {
+    const ath = createHash("sha256").update(token).digest("base64url");
     const nowS = this.clock.now() / 1000;
+    const hit = this.verified.get(ath, nowS);
     if (hit) {
-      if (hit.claims.exp <= nowS) {
-        this.#verified.delete(token);
-        throw new AccessTokenError("token_expired", "access token expired");
-      }
       if (hit.claims.nbf > nowS + 60) {
         throw new AccessTokenError("invalid_token", "access token not yet valid");
       }
       return hit;
     }
-    const claims = await this.verify(token);
-    const entry = { claims, ath: createHash("sha256").update(token).digest("base64url") };
-    if (this.#verified.size >= 100_000) {
-      for (const [k, v] of this.#verified) if (v.claims.exp <= nowS) this.#verified.delete(k);
-      if (this.#verified.size >= 100_000) this.#verified.clear();
-    }
-    this.#verified.set(token, entry);
+    const entry = { claims: await this.verify(token), ath };
+    this.verified.set(entry);
     return entry;
   }
 

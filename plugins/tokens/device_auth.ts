@@ -13,9 +13,10 @@ import { HttpError } from "../../core/errors.ts";
 import type { AppEnv } from "../../core/http.ts";
 import type { DeviceIdentityRow, DeviceStatus } from "../inventory/mod.ts";
 import { type AccessClaims, AccessTokenError, type AccessTokens } from "./access.ts";
-import { Batcher } from "./batcher.ts";
+import { Batcher } from "../../core/batcher.ts";
 import {
   DPOP_ALGS,
+  type DpopDeps,
   DpopError,
   isEd25519Alg,
   type ReplayCache,
@@ -82,9 +83,17 @@ export class DeviceAuth {
   readonly #o: DeviceAuthOptions;
   readonly #identities = new WeakMap<Request, DeviceIdentity>();
   readonly #devices: Batcher<string, DeviceRow | undefined>;
+  readonly #deps: DpopDeps;
 
   constructor(o: DeviceAuthOptions) {
     this.#o = o;
+    // One object for every request's proof check (nothing here varies per request).
+    this.#deps = {
+      now: () => o.clock.now(),
+      replay: o.replay,
+      nonce: o.nonce,
+      maxSkewSeconds: o.maxSkewSeconds,
+    };
     this.#devices = new Batcher(
       async (guids) => {
         const rows = await o.identities(guids);
@@ -132,19 +141,10 @@ export class DeviceAuth {
         headers: DeviceAuth.proofHeaders(c),
         method: c.req.method,
         url: this.requestUri(c),
-      }, this.#deps());
+      }, this.#deps);
     } catch (err) {
       throw await this.#proofError(err, status);
     }
-  }
-
-  #deps() {
-    return {
-      now: () => this.#o.clock.now(),
-      replay: this.#o.replay,
-      nonce: this.#o.nonce,
-      maxSkewSeconds: this.#o.maxSkewSeconds,
-    };
   }
 
   async #proofError(err: unknown, status: number): Promise<HttpError> {
@@ -206,11 +206,21 @@ export class DeviceAuth {
         accessToken: token,
         accessTokenAth: ath,
         expectedJkt: claims.cnf.jkt,
-      }, this.#deps());
+      }, this.#deps);
     } catch (err) {
       throw await this.#proofError(err, 401);
     }
     const row = await deviceP;
+    // The device row is the authority on every request: a verified token whose device
+    // has gone, been rekeyed, revoked or moved to a new token version is dropped from
+    // the cache as well as refused.
+    if (
+      !row || row.ssl_key_fingerprint !== claims.ssl_key_fingerprint ||
+      row.token_version !== claims.token_version || row.status === "revoked" ||
+      row.status === "decommissioned"
+    ) {
+      this.#o.access.verified.forgetDevice(claims.guid);
+    }
     if (!row) throw dpopChallenge("invalid_token", "device not found");
     if (row.ssl_key_fingerprint !== claims.ssl_key_fingerprint) {
       throw dpopChallenge("invalid_token", "device key changed; re-enroll");

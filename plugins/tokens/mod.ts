@@ -170,6 +170,9 @@ export default definePlugin({
 
     // Revoke ends every refresh family at once (purge deletes them with the device row).
     inv.onContainment(async (guid, action) => {
+      // Every containment action moves the device's token version on: its verified
+      // tokens are void here at once (other instances drop them at the device check).
+      access.verified.forgetDevice(guid);
       if (action === "revoke") await refresh.revokeDevice(guid, "device_revoked");
     });
 

@@ -8,7 +8,7 @@
  */
 import type { Clock } from "../../core/clock.ts";
 import type { Sql } from "../../core/db.ts";
-import { Batcher } from "./batcher.ts";
+import { Batcher } from "../../core/batcher.ts";
 import type { ReplayCache } from "./dpop.ts";
 
 /** How long the memory front remembers a key (the database remembers it for its whole life). */
