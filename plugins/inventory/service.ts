@@ -339,15 +339,14 @@ export class InventoryService {
     const now = this.#now();
     const code = generateEnrollmentCode();
     const hash = await hashEnrollmentCode(code);
-    const site = await this.#sql.begin(async (txn) => {
-      const tx = txn as unknown as Sql;
-      const site = await this.#sites.create({ name, description }, tx);
-      await tx`
+    // Autocommit statements, no transaction: the kernel repeats a statement whose session
+    // the server ended, never a transaction already under way. A failure after the site
+    // exists removes it again (its enrollment row goes with it).
+    const site = await this.#sites.create({ name, description });
+    try {
+      await this.#sql`
         insert into site_enrollment (site_id, enrollment_code_hash, enrollment_code_rotated_at)
         values (${site.id}, ${hash}, ${now})`;
-      return site;
-    });
-    try {
       const sealed = await this.#sealCode(site.id, code);
       await this.#sql`update site_enrollment set enrollment_code_sealed = ${sealed}
                       where site_id = ${site.id}`;
