@@ -437,6 +437,14 @@ export async function main(argv: string[]): Promise<number> {
     const words = `${first} ${rest[0] ?? ""}`.trim();
     const command = pluginCommands().find((c) => c.name === words || c.name === first);
     if (command) return await runPluginCommand(command, args.slice(command.name.split(" ").length));
+    // A command group (`users`) names its commands: with --help that is the answer, without a
+    // subcommand it is a usage error that still shows them.
+    const group = pluginCommands().filter((c) => c.name.startsWith(`${first} `));
+    if (group.length) {
+      const list = group.map((c) => `  ${c.name.padEnd(22)}${c.summary}`).join("\n");
+      if (rest[0] === "--help" || rest[0] === "-h") return print(`Commands:\n${list}\n`);
+      throw new UsageError(`${first} needs a subcommand:\n${list}`);
+    }
     throw new UsageError(`unknown command: ${first}`);
   } catch (err) {
     if (err instanceof UsageError) {
