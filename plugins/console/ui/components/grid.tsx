@@ -7,6 +7,8 @@
  */
 import { useColorScheme } from "@mui/material/styles";
 import Box from "@mui/material/Box";
+import Button from "@mui/material/Button";
+import Stack from "@mui/material/Stack";
 import {
   CellApiModule,
   CellStyleModule,
@@ -198,4 +200,37 @@ export function downloadCsv(csv: string, name: string): void {
   a.download = `${name}-${new Date().toISOString().slice(0, 10)}.csv`;
   a.click();
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+/**
+ * The Actions column of an admin list: Edit and Delete side by side, each labelled with the
+ * row's name for screen readers, wide enough that neither is cut.
+ */
+export function editDeleteColumn<T extends { name: string }>(
+  onEdit: (row: T) => void,
+  onDelete: (row: T) => void,
+  width = 160,
+): ColDef<T> {
+  return {
+    headerName: "Actions",
+    colId: "actions",
+    width,
+    sortable: false,
+    cellRenderer: (p: { data?: T }) =>
+      p.data && (
+        <Stack direction="row" spacing={0.5} sx={{ alignItems: "center", height: "100%" }}>
+          <Button size="small" onClick={() => onEdit(p.data!)} aria-label={`Edit ${p.data.name}`}>
+            Edit
+          </Button>
+          <Button
+            size="small"
+            color="error"
+            onClick={() => onDelete(p.data!)}
+            aria-label={`Delete ${p.data.name}`}
+          >
+            Delete
+          </Button>
+        </Stack>
+      ),
+  };
 }

@@ -36,7 +36,7 @@ import { useToasts } from "../app/toasts.tsx";
 import { EnabledPill, StatePill } from "../components/badges.tsx";
 import { ConfirmDialog } from "../components/confirm.tsx";
 import { CopyField } from "../components/copy.tsx";
-import { DataGrid, exportGridCsv } from "../components/grid.tsx";
+import { DataGrid, editDeleteColumn, exportGridCsv } from "../components/grid.tsx";
 import { PageHeader } from "../components/page.tsx";
 import { SitesPicker } from "../components/pickers.tsx";
 import { ErrorState } from "../components/states.tsx";
@@ -862,34 +862,7 @@ function Routes() {
       cellRenderer: (p: { data?: AlertRoute }) =>
         p.data && <EnabledPill enabled={p.data.enabled} />,
     },
-    {
-      headerName: "Actions",
-      colId: "actions",
-      width: 160,
-      sortable: false,
-      cellRenderer: (p: { data?: AlertRoute }) =>
-        p.data && (
-          <Stack direction="row" spacing={0.5} sx={{ alignItems: "center", height: "100%" }}>
-            <Button
-              size="small"
-              onClick={() =>
-                setEditing(p.data!)}
-              aria-label={`Edit ${p.data.name}`}
-            >
-              Edit
-            </Button>
-            <Button
-              size="small"
-              color="error"
-              onClick={() =>
-                setDeleting(p.data!)}
-              aria-label={`Delete ${p.data.name}`}
-            >
-              Delete
-            </Button>
-          </Stack>
-        ),
-    },
+    editDeleteColumn<AlertRoute>(setEditing, setDeleting),
   ], [sites.data, channels.data, watchdogs.data]);
   return (
     <Stack spacing={1.5} sx={{ height: "100%" }}>

@@ -26,7 +26,7 @@ import type { AegisStatus, Credential } from "../api/types.ts";
 import { useToasts } from "../app/toasts.tsx";
 import { ConfirmDialog } from "../components/confirm.tsx";
 import { DevModeBar, useDevMode } from "../components/dev_mode.tsx";
-import { DataGrid, exportGridCsv } from "../components/grid.tsx";
+import { DataGrid, editDeleteColumn, exportGridCsv } from "../components/grid.tsx";
 import { PageHeader } from "../components/page.tsx";
 import { ErrorState } from "../components/states.tsx";
 import { ago, count, when } from "../lib/format.ts";
@@ -442,34 +442,7 @@ export function CredentialsPage() {
       },
     },
     { headerName: "Changed", field: "updated_at", width: 120, valueFormatter: (p) => ago(p.value) },
-    {
-      headerName: "Actions",
-      colId: "actions",
-      width: 160,
-      sortable: false,
-      cellRenderer: (p: { data?: Credential }) =>
-        p.data && (
-          <Stack direction="row" spacing={0.5} sx={{ alignItems: "center", height: "100%" }}>
-            <Button
-              size="small"
-              onClick={() =>
-                setEditing(p.data!)}
-              aria-label={`Edit ${p.data.name}`}
-            >
-              Edit
-            </Button>
-            <Button
-              size="small"
-              color="error"
-              onClick={() =>
-                setDeleting(p.data!)}
-              aria-label={`Delete ${p.data.name}`}
-            >
-              Delete
-            </Button>
-          </Stack>
-        ),
-    },
+    editDeleteColumn<Credential>(setEditing, setDeleting),
   ], [sites.data]);
   const rows = list.data?.credentials ?? [];
   return (

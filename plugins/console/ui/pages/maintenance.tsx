@@ -26,7 +26,7 @@ import { useIsAdmin } from "../app/session.tsx";
 import { useToasts } from "../app/toasts.tsx";
 import { EnabledPill, StatePill } from "../components/badges.tsx";
 import { ConfirmDialog } from "../components/confirm.tsx";
-import { DataGrid, exportGridCsv, WRAPPED_CELL } from "../components/grid.tsx";
+import { DataGrid, editDeleteColumn, exportGridCsv, WRAPPED_CELL } from "../components/grid.tsx";
 import { PageHeader } from "../components/page.tsx";
 import { EmptyState, ErrorState } from "../components/states.tsx";
 import { duration, when } from "../lib/format.ts";
@@ -310,35 +310,7 @@ export function MaintenancePage() {
       },
     ];
     if (admin) {
-      cols.push({
-        headerName: "Actions",
-        colId: "actions",
-        // Edit and Delete side by side, neither cut.
-        width: 150,
-        sortable: false,
-        cellRenderer: (p: { data?: MaintenanceWindow }) =>
-          p.data && (
-            <Stack direction="row" spacing={0.5} sx={{ alignItems: "center", height: "100%" }}>
-              <Button
-                size="small"
-                onClick={() =>
-                  setEditing(p.data!)}
-                aria-label={`Edit ${p.data.name}`}
-              >
-                Edit
-              </Button>
-              <Button
-                size="small"
-                color="error"
-                onClick={() =>
-                  setDeleting(p.data!)}
-                aria-label={`Delete ${p.data.name}`}
-              >
-                Delete
-              </Button>
-            </Stack>
-          ),
-      });
+      cols.push(editDeleteColumn<MaintenanceWindow>(setEditing, setDeleting, 150));
     }
     return cols;
   }, [admin, sites.data, filters.data]);
